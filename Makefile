@@ -1,0 +1,42 @@
+# One entry point per job. Every target creates or reuses .venv itself.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+STAMP  := $(VENV)/.installed
+FRAMES ?=
+
+.PHONY: install lint test check-template serve bench loadtest build clean
+
+$(STAMP): pyproject.toml functions/thumbnails/requirements.txt layers/scientific/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -r layers/scientific/requirements.txt -r functions/thumbnails/requirements.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint check-template
+	$(VENV)/bin/pytest
+
+check-template: $(STAMP)
+	@bash scripts/check-template.sh
+
+serve: $(STAMP)
+	$(PY) -m thumbnails serve $(if $(FRAMES),--frames "$(FRAMES)")
+
+bench: $(STAMP)
+	@bash bench/run.sh
+
+loadtest: $(STAMP)
+	$(PY) bench/loadtest.py
+
+build: $(STAMP)
+	@bash scripts/build.sh
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache bench/.cache bench/out samples

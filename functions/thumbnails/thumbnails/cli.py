@@ -1,0 +1,53 @@
+"""The command line: ``python -m thumbnails {render,backfill,serve} ...``.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; this module only dispatches and turns domain errors into a one-line
+message with exit code 2 (no traceback for anything a user can cause).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .errors import ThumbnailError
+from .settings import SettingsError
+
+#: subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "render": ("thumbnails.render_cli", "render FITS frames into a thumbnail file"),
+    "backfill": ("thumbnails.backfill", "enqueue the frames under an S3 prefix for pregeneration"),
+    "serve": ("thumbnails.local.server", "run the whole service locally (API, S3, archive)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for domain errors
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, subcommands included."""
+    parser = _Parser(prog="thumbnails", description="FITS thumbnail service tools.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (ThumbnailError, SettingsError) as error:
+        print(f"thumbnails {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,86 @@
+"""Typed domain errors.
+
+Every failure a user can cause or meet is one of these. Each carries the HTTP status it maps
+to; the API handler turns them into JSON ``{"message": ...}`` responses in one place, and the
+CLI turns them into a one-line message with exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class ThumbnailError(Exception):
+    """Base class: a failure with a message meant for the user.
+
+    Parameters
+    ----------
+    message : str
+        Shown to the user as is; must never contain credentials or signed URLs.
+    """
+
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidParameter(ThumbnailError):
+    """A query or CLI parameter is malformed or out of range (400)."""
+
+    status = 400
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+class FrameNotEligible(ThumbnailError):
+    """The archive record exists but the service does not make thumbnails of it (400)."""
+
+    status = 400
+
+
+class FrameNotFound(ThumbnailError):
+    """No such frame, or not exactly one frame for a basename (404)."""
+
+    status = 404
+
+
+class AccessDenied(ThumbnailError):
+    """The archive refused this caller (401 or 403, as the archive said)."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UnreadableFrame(ThumbnailError):
+    """The bytes are not a renderable FITS image: corrupt, truncated, no image data (422)."""
+
+    status = 422
+
+
+class FrameTooLarge(ThumbnailError):
+    """The frame exceeds a configured size limit, refused before decompression (413)."""
+
+    status = 413
+
+
+class UpstreamError(ThumbnailError):
+    """The archive (or the frame download) failed or answered nonsense (502)."""
+
+    status = 502
+
+
+class UpstreamTimeout(ThumbnailError):
+    """The archive (or the frame download) did not answer in time (504)."""
+
+    status = 504
+
+
+class StorageError(ThumbnailError):
+    """The thumbnail cache (S3) failed: 502 for errors, 503 when throttled or unavailable."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,285 @@
+"""The validated, canonical description of one thumbnail request.
+
+`ThumbnailParams` is what the renderer needs to know and nothing else (no response mode, no
+credentials). Its canonical serialisation is the cache key's source: the same request gives
+the same key in every process and on every machine, unlike the old service, whose key hashed
+``repr(frozenset(...))`` and changed with the interpreter's hash seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from urllib.parse import quote
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+
+from .errors import InvalidParameter
+
+#: Bumped whenever rendering changes what the same parameters produce, so stale cache
+#: entries are never served for the new renderer.
+RENDER_VERSION = "v1"
+
+STRETCHES = ("zscale", "linear", "log", "sqrt", "asinh")
+
+#: format name -> (MIME type, file extension)
+FORMATS: dict[str, tuple[str, str]] = {
+    "jpeg": ("image/jpeg", "jpg"),
+    "png": ("image/png", "png"),
+    "webp": ("image/webp", "webp"),
+}
+_FORMAT_ALIASES = {"jpg": "jpeg"}
+
+DEFAULT_MAX_SIZE = 4096
+MAX_LABEL_LENGTH = 200
+
+_TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "f", "n", ""})
+_INT_RE = re.compile(r"^\+?\d{1,9}$")
+_FLOAT_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """Parse a boolean query value (``true/false, 1/0, yes/no, on/off``, any case).
+
+    Raises
+    ------
+    InvalidParameter
+        For any other value.
+    """
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidParameter(name, f"expected true or false, got {_shown(raw)}")
+
+
+def _shown(raw: str, limit: int = 40) -> str:
+    """A short, printable rendering of a user value for error messages."""
+    text = raw if len(raw) <= limit else raw[:limit] + "..."
+    return repr(text)
+
+
+def _parse_int(name: str, raw: str, low: int, high: int) -> int:
+    value = raw.strip()
+    if not _INT_RE.match(value):
+        raise InvalidParameter(name, f"expected a whole number, got {_shown(raw)}")
+    number = int(value)
+    if not low <= number <= high:
+        raise InvalidParameter(name, f"must be between {low} and {high}, got {number}")
+    return number
+
+
+def _parse_float(name: str, raw: str, low: float, high: float) -> float:
+    value = raw.strip()
+    if not _FLOAT_RE.match(value):
+        raise InvalidParameter(name, f"expected a number, got {_shown(raw)}")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise InvalidParameter(name, f"must be between {low:g} and {high:g}, got {value}")
+    return number
+
+
+def _check_label(label: str) -> str:
+    label = unicodedata.normalize("NFC", label)
+    if len(label) > MAX_LABEL_LENGTH:
+        raise InvalidParameter("label", f"at most {MAX_LABEL_LENGTH} characters")
+    for char in label:
+        # Control, format-less surrogate and private characters cannot be drawn; tabs and
+        # newlines would be drawn as boxes. Bidi marks and emoji are fine.
+        if unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn"):
+            raise InvalidParameter("label", f"contains an unprintable character U+{ord(char):04X}")
+    return label
+
+
+@dataclass(frozen=True)
+class ThumbnailParams:
+    """What to render: size, label, encoding and scaling of one thumbnail.
+
+    Parameters
+    ----------
+    width, height : int
+        The box the image must fit in, aspect ratio kept, never enlarged beyond the frame.
+    label : str
+        White text drawn in the lower-left corner; empty for none.
+    quality : int
+        JPEG/WebP quality, 1 to 95.
+    median : bool
+        The old service's ``recalculate_median``: black at the median, white at `percentile`.
+    percentile : float
+        Upper percentile (0 to 100] used by ``median`` and by the ``linear`` stretch.
+    stretch : str
+        One of `STRETCHES`; ``zscale`` reproduces the old service's look.
+    format : str
+        One of `FORMATS`.
+    color : bool
+        Compose three frames (red, visual, blue) into an RGB image.
+    """
+
+    width: int = 200
+    height: int = 200
+    label: str = ""
+    quality: int = 80
+    median: bool = False
+    percentile: float = 99.5
+    stretch: str = "zscale"
+    format: str = "jpeg"
+    color: bool = False
+
+    def __post_init__(self) -> None:
+        # Validate values built in code as strictly as parsed ones: the object is the contract.
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParameter(name, f"must be a positive whole number, got {value!r}")
+        if isinstance(self.quality, bool) or not isinstance(self.quality, int):
+            raise InvalidParameter("quality", f"expected a whole number, got {self.quality!r}")
+        if not 1 <= self.quality <= 95:
+            raise InvalidParameter("quality", f"must be between 1 and 95, got {self.quality}")
+        percentile = float(self.percentile)
+        if not (math.isfinite(percentile) and 0 < percentile <= 100):
+            raise InvalidParameter("percentile", f"must be in (0, 100], got {self.percentile!r}")
+        object.__setattr__(self, "percentile", percentile)
+        if self.stretch not in STRETCHES:
+            raise InvalidParameter(
+                "stretch", f"must be one of {', '.join(STRETCHES)}, got {_shown(str(self.stretch))}"
+            )
+        if self.format not in FORMATS:
+            raise InvalidParameter(
+                "format", f"must be one of {', '.join(FORMATS)}, got {_shown(str(self.format))}"
+            )
+        if not isinstance(self.label, str):
+            raise InvalidParameter("label", "must be text")
+        object.__setattr__(self, "label", _check_label(self.label))
+        object.__setattr__(self, "median", bool(self.median))
+        object.__setattr__(self, "color", bool(self.color))
+
+    # ------------------------------------------------------------------ parsing
+    @classmethod
+    def from_query(
+        cls,
+        query: Mapping[str, str | Sequence[str] | None] | None,
+        *,
+        max_size: int = DEFAULT_MAX_SIZE,
+    ) -> ThumbnailParams:
+        """Build parameters from query-string values, validating every one.
+
+        Parameters
+        ----------
+        query : mapping
+            Parameter name to a string, or to a list of strings (API Gateway's
+            ``multiValueQueryStringParameters``). Unknown names are ignored (browsers and
+            caches add their own), known names given twice with different values are refused.
+        max_size : int
+            Upper bound for ``width`` and ``height``.
+
+        Returns
+        -------
+        ThumbnailParams
+
+        Raises
+        ------
+        InvalidParameter
+            Naming the first offending parameter.
+        """
+        values = _single_values(query or {})
+        kwargs: dict[str, object] = {}
+        for name in ("width", "height"):
+            if name in values:
+                kwargs[name] = _parse_int(name, values[name], 1, max_size)
+        if "quality" in values:
+            kwargs["quality"] = _parse_int("quality", values["quality"], 1, 95)
+        if "percentile" in values:
+            kwargs["percentile"] = _parse_float("percentile", values["percentile"], 0.0, 100.0)
+            if kwargs["percentile"] == 0.0:
+                raise InvalidParameter("percentile", "must be greater than 0")
+        for name in ("median", "color"):
+            if name in values:
+                kwargs[name] = parse_bool(name, values[name])
+        if "label" in values:
+            kwargs["label"] = values["label"]
+        if "stretch" in values:
+            kwargs["stretch"] = values["stretch"].strip().lower()
+        if "format" in values:
+            fmt = values["format"].strip().lower()
+            kwargs["format"] = _FORMAT_ALIASES.get(fmt, fmt)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ canonical form
+    @property
+    def content_type(self) -> str:
+        """The MIME type of the encoded image."""
+        return FORMATS[self.format][0]
+
+    @property
+    def extension(self) -> str:
+        """The file extension of the encoded image, without the dot."""
+        return FORMATS[self.format][1]
+
+    def canonical(self) -> str:
+        """One stable string for these parameters: version tag, then sorted ``name=value``.
+
+        Values are normalised so that requests that render identically share a key: the
+        percentile only counts where it is used, the quality not at all for lossless PNG.
+        """
+        normalised = {f.name: getattr(self, f.name) for f in fields(self)}
+        if not (self.median or self.stretch == "linear"):
+            normalised["percentile"] = ThumbnailParams.percentile
+        if self.format == "png":
+            normalised["quality"] = ThumbnailParams.quality
+        parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
+        return RENDER_VERSION + "&" + "&".join(parts)
+
+    def digest(self) -> str:
+        """A short hex digest of `canonical`, used in cache keys (32 hex chars, 128 bits)."""
+        return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:32]
+
+
+def _canonical_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip repr: 99.5 -> "99.5", stable everywhere
+    if isinstance(value, str):
+        # Percent-encode the UTF-8 bytes so that '&' or '=' in a label cannot collide with
+        # the separators and every label has exactly one spelling.
+        return quote(value, safe="")
+    return str(value)
+
+
+def _single_values(query: Mapping[str, str | Sequence[str] | None]) -> dict[str, str]:
+    known = {f.name for f in fields(ThumbnailParams)}
+    values: dict[str, str] = {}
+    for name, raw in query.items():
+        if name not in known or raw is None:
+            continue
+        if isinstance(raw, str):
+            values[name] = raw
+            continue
+        distinct = list(dict.fromkeys(raw))
+        if len(distinct) > 1:
+            raise InvalidParameter(name, "given more than once with different values")
+        if distinct:
+            values[name] = distinct[0]
+    return values
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """Resource limits the renderer enforces before doing expensive work.
+
+    Parameters
+    ----------
+    max_pixels : int
+        Largest image (all amplifiers together) accepted, checked from the headers before
+        anything is decompressed. Default 150 Mpix.
+    """
+
+    max_pixels: int = 150_000_000
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1:
+            raise ValueError("max_pixels must be positive")

@@ -1,0 +1,133 @@
+"""All configuration, read from the environment once, in one place.
+
+The old service's variable names are kept where they exist (``ARCHIVE_API_URL``,
+``AWS_BUCKET``, ``STORAGE_URL``, ``REQUIRED_FRAME_VALIDATION_KEYS``,
+``VALID_CONFIGURATION_TYPES``, ``VALID_CONFIGURATION_TYPES_FOR_COLOR_THUMBS``). Every variable
+here is documented in the README's configuration table and set by ``template.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .params import DEFAULT_MAX_SIZE
+
+_DEFAULT_VALID_TYPES = (
+    "ARC,BIAS,BPM,DARK,DOUBLE,EXPERIMENTAL,EXPOSE,GUIDE,LAMPFLAT,SKYFLAT,SPECTRUM,STANDARD,"
+    "TARGET,TRAILED"
+)
+
+#: Environment variable -> default, in README order. The template test checks that every
+#: name here is set by template.yaml for the functions.
+ENVIRONMENT: dict[str, str] = {
+    "ARCHIVE_API_URL": "http://localhost/",
+    "THUMBNAIL_BUCKET": "",
+    "STORAGE_URL": "",
+    "REQUIRED_FRAME_VALIDATION_KEYS": "configuration_type,request_id,filename",
+    "VALID_CONFIGURATION_TYPES": _DEFAULT_VALID_TYPES,
+    "VALID_CONFIGURATION_TYPES_FOR_COLOR_THUMBS": "EXPOSE,STANDARD",
+    "MAX_THUMBNAIL_SIZE": str(DEFAULT_MAX_SIZE),
+    "MAX_FRAME_PIXELS": "150000000",
+    "MAX_DOWNLOAD_BYTES": str(1024**3),
+    "ARCHIVE_TIMEOUT": "10",
+    "DOWNLOAD_TIMEOUT": "60",
+    "DOWNLOAD_RETRIES": "2",
+    "PRESIGNED_URL_EXPIRY": "604800",
+    "CORS_ALLOW_ORIGIN": "*",
+    "PREGENERATE_PRESETS": "width=200&height=200;width=1000&height=1000",
+    "PREGENERATE_SUFFIXES": ".fits,.fits.fz",
+}
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _number(name: str, value: str, kind: type[int] | type[float], minimum: float) -> int | float:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+    if number < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration. Build it with `Settings.from_env`.
+
+    Attributes mirror `ENVIRONMENT`; see the README for their meaning.
+    """
+
+    archive_api_url: str
+    thumbnail_bucket: str
+    storage_url: str | None
+    required_frame_validation_keys: tuple[str, ...]
+    valid_configuration_types: tuple[str, ...]
+    valid_configuration_types_for_color: tuple[str, ...]
+    max_thumbnail_size: int
+    max_frame_pixels: int
+    max_download_bytes: int
+    archive_timeout: float
+    download_timeout: float
+    download_retries: int
+    presigned_url_expiry: int
+    cors_allow_origin: str
+    pregenerate_presets: tuple[str, ...]
+    pregenerate_suffixes: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `environ` (default: ``os.environ``), defaults filled in.
+
+        ``THUMBNAIL_BUCKET`` falls back to the old service's ``AWS_BUCKET``.
+
+        Raises
+        ------
+        SettingsError
+            When a value is unusable (a non-number where a number is needed, ...).
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            return env.get(name, ENVIRONMENT[name])
+
+        bucket = get("THUMBNAIL_BUCKET") or env.get("AWS_BUCKET", "")
+        archive_url = get("ARCHIVE_API_URL")
+        if not archive_url.endswith("/"):
+            archive_url += "/"
+        expiry = int(_number("PRESIGNED_URL_EXPIRY", get("PRESIGNED_URL_EXPIRY"), int, 1))
+        if expiry > 604800:
+            raise SettingsError("PRESIGNED_URL_EXPIRY must be at most 604800 s (SigV4's limit)")
+        presets = tuple(p.strip() for p in get("PREGENERATE_PRESETS").split(";") if p.strip())
+        return cls(
+            archive_api_url=archive_url,
+            thumbnail_bucket=bucket,
+            storage_url=get("STORAGE_URL") or None,
+            required_frame_validation_keys=_csv(get("REQUIRED_FRAME_VALIDATION_KEYS")),
+            valid_configuration_types=_csv(get("VALID_CONFIGURATION_TYPES")),
+            valid_configuration_types_for_color=_csv(
+                get("VALID_CONFIGURATION_TYPES_FOR_COLOR_THUMBS")
+            ),
+            max_thumbnail_size=int(_number("MAX_THUMBNAIL_SIZE", get("MAX_THUMBNAIL_SIZE"), int, 1)),
+            max_frame_pixels=int(_number("MAX_FRAME_PIXELS", get("MAX_FRAME_PIXELS"), int, 1)),
+            max_download_bytes=int(
+                _number("MAX_DOWNLOAD_BYTES", get("MAX_DOWNLOAD_BYTES"), int, 1)
+            ),
+            archive_timeout=float(_number("ARCHIVE_TIMEOUT", get("ARCHIVE_TIMEOUT"), float, 0.1)),
+            download_timeout=float(
+                _number("DOWNLOAD_TIMEOUT", get("DOWNLOAD_TIMEOUT"), float, 0.1)
+            ),
+            download_retries=int(_number("DOWNLOAD_RETRIES", get("DOWNLOAD_RETRIES"), int, 0)),
+            presigned_url_expiry=expiry,
+            cors_allow_origin=get("CORS_ALLOW_ORIGIN"),
+            pregenerate_presets=presets,
+            pregenerate_suffixes=_csv(get("PREGENERATE_SUFFIXES")),
+        )
