@@ -12,9 +12,9 @@ import hashlib
 import math
 import re
 import unicodedata
-from urllib.parse import quote
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from urllib.parse import quote
 
 from .errors import InvalidParameter
 

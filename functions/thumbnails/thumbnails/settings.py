@@ -99,11 +99,17 @@ class Settings:
         def get(name: str) -> str:
             return env.get(name, ENVIRONMENT[name])
 
+        def whole(name: str, minimum: int) -> int:
+            return int(_number(name, get(name), int, minimum))
+
+        def seconds(name: str) -> float:
+            return float(_number(name, get(name), float, 0.1))
+
         bucket = get("THUMBNAIL_BUCKET") or env.get("AWS_BUCKET", "")
         archive_url = get("ARCHIVE_API_URL")
         if not archive_url.endswith("/"):
             archive_url += "/"
-        expiry = int(_number("PRESIGNED_URL_EXPIRY", get("PRESIGNED_URL_EXPIRY"), int, 1))
+        expiry = whole("PRESIGNED_URL_EXPIRY", 1)
         if expiry > 604800:
             raise SettingsError("PRESIGNED_URL_EXPIRY must be at most 604800 s (SigV4's limit)")
         presets = tuple(p.strip() for p in get("PREGENERATE_PRESETS").split(";") if p.strip())
@@ -116,16 +122,12 @@ class Settings:
             valid_configuration_types_for_color=_csv(
                 get("VALID_CONFIGURATION_TYPES_FOR_COLOR_THUMBS")
             ),
-            max_thumbnail_size=int(_number("MAX_THUMBNAIL_SIZE", get("MAX_THUMBNAIL_SIZE"), int, 1)),
-            max_frame_pixels=int(_number("MAX_FRAME_PIXELS", get("MAX_FRAME_PIXELS"), int, 1)),
-            max_download_bytes=int(
-                _number("MAX_DOWNLOAD_BYTES", get("MAX_DOWNLOAD_BYTES"), int, 1)
-            ),
-            archive_timeout=float(_number("ARCHIVE_TIMEOUT", get("ARCHIVE_TIMEOUT"), float, 0.1)),
-            download_timeout=float(
-                _number("DOWNLOAD_TIMEOUT", get("DOWNLOAD_TIMEOUT"), float, 0.1)
-            ),
-            download_retries=int(_number("DOWNLOAD_RETRIES", get("DOWNLOAD_RETRIES"), int, 0)),
+            max_thumbnail_size=whole("MAX_THUMBNAIL_SIZE", 1),
+            max_frame_pixels=whole("MAX_FRAME_PIXELS", 1),
+            max_download_bytes=whole("MAX_DOWNLOAD_BYTES", 1),
+            archive_timeout=seconds("ARCHIVE_TIMEOUT"),
+            download_timeout=seconds("DOWNLOAD_TIMEOUT"),
+            download_retries=whole("DOWNLOAD_RETRIES", 0),
             presigned_url_expiry=expiry,
             cors_allow_origin=get("CORS_ALLOW_ORIGIN"),
             pregenerate_presets=presets,

@@ -1,0 +1,193 @@
+"""ThumbnailParams: the old service's parameter names and defaults, strict validation, and one
+canonical form that is the same in every process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from thumbnails.errors import InvalidParameter
+from thumbnails.params import RENDER_VERSION, ThumbnailParams, parse_bool
+
+
+class TestDefaults:
+    def test_match_the_old_service(self):
+        params = ThumbnailParams.from_query({})
+        assert (params.width, params.height) == (200, 200)
+        assert params.quality == 80
+        assert params.median is False
+        assert params.percentile == 99.5
+        assert params.label == ""
+        assert params.color is False
+
+    def test_zscale_jpeg_is_the_default_rendering(self):
+        params = ThumbnailParams()
+        assert params.stretch == "zscale"
+        assert params.format == "jpeg"
+        assert params.content_type == "image/jpeg"
+        assert params.extension == "jpg"
+
+
+class TestParsing:
+    def test_reads_every_parameter(self):
+        params = ThumbnailParams.from_query(
+            {
+                "width": "500",
+                "height": "300",
+                "label": "So many stars",
+                "quality": "95",
+                "median": "true",
+                "percentile": "98",
+                "stretch": "ASINH",
+                "format": "png",
+                "color": "1",
+            }
+        )
+        assert params == ThumbnailParams(
+            width=500,
+            height=300,
+            label="So many stars",
+            quality=95,
+            median=True,
+            percentile=98.0,
+            stretch="asinh",
+            format="png",
+            color=True,
+        )
+
+    def test_jpg_is_an_alias_of_jpeg(self):
+        assert ThumbnailParams.from_query({"format": "jpg"}).format == "jpeg"
+
+    def test_unknown_parameters_are_ignored(self):
+        assert ThumbnailParams.from_query({"image": "true", "_": "123"}) == ThumbnailParams()
+
+    def test_multi_value_lists_with_one_distinct_value_are_accepted(self):
+        assert ThumbnailParams.from_query({"width": ["400", "400"]}).width == 400
+
+    def test_zero_is_a_value_not_unset(self):
+        with pytest.raises(InvalidParameter, match="width"):
+            ThumbnailParams.from_query({"width": "0"})
+
+    @pytest.mark.parametrize(
+        ("query", "parameter"),
+        [
+            ({"width": "abc"}, "width"),
+            ({"width": "-5"}, "width"),
+            ({"width": "1e3"}, "width"),
+            ({"width": "12.5"}, "width"),
+            ({"width": "4097"}, "width"),
+            ({"height": "99999999999999999999"}, "height"),
+            ({"height": ""}, "height"),
+            ({"quality": "0"}, "quality"),
+            ({"quality": "96"}, "quality"),
+            ({"quality": "high"}, "quality"),
+            ({"percentile": "0"}, "percentile"),
+            ({"percentile": "100.5"}, "percentile"),
+            ({"percentile": "nan"}, "percentile"),
+            ({"percentile": "inf"}, "percentile"),
+            ({"median": "maybe"}, "median"),
+            ({"color": "2"}, "color"),
+            ({"stretch": "histeq"}, "stretch"),
+            ({"format": "gif"}, "format"),
+            ({"label": "a\x00b"}, "label"),
+            ({"label": "line\nbreak"}, "label"),
+            ({"label": "x" * 201}, "label"),
+            ({"width": ["100", "200"]}, "width"),
+        ],
+    )
+    def test_bad_values_are_refused_naming_the_parameter(self, query, parameter):
+        with pytest.raises(InvalidParameter) as caught:
+            ThumbnailParams.from_query(query)
+        assert caught.value.parameter == parameter
+        assert caught.value.status == 400
+        assert caught.value.message.startswith(parameter)
+
+    def test_the_size_limit_is_configurable(self):
+        assert ThumbnailParams.from_query({"width": "8000"}, max_size=8192).width == 8000
+        with pytest.raises(InvalidParameter, match="between 1 and 1000"):
+            ThumbnailParams.from_query({"width": "1001"}, max_size=1000)
+
+    @pytest.mark.parametrize("raw", ["true", "True", "1", "yes", "ON", " t "])
+    def test_true_spellings(self, raw):
+        assert parse_bool("image", raw) is True
+
+    @pytest.mark.parametrize("raw", ["false", "0", "no", "off", ""])
+    def test_false_spellings(self, raw):
+        assert parse_bool("image", raw) is False
+
+    def test_unicode_labels_are_kept(self):
+        label = "M31 \u2605 \u05e9\u05dc\u05d5\u05dd \U0001f52d"
+        assert ThumbnailParams.from_query({"label": label}).label == label
+
+    def test_objects_built_in_code_are_validated_too(self):
+        with pytest.raises(InvalidParameter, match="width"):
+            ThumbnailParams(width=True)
+        with pytest.raises(InvalidParameter, match="stretch"):
+            ThumbnailParams(stretch="nope")
+
+
+class TestCanonicalForm:
+    def test_is_versioned_and_sorted(self):
+        canonical = ThumbnailParams(width=500, label="a&b=c").canonical()
+        assert canonical.startswith(RENDER_VERSION + "&")
+        names = [part.split("=")[0] for part in canonical.split("&")[1:]]
+        assert names == sorted(names)
+        assert "label=a%26b%3Dc" in canonical
+
+    def test_same_request_spelled_differently_gives_the_same_digest(self):
+        a = ThumbnailParams.from_query({"width": "0500", "format": "JPG", "median": "yes"})
+        b = ThumbnailParams.from_query({"median": "1", "width": "500"})
+        assert a.digest() == b.digest()
+
+    def test_any_rendering_difference_changes_the_digest(self):
+        base = ThumbnailParams()
+        variants = [
+            ThumbnailParams(width=201),
+            ThumbnailParams(height=201),
+            ThumbnailParams(label="x"),
+            ThumbnailParams(quality=81),
+            ThumbnailParams(median=True),
+            ThumbnailParams(stretch="log"),
+            ThumbnailParams(format="webp"),
+            ThumbnailParams(color=True),
+        ]
+        digests = {v.digest() for v in variants} | {base.digest()}
+        assert len(digests) == len(variants) + 1
+
+    def test_unused_values_do_not_split_the_cache(self):
+        assert ThumbnailParams(percentile=90).digest() == ThumbnailParams().digest()
+        assert (
+            ThumbnailParams(median=True, percentile=90).digest()
+            != ThumbnailParams(median=True).digest()
+        )
+        assert (
+            ThumbnailParams(format="png", quality=10).digest()
+            == ThumbnailParams(format="png").digest()
+        )
+
+    def test_labels_cannot_collide_through_escaping(self):
+        # U+1F60 followed by "0" must not spell the same as U+1F600.
+        assert (
+            ThumbnailParams(label="\u1f600").digest()
+            != ThumbnailParams(label="\U0001f600").digest()
+        )
+
+    def test_digest_is_the_same_in_every_process(self):
+        code = (
+            "from thumbnails.params import ThumbnailParams;"
+            "print(ThumbnailParams(width=500, label='So many stars', median=True).digest())"
+        )
+        digests = {
+            subprocess.run(
+                [sys.executable, "-c", code],
+                env={"PYTHONHASHSEED": seed},
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            for seed in ("1", "2", "3")
+        }
+        assert len(digests) == 1
+        assert digests == {ThumbnailParams(width=500, label="So many stars", median=True).digest()}

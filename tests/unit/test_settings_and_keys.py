@@ -1,0 +1,93 @@
+"""Settings come from the environment once, with the old service's names; cache keys are
+canonical and cannot be steered outside a frame's prefix."""
+
+from __future__ import annotations
+
+import pytest
+
+from thumbnails.cache_keys import basename_of, frame_prefix, thumbnail_key, validate_basename
+from thumbnails.errors import InvalidParameter
+from thumbnails.params import ThumbnailParams
+from thumbnails.settings import ENVIRONMENT, Settings, SettingsError
+
+
+class TestSettings:
+    def test_defaults_match_the_old_service(self):
+        settings = Settings.from_env({})
+        assert settings.archive_api_url == "http://localhost/"
+        assert settings.required_frame_validation_keys == (
+            "configuration_type",
+            "request_id",
+            "filename",
+        )
+        assert "EXPOSE" in settings.valid_configuration_types
+        assert settings.valid_configuration_types_for_color == ("EXPOSE", "STANDARD")
+        assert settings.presigned_url_expiry == 7 * 24 * 3600
+        assert settings.max_thumbnail_size == 4096
+        assert settings.max_frame_pixels == 150_000_000
+
+    def test_old_aws_bucket_name_is_accepted(self):
+        assert Settings.from_env({"AWS_BUCKET": "old"}).thumbnail_bucket == "old"
+        both = {"AWS_BUCKET": "old", "THUMBNAIL_BUCKET": "new"}
+        assert Settings.from_env(both).thumbnail_bucket == "new"
+
+    def test_archive_url_always_ends_with_a_slash(self):
+        settings = Settings.from_env({"ARCHIVE_API_URL": "https://archive-api.example.org"})
+        assert settings.archive_api_url == "https://archive-api.example.org/"
+
+    def test_lists_are_comma_separated_and_trimmed(self):
+        settings = Settings.from_env({"VALID_CONFIGURATION_TYPES": " EXPOSE , BIAS,, "})
+        assert settings.valid_configuration_types == ("EXPOSE", "BIAS")
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("MAX_THUMBNAIL_SIZE", "big"),
+            ("MAX_FRAME_PIXELS", "0"),
+            ("ARCHIVE_TIMEOUT", "-1"),
+            ("PRESIGNED_URL_EXPIRY", "604801"),
+        ],
+    )
+    def test_unusable_values_are_refused_by_name(self, name, value):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: value})
+
+    def test_settings_are_frozen(self):
+        settings = Settings.from_env({})
+        with pytest.raises(AttributeError):
+            settings.thumbnail_bucket = "other"  # type: ignore[misc]
+
+    def test_every_documented_variable_has_a_default(self):
+        assert all(isinstance(default, str) for default in ENVIRONMENT.values())
+        Settings.from_env(dict(ENVIRONMENT))
+
+
+class TestCacheKeys:
+    def test_key_is_basename_digest_and_extension(self):
+        params = ThumbnailParams(format="webp")
+        key = thumbnail_key("lsc1m005-fa15-20260101-0100-e91", params)
+        assert key == f"lsc1m005-fa15-20260101-0100-e91/{params.digest()}.webp"
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "lsc1m005-fa15-20260101-0100-e91.fits.fz",
+            "raw/2026/lsc1m005-fa15-20260101-0100-e91.fits",
+            "lsc1m005-fa15-20260101-0100-e91.fits.gz",
+        ],
+    )
+    def test_basename_drops_folders_and_fits_suffixes(self, key):
+        assert basename_of(key) == "lsc1m005-fa15-20260101-0100-e91"
+
+    @pytest.mark.parametrize(
+        "basename",
+        ["..", ".", "../etc", "a/b", "a%2Fb", "a\x00b", "\u2024\u2024", "", "x" * 201, ".hidden"],
+    )
+    def test_hostile_basenames_are_refused(self, basename):
+        with pytest.raises(InvalidParameter, match="basename"):
+            validate_basename(basename)
+
+    def test_keys_stay_inside_the_frame_prefix(self):
+        key = thumbnail_key("frame-1", ThumbnailParams(label="../../other/x"))
+        assert key.startswith(frame_prefix("frame-1"))
+        assert key.count("/") == 1
