@@ -1,0 +1,248 @@
+"""The public HTTPS API: API Gateway (REST, proxy integration) -> this Lambda handler.
+
+Routes (trailing slash optional): ``GET /{frame_id}/``, ``GET /{basename}/``, and the static
+``/``, ``/robots.txt``, ``/favicon.ico``. Parsing and response shaping live here; the work is
+`thumbnails.service.ThumbnailService`'s. Errors are `ThumbnailError`\\s, mapped to JSON
+``{"message": ...}`` in one place.
+
+Importing this module must not load numpy, astropy or Pillow (a cache hit in a cold
+container stays fast); the renderer is imported by the service on a miss.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    CORSConfig,
+    Response,
+    content_types,
+)
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .archive import ArchiveClient
+from .cache_keys import validate_basename
+from .docs_page import INDEX_HTML, ROBOTS_TXT
+from .errors import InvalidParameter, ThumbnailError, UpstreamError, UpstreamTimeout
+from .params import ThumbnailParams, parse_bool
+from .service import FrameRef, Result, ThumbnailService
+from .settings import ENVIRONMENT, Settings, SettingsError
+from .store import ThumbnailStore
+
+#: Largest image returned inline: base64 makes it 4/3 larger, and Lambda's synchronous
+#: response limit is 6 MB (6,291,456 bytes) for the whole payload, headers included.
+INLINE_LIMIT_BYTES = 4_500_000
+#: Browsers may reuse a JSON answer or redirect this long: well inside the presigned URL's
+#: life (which ends early if the signing role's session does).
+RESULT_MAX_AGE = 600
+STATIC_CACHE_CONTROL = "public, max-age=86400"
+ERROR_CACHE_CONTROL = "no-store"
+SERVICE_NAME = "thumbnails"
+METRICS_NAMESPACE = "Thumbnails"
+ALIGNMENT_HEADER = "X-Thumbnail-Alignment"
+_FRAME_ID = re.compile(r"[0-9]{1,18}")
+
+
+def cors_config(allow_origin: str) -> CORSConfig:
+    """CORS for `allow_origin`: ``*`` or a comma-separated list of origins."""
+    origins = [origin.strip() for origin in allow_origin.split(",") if origin.strip()] or ["*"]
+    return CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:] or None,
+        expose_headers=[ALIGNMENT_HEADER],
+        max_age=600,
+    )
+
+
+def _cold_start_cors() -> CORSConfig:
+    # The resolver needs its CORS configuration when it is built, at import. A bad setting
+    # elsewhere must not break the import: `get_service` reports it on the first request.
+    try:
+        return cors_config(Settings.from_env().cors_allow_origin)
+    except SettingsError:
+        return cors_config(ENVIRONMENT["CORS_ALLOW_ORIGIN"])
+
+
+# Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (set by the
+# template); the fallbacks keep an unset namespace from failing every metrics flush.
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE_NAME)
+tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE_NAME)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRICS_NAMESPACE)
+app = APIGatewayRestResolver(cors=_cold_start_cors())
+# Static pages and refused requests publish no metrics; that is expected, not worth a warning
+# in every such invocation's log.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
+@lru_cache(maxsize=1)
+def get_service() -> ThumbnailService:
+    """The container's service, built on first use from `Settings.from_env` (tests call
+    ``get_service.cache_clear()`` after changing the environment)."""
+    settings = Settings.from_env()
+    return ThumbnailService(
+        settings, ArchiveClient.from_settings(settings), ThumbnailStore.from_settings(settings)
+    )
+
+
+# ---------------------------------------------------------------------------- parsing
+def frame_reference(identifier: str) -> FrameRef:
+    """An archive frame id for digits, else the basename (validated: 400 if unusable)."""
+    if _FRAME_ID.fullmatch(identifier):
+        return int(identifier)
+    return validate_basename(identifier)
+
+
+def response_mode(query: Mapping[str, Sequence[str]]) -> str:
+    """``"json"`` (default), ``"redirect"`` (``image=true|1|yes``) or ``"inline"``."""
+    values = list(dict.fromkeys(query.get("image") or []))
+    if not values:
+        return "json"
+    if len(values) > 1:
+        raise InvalidParameter("image", "given more than once with different values")
+    raw = values[0].strip().lower()
+    if raw == "inline":
+        return "inline"
+    try:
+        return "redirect" if parse_bool("image", raw) else "json"
+    except InvalidParameter:
+        raise InvalidParameter(
+            "image", f"expected true, false or inline, got {values[0][:40]!r}"
+        ) from None
+
+
+def _query() -> dict[str, list[str]]:
+    event = app.current_event
+    multi = event.multi_value_query_string_parameters
+    if multi:
+        return {name: list(values or []) for name, values in multi.items()}
+    return {name: [value] for name, value in (event.query_string_parameters or {}).items()}
+
+
+# ---------------------------------------------------------------------------- responses
+def _result_response(result: Result, mode: str) -> Response:
+    headers = {"Cache-Control": f"private, max-age={RESULT_MAX_AGE}"}
+    if result.alignment is not None:
+        headers[ALIGNMENT_HEADER] = result.alignment
+    if mode == "inline" and result.thumbnail_bytes is not None:
+        # Bytes: Powertools base64-encodes them and sets isBase64Encoded for API Gateway.
+        return Response(200, result.content_type, result.thumbnail_bytes, headers)
+    if mode in ("inline", "redirect"):  # too large to inline: the old redirect instead
+        return Response(302, None, "", {**headers, "Location": result.url})
+    return Response(
+        200, content_types.APPLICATION_JSON, {"url": result.url, "propid": result.propid}, headers
+    )
+
+
+def _error_response(status: int, message: str) -> Response:
+    return Response(
+        status,
+        content_types.APPLICATION_JSON,
+        {"message": message},
+        {"Cache-Control": ERROR_CACHE_CONTROL},
+    )
+
+
+# ---------------------------------------------------------------------------- routes
+@app.get("/")
+def index() -> Response:
+    return Response(
+        200, "text/html; charset=utf-8", INDEX_HTML, {"Cache-Control": STATIC_CACHE_CONTROL}
+    )
+
+
+@app.get("/robots.txt")
+def robots() -> Response:
+    return Response(
+        200, "text/plain; charset=utf-8", ROBOTS_TXT, {"Cache-Control": STATIC_CACHE_CONTROL}
+    )
+
+
+@app.get("/favicon.ico")
+def favicon() -> Response:
+    # No icon: an empty answer browsers cache, instead of a thumbnail lookup of "favicon.ico".
+    return Response(204, None, "", {"Cache-Control": STATIC_CACHE_CONTROL})
+
+
+@app.get("/<identifier>")
+def thumbnail(identifier: str) -> Response:
+    frame = frame_reference(identifier)
+    query = _query()
+    mode = response_mode(query)
+    service = get_service()
+    params = ThumbnailParams.from_query(query, max_size=service.settings.max_thumbnail_size)
+    authorization = app.current_event.headers.get("Authorization")
+    result = service.get_thumbnail(
+        frame,
+        params,
+        authorization,
+        inline_limit=INLINE_LIMIT_BYTES if mode == "inline" else None,
+    )
+    _record_metrics(result)
+    logger.info("thumbnail", extra={"key": result.key, "cached": result.cached, "mode": mode})
+    return _result_response(result, mode)
+
+
+def _record_metrics(result: Result) -> None:
+    metrics.add_metric(name="CacheHit", unit=MetricUnit.Count, value=int(result.cached))
+    metrics.add_metric(name="CacheMiss", unit=MetricUnit.Count, value=int(not result.cached))
+    if result.render_ms is not None:
+        metrics.add_metric(name="RenderMs", unit=MetricUnit.Milliseconds, value=result.render_ms)
+    if result.source_bytes:
+        metrics.add_metric(name="SourceBytes", unit=MetricUnit.Bytes, value=result.source_bytes)
+
+
+# ---------------------------------------------------------------------------- errors
+@app.exception_handler(ThumbnailError)
+def handle_thumbnail_error(error: ThumbnailError) -> Response:
+    if isinstance(error, UpstreamError | UpstreamTimeout):
+        metrics.add_metric(name="ArchiveErrors", unit=MetricUnit.Count, value=1)
+    log = logger.warning if error.status >= 500 else logger.info
+    log("request failed", extra={"status": error.status, "error": error.message})
+    return _error_response(error.status, error.message)
+
+
+@app.exception_handler(SettingsError)
+def handle_settings_error(error: SettingsError) -> Response:
+    logger.error("service misconfigured", extra={"error": str(error)})
+    return _error_response(500, "The thumbnail service is misconfigured")
+
+
+@app.not_found
+def handle_not_found(_error: Exception) -> Response:
+    segment = app.current_event.path.strip("/")
+    if segment and "/" not in segment:
+        # One path segment the router's pattern refused (a NUL, an emoji, a backslash...):
+        # a basename outside the allowed alphabet, which is a 400 like any other.
+        try:
+            validate_basename(segment)
+        except InvalidParameter as error:
+            return _error_response(error.status, error.message)
+    return _error_response(404, "Not found")
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(_error: Exception) -> Response:
+    # A bug, not a user error: log the traceback, answer JSON (with CORS) instead of a
+    # Lambda failure, which API Gateway would turn into a bare 502.
+    logger.exception("unexpected error")
+    return _error_response(500, "Internal error")
+
+
+# ---------------------------------------------------------------------------- entry point
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST,
+    log_event=False,  # the event holds the caller's Authorization header: never log it
+    clear_state=True,
+)
+@tracer.capture_lambda_handler(capture_response=False)  # responses may be image bytes
+@metrics.log_metrics
+def handler(event: dict, context: object) -> dict:
+    """The Lambda entry point (API Gateway REST proxy event -> proxy response)."""
+    return app.resolve(event, context)

@@ -1,0 +1,72 @@
+"""The static pages of the API: the documentation at ``/`` and ``/robots.txt``.
+
+Plain strings, so that serving them can never fail and needs no package data files.
+"""
+
+from __future__ import annotations
+
+INDEX_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>FITS thumbnail service</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
+       line-height: 1.5; color: #222; }
+code { background: #f3f3f3; padding: 0 .2em; }
+table { border-collapse: collapse; } td, th { border-bottom: 1px solid #ddd; padding: .3em .6em;
+       text-align: left; vertical-align: top; }
+</style>
+</head>
+<body>
+<h1>FITS thumbnail service</h1>
+<p>JPEG, PNG or WebP thumbnails of frames in the science archive.</p>
+
+<h2>Endpoints</h2>
+<ul>
+<li><code>GET /{frame_id}/</code>: the frame with this archive id.</li>
+<li><code>GET /{basename}/</code>: the frame with this basename (the file name without
+<code>.fits</code> or <code>.fits.fz</code>; letters, digits, <code>.</code>, <code>_</code>
+and <code>-</code>, at most 200 characters).</li>
+</ul>
+<p>Send your archive <code>Authorization</code> header for proprietary data; it is passed
+to the archive on every request.</p>
+
+<h2>Query parameters</h2>
+<table>
+<tr><th>name</th><th>default</th><th>meaning</th></tr>
+<tr><td><code>width</code>, <code>height</code></td><td>200</td>
+<td>The box the image fits in, in pixels (aspect ratio kept).</td></tr>
+<tr><td><code>label</code></td><td></td><td>White text in the lower-left corner.</td></tr>
+<tr><td><code>quality</code></td><td>80</td><td>JPEG/WebP quality, 1 to 95.</td></tr>
+<tr><td><code>median</code></td><td>false</td>
+<td>Black at the median, white at <code>percentile</code>.</td></tr>
+<tr><td><code>percentile</code></td><td>99.5</td>
+<td>Upper percentile for <code>median</code> and the linear stretch.</td></tr>
+<tr><td><code>stretch</code></td><td>zscale</td>
+<td><code>zscale</code>, <code>linear</code>, <code>log</code>, <code>sqrt</code> or
+<code>asinh</code>.</td></tr>
+<tr><td><code>format</code></td><td>jpeg</td><td><code>jpeg</code>, <code>png</code> or
+<code>webp</code>.</td></tr>
+<tr><td><code>color</code></td><td>false</td>
+<td>Compose the red (R/rp), visual (V) and blue (B) frames of the same request.</td></tr>
+<tr><td><code>image</code></td><td></td>
+<td>Absent: JSON <code>{"url": ..., "propid": ...}</code> with a presigned URL valid up to
+7 days. <code>true</code>: a 302 redirect to that URL (for <code>&lt;img src&gt;</code>).
+<code>inline</code>: the image bytes themselves.</td></tr>
+</table>
+
+<h2>Example</h2>
+<p><code>GET /3863274/?width=500&amp;height=500&amp;label=So%20many%20stars</code></p>
+
+<h2>Errors</h2>
+<p>JSON <code>{"message": ...}</code> with status 400 (bad parameter or frame not eligible),
+401/403 (the archive refused you), 404 (no such frame), 413 (frame too large),
+422 (not a readable FITS image), 502/503/504 (archive or storage trouble).</p>
+</body>
+</html>
+"""
+
+#: Thumbnails are rendered on demand; crawlers following links would render the archive.
+ROBOTS_TXT = "User-agent: *\nDisallow: /\n"

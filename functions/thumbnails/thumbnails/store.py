@@ -1,0 +1,231 @@
+"""The thumbnail cache: one S3 bucket (or any S3-compatible store), keyed by `cache_keys`.
+
+Objects are immutable per key (the key holds the parameters' digest and the render version),
+so they are written once with a long ``Cache-Control`` and read through presigned URLs.
+Every S3 failure becomes a `StorageError`: 503 when S3 throttles or is unreachable, 502
+otherwise; messages name the operation and the S3 error code, never credentials or URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as S3ConnectionError
+
+from .errors import StorageError
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Cached thumbnails never change under a key; browsers may keep them as long as the URL lives.
+OBJECT_CACHE_CONTROL = "private, max-age=604800, immutable"
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "503",
+        "SlowDown",
+        "ServiceUnavailable",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "500",
+    }
+)
+_DELETE_BATCH = 1000  # DeleteObjects' maximum
+
+
+def make_s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client for the cache bucket.
+
+    SigV4 (required for presigned URLs in newer regions and by MinIO), the region from
+    ``AWS_DEFAULT_REGION`` (boto3 reads it), ``STORAGE_URL`` as the endpoint when set (with
+    path-style addressing, which S3-compatible servers expect), standard retries with
+    backoff, and timeouts well inside the Lambda's own.
+    """
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if settings.storage_url else "virtual"},
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=30,
+    )
+    return boto3.client("s3", endpoint_url=settings.storage_url, config=config)
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "") or "")
+
+
+def _http_status(error: ClientError) -> int | None:
+    return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _storage_error(operation: str, error: Exception) -> StorageError:
+    """The `StorageError` for a failed S3 call: 503 if retrying later may help, else 502."""
+    if isinstance(error, ClientError):
+        code = _error_code(error) or str(_http_status(error) or "unknown")
+        status = 503 if code in _UNAVAILABLE_CODES or _http_status(error) == 503 else 502
+        return StorageError(f"Thumbnail cache {operation} failed: {code}", status=status)
+    if isinstance(error, S3ConnectionError | ReadTimeoutError):
+        return StorageError(f"Thumbnail cache unavailable during {operation}", status=503)
+    return StorageError(f"Thumbnail cache {operation} failed: {type(error).__name__}")
+
+
+class ThumbnailStore:
+    """Cached thumbnails in one bucket.
+
+    Parameters
+    ----------
+    s3_client : botocore client
+        From `make_s3_client` (or moto in tests).
+    bucket : str
+        The cache bucket's name.
+    presign_expiry : int
+        Lifetime of presigned GET URLs in seconds (SigV4's maximum, 7 days, by default).
+        A URL signed with temporary credentials (a Lambda role) stops working when those
+        credentials expire, whichever comes first.
+    """
+
+    def __init__(self, s3_client: Any, bucket: str, *, presign_expiry: int = 604800) -> None:
+        if not bucket:
+            raise StorageError("The thumbnail bucket is not configured (THUMBNAIL_BUCKET)")
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.presign_expiry = presign_expiry
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ThumbnailStore:
+        """The store of `settings.thumbnail_bucket`, through `make_s3_client`."""
+        return cls(
+            make_s3_client(settings),
+            settings.thumbnail_bucket,
+            presign_expiry=settings.presigned_url_expiry,
+        )
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
+                return None
+            raise _storage_error("lookup", error) from None
+        except BotoCoreError as error:
+            raise _storage_error("lookup", error) from None
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` is cached (one HEAD request).
+
+        Raises
+        ------
+        StorageError
+            For any answer but found / not found (403 too: the function's role needs
+            ``s3:ListBucket`` for S3 to say 404 for a missing key).
+        """
+        return self._head(key) is not None
+
+    def metadata(self, key: str) -> dict[str, str] | None:
+        """The user metadata of `key` (``x-amz-meta-*``, names lower-case), None if absent."""
+        head = self._head(key)
+        if head is None:
+            return None
+        return {str(k).lower(): str(v) for k, v in (head.get("Metadata") or {}).items()}
+
+    def get(self, key: str, *, max_bytes: int | None = None) -> bytes | None:
+        """The bytes of `key`; None if absent or larger than `max_bytes` (body not read)."""
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
+                return None
+            raise _storage_error("read", error) from None
+        except BotoCoreError as error:
+            raise _storage_error("read", error) from None
+        body = response["Body"]
+        try:
+            if max_bytes is not None and int(response.get("ContentLength") or 0) > max_bytes:
+                return None
+            return body.read()
+        except BotoCoreError as error:
+            raise _storage_error("read", error) from None
+        finally:
+            body.close()
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store a thumbnail: content type, immutable caching, AES256 server-side encryption.
+
+        `metadata` values must be ASCII (S3 user metadata travels in HTTP headers).
+        """
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                CacheControl=OBJECT_CACHE_CONTROL,
+                ServerSideEncryption="AES256",
+                Metadata=dict(metadata or {}),
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _storage_error("write", error) from None
+
+    def presign(self, key: str) -> str:
+        """A presigned GET URL of `key`, valid for ``presign_expiry`` seconds."""
+        try:
+            return self.s3.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=self.presign_expiry,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _storage_error("signing", error) from None
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (e.g. a frame's thumbnails); return the count.
+
+        Raises
+        ------
+        ValueError
+            For an empty prefix, which would empty the bucket.
+        StorageError
+            If listing fails or S3 reports any key it could not delete.
+        """
+        if not prefix:
+            raise ValueError("refusing to delete an empty prefix (the whole bucket)")
+        deleted = 0
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": _DELETE_BATCH}
+            )
+            for page in pages:
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if not keys:
+                    continue
+                answer = self.s3.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                )
+                errors = answer.get("Errors") or []
+                if errors:
+                    first = errors[0]
+                    raise StorageError(
+                        f"Thumbnail cache delete failed for {len(errors)} object(s) under "
+                        f"{prefix!r}: {first.get('Code', 'unknown')}"
+                    )
+                deleted += len(keys)
+        except (ClientError, BotoCoreError) as error:
+            raise _storage_error("delete", error) from None
+        logger.info("deleted %d cached thumbnails under %s", deleted, prefix)
+        return deleted

@@ -1,0 +1,118 @@
+"""Proprietary data: the caller's Authorization goes to the archive on every request, hit or
+miss, and never into a log."""
+
+from __future__ import annotations
+
+import pytest
+from responses import matchers
+
+from tests.api_support import (
+    ARCHIVE,
+    DATA_HOST,
+    FRAME_ID,
+    TOKEN,
+    ApiWorld,
+    body_json,
+    frame_record,
+)
+
+
+@pytest.fixture
+def world(monkeypatch):
+    with ApiWorld.started(monkeypatch) as world:
+        yield world
+
+
+def _add_private_frame(world: ApiWorld) -> dict:
+    """A frame the archive shows only to TOKEN; anyone else gets DRF's 403."""
+    record = frame_record()
+    world.archive.get(
+        f"{ARCHIVE}frames/{FRAME_ID}/",
+        json=record,
+        match=[matchers.header_matcher({"Authorization": TOKEN})],
+    )
+    world.archive.get(
+        f"{ARCHIVE}frames/{FRAME_ID}/",
+        status=403,
+        json={"detail": "You do not have permission to perform this action."},
+    )
+    world.add_frame(record, by_id=False, by_basename=False)
+    return record
+
+
+def test_the_callers_authorization_reaches_the_archive_lookup(world):
+    world.add_frame()
+    for event in ("api-frame-id.json", "api-basename.json"):
+        world.invoke(event)
+    lookups = world.calls_to(ARCHIVE)
+    assert len(lookups) == 2
+    assert all(call.request.headers["Authorization"] == TOKEN for call in lookups)
+
+
+def test_a_lower_case_authorization_header_is_forwarded_too(world):
+    world.add_frame()
+    world.invoke(authorization=None, headers={"authorization": TOKEN})
+    assert world.calls_to(ARCHIVE)[0].request.headers["Authorization"] == TOKEN
+
+
+def test_without_authorization_none_is_sent(world):
+    world.add_frame()
+    assert world.invoke(authorization=None)["statusCode"] == 200
+    assert "Authorization" not in world.calls_to(ARCHIVE)[0].request.headers
+
+
+def test_authorization_is_not_sent_to_a_presigned_frame_url_on_another_host(world):
+    world.add_frame()
+    world.invoke()
+    download = world.downloads()[0]
+    assert download.request.url.startswith(DATA_HOST)
+    assert "Authorization" not in download.request.headers
+
+
+def test_authorization_is_sent_to_a_frame_url_on_the_archive_itself(world):
+    record = frame_record(url=f"{ARCHIVE}frames/{FRAME_ID}/download/")
+    world.add_frame(record)
+    assert world.invoke()["statusCode"] == 200
+    download = world.calls_to(f"{ARCHIVE}frames/{FRAME_ID}/download/")[0]
+    assert download.request.headers["Authorization"] == TOKEN
+
+
+def test_a_refusal_from_the_archive_wins_even_when_the_thumbnail_is_cached(world):
+    _add_private_frame(world)
+    assert world.invoke()["statusCode"] == 200  # the owner: rendered and cached
+    for other in (None, "Token someone-else"):
+        response = world.invoke(authorization=other)
+        assert response["statusCode"] == 403
+        body = body_json(response)
+        assert body == {"message": "You do not have permission to perform this action."}
+    assert len(world.downloads()) == 1
+
+
+def test_a_401_from_the_archive_is_a_401_even_when_cached(world):
+    record = _add_private_frame(world)
+    world.invoke()
+    world.archive.replace(
+        "GET",
+        f"{ARCHIVE}frames/{FRAME_ID}/",
+        status=401,
+        json={"detail": "Invalid token."},
+    )
+    response = world.invoke()
+    assert response["statusCode"] == 401
+    assert body_json(response)["message"] == "Invalid token."
+    assert record["id"] == FRAME_ID
+
+
+def test_neither_the_authorization_nor_signatures_appear_in_logs(world, capsys):
+    world.add_frame()
+    responses_seen = [world.invoke(query=q) for q in ({}, {"image": "true"}, {"width": "x"})]
+    world.archive.get(f"{ARCHIVE}frames/{FRAME_ID + 1}/", status=403, json={"detail": "no"})
+    world.invoke(path=f"/{FRAME_ID + 1}/")
+    printed = capsys.readouterr()
+    logs = "\n".join(world.logs) + printed.out + printed.err
+    assert world.logs, "the capture must see the service's logs for this test to mean anything"
+    token_secret = TOKEN.split()[1]
+    assert token_secret not in logs
+    assert "presigned-archive-secret" not in logs
+    signature = body_json(responses_seen[0])["url"].split("X-Amz-Signature=")[1].split("&")[0]
+    assert signature not in logs

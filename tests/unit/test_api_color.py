@@ -1,0 +1,119 @@
+"""``color=true``: the red (R/rp), visual (V) and blue (B) frames of the request, as RGB."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests.api_support import (
+    ARCHIVE,
+    BASENAME,
+    BUCKET,
+    FRAME_ID,
+    REQUEST_ID,
+    ApiWorld,
+    body_bytes,
+    body_json,
+    frame_record,
+    header,
+)
+from tests.fits_factory import reduced_frame_bytes
+from thumbnails.cache_keys import thumbnail_key
+from thumbnails.params import ThumbnailParams
+
+
+@pytest.fixture
+def world(monkeypatch):
+    with ApiWorld.started(monkeypatch) as world:
+        yield world
+
+
+def _colour_request(world: ApiWorld, filters=("B", "gp", "V", "rp", "V")) -> dict[str, dict]:
+    """The requested rp frame plus the request's other level-91 frames, in archive order."""
+    records: dict[str, dict] = {}
+    listed = []
+    for index, name in enumerate(filters):
+        frame_id = FRAME_ID if name == "rp" else FRAME_ID + 100 + index
+        basename = BASENAME if name == "rp" else f"coj2m002-ep02-20260102-{index:04d}-e91"
+        record = frame_record(frame_id, basename, filter=name)
+        fits = reduced_frame_bytes((64, 80), filter=name, shift=(index, -index), seed=index)
+        world.add_frame(record, fits=fits, etag=f'"etag-{name}-{index}"', by_basename=False)
+        records.setdefault(name, record)
+        listed.append(record)
+    world.add_request_frames(listed)
+    return records
+
+
+def test_colour_renders_the_red_visual_and_blue_frames_in_that_order(world, monkeypatch):
+    from thumbnails import render
+
+    seen = []
+    real = render.render_frames
+
+    def spy(frames, params):
+        seen.append([frame.header["FILTER"] for frame in frames])
+        return real(frames, params)
+
+    monkeypatch.setattr(render, "render_frames", spy)
+    records = _colour_request(world)
+    response = world.invoke("api-color.json")
+    assert response["statusCode"] == 200, response["body"]
+    assert seen == [["rp", "V", "B"]]
+    downloaded = [call.request.url.split("?")[0] for call in world.downloads()]
+    assert downloaded == [records[n]["url"].split("?")[0] for n in ("rp", "V", "B")]
+
+
+def test_the_colour_lookup_asks_for_the_request_at_reduction_level_91(world):
+    _colour_request(world)
+    world.invoke("api-color.json")
+    lookup = [c for c in world.calls_to(f"{ARCHIVE}frames/?") if "request_id" in c.request.url]
+    assert len(lookup) == 1
+    assert f"request_id={REQUEST_ID}" in lookup[0].request.url
+    assert "reduction_level=91" in lookup[0].request.url
+
+
+def test_colour_answers_say_how_the_channels_were_aligned_hit_or_miss(world):
+    _colour_request(world)
+    miss = world.invoke("api-color.json")
+    hit = world.invoke("api-color.json")
+    alignment = header(miss, "X-Thumbnail-Alignment")
+    assert alignment in ("wcs", "none")
+    assert header(hit, "X-Thumbnail-Alignment") == alignment
+    assert len(world.downloads()) == 3  # the hit downloaded nothing
+    key = thumbnail_key(BASENAME, ThumbnailParams(width=300, height=300, color=True))
+    metadata = world.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+    assert metadata["alignment"] == alignment
+    assert metadata["source-etag"] == "etag-rp-3,etag-V-2,etag-B-0"
+    assert body_json(hit)["url"].split("?")[0] == body_json(miss)["url"].split("?")[0]
+
+
+def test_a_single_frame_answer_has_no_alignment_header(world):
+    world.add_frame()
+    assert header(world.invoke(), "X-Thumbnail-Alignment") is None
+
+
+def test_a_colour_image_is_rgb(world):
+    _colour_request(world)
+    response = world.invoke("api-color.json", query={"color": "true", "image": "inline"})
+    image = Image.open(io.BytesIO(body_bytes(response)))
+    assert image.mode == "RGB"
+
+
+@pytest.mark.parametrize("missing", ["rp", "V", "B"])
+def test_a_missing_filter_is_a_404_rvb_frames_not_found(world, missing):
+    filters = [f for f in ("rp", "V", "B") if f != missing]
+    records = _colour_request(world, filters=tuple(filters))
+    if missing == "rp":  # the requested frame is still looked up by id
+        world.add_frame(frame_record(filter="ip"), by_basename=False)
+    response = world.invoke("api-color.json")
+    assert response["statusCode"] == 404
+    assert body_json(response) == {"message": "RVB frames not found"}
+    assert records is not None
+
+
+def test_red_may_be_the_R_filter(world):
+    _colour_request(world, filters=("R", "V", "B"))
+    world.add_frame(frame_record(filter="R"), by_basename=False)
+    assert world.invoke("api-color.json")["statusCode"] == 200
