@@ -1,0 +1,259 @@
+"""Assembling the whole detector from its amplifiers (raw multi-amplifier frames).
+
+A raw frame stores each amplifier's readout with its overscan. ``DATASEC`` says which part of
+the readout is light-sensitive, ``BIASSEC`` where the overscan is, and ``DETSEC`` where the
+data goes on the detector; a reversed ``DETSEC`` range (``[4096:2049,...]``) means that
+amplifier reads out from the other side, so its data is flipped on that axis.
+
+An `Amplifier` is a *view* of the decoded array (trimmed, flipped into detector orientation)
+with its overscan level; nothing is copied until the frame is binned, one amplifier at a
+time, straight into the binned mosaic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .binning import block_mean
+from .fits_io import card_value
+
+_SECTION = re.compile(r"^\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]$")
+#: How far below the requested bin factor we look for one that tiles the amplifiers exactly.
+_MAX_FACTOR_SHRINK = 2
+
+
+class LayoutError(ValueError):
+    """The amplifier keywords do not describe a consistent mosaic."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A FITS section ``[x0:x1,y0:y1]``: 1-based, inclusive, possibly reversed."""
+
+    x0: int
+    x1: int
+    y0: int
+    y1: int
+
+    @classmethod
+    def parse(cls, text: object) -> Section | None:
+        if not isinstance(text, str):
+            return None
+        match = _SECTION.match(text.strip())
+        if match is None:
+            return None
+        x0, x1, y0, y1 = (int(v) for v in match.groups())
+        if min(x0, x1, y0, y1) < 1:
+            return None
+        return cls(x0, x1, y0, y1)
+
+    @property
+    def width(self) -> int:
+        return abs(self.x1 - self.x0) + 1
+
+    @property
+    def height(self) -> int:
+        return abs(self.y1 - self.y0) + 1
+
+    def slices(self) -> tuple[slice, slice]:
+        """numpy ``(rows, cols)`` slices of this section (as stored, not flipped)."""
+        return (
+            slice(min(self.y0, self.y1) - 1, max(self.y0, self.y1)),
+            slice(min(self.x0, self.x1) - 1, max(self.x0, self.x1)),
+        )
+
+    def inside(self, shape: tuple[int, int]) -> bool:
+        return max(self.y0, self.y1) <= shape[0] and max(self.x0, self.x1) <= shape[1]
+
+
+@dataclass(frozen=True)
+class Amplifier:
+    """One amplifier's light-sensitive pixels, in detector orientation.
+
+    Attributes
+    ----------
+    data : ndarray
+        A view of the decoded readout: trimmed to DATASEC, flipped as DETSEC says; row 0 is
+        the lowest detector row.
+    bias : float
+        The overscan level (median of BIASSEC) to subtract; 0 when unknown.
+    y0, x0 : int
+        Detector position of ``data[0, 0]`` (0-based, in this readout's binned pixels).
+    """
+
+    data: np.ndarray
+    bias: float
+    y0: int
+    x0: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The amplifiers of a frame (one for ordinary images) and the detector shape."""
+
+    amplifiers: tuple[Amplifier, ...]
+    shape: tuple[int, int]
+
+    @classmethod
+    def single(cls, image: np.ndarray) -> Layout:
+        return cls((Amplifier(image, 0.0, 0, 0),), (image.shape[0], image.shape[1]))
+
+    def assemble(self) -> np.ndarray:
+        """The full-resolution detector image (float32, NaN where no amplifier lands)."""
+        if len(self.amplifiers) == 1 and self.amplifiers[0].bias == 0.0:
+            return self.amplifiers[0].data
+        mosaic = np.full(self.shape, np.nan, dtype=np.float32)
+        for amp in self.amplifiers:
+            rows, cols = amp.data.shape
+            target = mosaic[amp.y0 : amp.y0 + rows, amp.x0 : amp.x0 + cols]
+            np.subtract(amp.data, amp.bias, out=target, casting="unsafe")
+        return mosaic
+
+    def tiling_factor(self, factor: int) -> int:
+        """A bin factor close to `factor` that tiles every amplifier exactly, if there is one.
+
+        With such a factor each binned amplifier lands on whole binned pixels, with no seam.
+        """
+        if len(self.amplifiers) == 1:
+            return factor
+        lowest = max(1, factor // _MAX_FACTOR_SHRINK)
+        for candidate in range(factor, lowest - 1, -1):
+            if all(
+                value % candidate == 0
+                for amp in self.amplifiers
+                for value in (amp.y0, amp.x0, *amp.data.shape)
+            ):
+                return candidate
+        return factor
+
+    def binned(self, factor: int, clip: tuple[float, float] | None = None) -> np.ndarray:
+        """Block-averaged detector image, binning each amplifier before placing it.
+
+        `clip` (display limits, bias-subtracted) is passed to `block_mean`, shifted by each
+        amplifier's bias.
+
+        Returns
+        -------
+        ndarray
+            float32 ``(rows // factor, cols // factor)``, bias-subtracted, NaN where no data.
+        """
+        if len(self.amplifiers) == 1:
+            amp = self.amplifiers[0]
+            binned = block_mean(amp.data, factor, _shifted(clip, amp.bias))
+            if amp.bias:
+                binned -= np.float32(amp.bias)
+            return binned
+        # Positions round down, like sizes: amplifiers that abut on the detector then abut
+        # in the binned mosaic too (no seam), whatever the factor.
+        places = [(amp.y0 // factor, amp.x0 // factor) for amp in self.amplifiers]
+        ends = [
+            (y + amp.data.shape[0] // factor, x + amp.data.shape[1] // factor)
+            for (y, x), amp in zip(places, self.amplifiers, strict=True)
+        ]
+        rows, cols = max(end[0] for end in ends), max(end[1] for end in ends)
+        mosaic = np.full((rows, cols), np.nan, dtype=np.float32)
+        for (y0, x0), amp in zip(places, self.amplifiers, strict=True):
+            binned = block_mean(amp.data, factor, _shifted(clip, amp.bias))
+            binned -= np.float32(amp.bias)
+            mosaic[y0 : y0 + binned.shape[0], x0 : x0 + binned.shape[1]] = binned
+        return mosaic
+
+
+def _shifted(clip: tuple[float, float] | None, bias: float) -> tuple[float, float] | None:
+    return None if clip is None else (clip[0] + bias, clip[1] + bias)
+
+
+def _overscan_level(readout: np.ndarray, biassec: Section | None) -> float:
+    if biassec is None or not biassec.inside(readout.shape):
+        return 0.0
+    region = readout[biassec.slices()]
+    finite = region[np.isfinite(region)] if region.dtype.kind == "f" else region
+    return float(np.median(finite)) if finite.size else 0.0
+
+
+def _amplifier(readout: np.ndarray, header) -> tuple[np.ndarray, float, int, int]:
+    """(trimmed data in detector orientation, bias, y0, x0) from DATASEC/DETSEC/BIASSEC."""
+    datasec = Section.parse(card_value(header, "DATASEC"))
+    detsec = Section.parse(card_value(header, "DETSEC"))
+    if datasec is None or detsec is None or not datasec.inside(readout.shape):
+        raise LayoutError("amplifier without a valid DATASEC/DETSEC")
+    # DETSEC is in unbinned detector pixels, DATASEC in (possibly binned) readout pixels.
+    if detsec.width % datasec.width or detsec.height % datasec.height:
+        raise LayoutError("DETSEC and DATASEC sizes disagree")
+    xbin, ybin = detsec.width // datasec.width, detsec.height // datasec.height
+    data = readout[datasec.slices()]
+    if detsec.x0 > detsec.x1:
+        data = data[:, ::-1]
+    if detsec.y0 > detsec.y1:
+        data = data[::-1, :]
+    bias = _overscan_level(readout, Section.parse(card_value(header, "BIASSEC")))
+    y0 = (min(detsec.y0, detsec.y1) - 1) // ybin
+    x0 = (min(detsec.x0, detsec.x1) - 1) // xbin
+    return data, bias, y0, x0
+
+
+def _layout(parts: Sequence[tuple[np.ndarray, float, int, int]]) -> Layout:
+    # Windowed readouts need not start at the detector origin: shift to the smallest corner.
+    ymin = min(part[2] for part in parts)
+    xmin = min(part[3] for part in parts)
+    amplifiers = tuple(Amplifier(d, b, y - ymin, x - xmin) for d, b, y, x in parts)
+    rows = max(a.y0 + a.data.shape[0] for a in amplifiers)
+    cols = max(a.x0 + a.data.shape[1] for a in amplifiers)
+    return Layout(amplifiers, (rows, cols))
+
+
+def amplifier_layout(readouts: Sequence[np.ndarray], headers: Sequence) -> Layout:
+    """The mosaic of several amplifier extensions, each with DATASEC, DETSEC and BIASSEC.
+
+    Raises
+    ------
+    LayoutError
+        When the keywords are missing or inconsistent (the caller falls back to the first
+        amplifier as it is).
+    """
+    return _layout([_amplifier(r, h) for r, h in zip(readouts, headers, strict=True)])
+
+
+def cube_layout(cube: np.ndarray, header) -> Layout:
+    """The mosaic of a 4-plane amplifier cube (older LCO Sinistro files).
+
+    The planes are placed by ``DETSEC1..4`` (trimmed by ``DATASEC1..4``, overscan from
+    ``BIASSEC1..4``) as BANZAI does. Without those keywords the planes take the Sinistro
+    layout: readout corners at the detector corners, counter-clockwise from the lower left
+    (plane 2 flipped in x, plane 3 in x and y, plane 4 in y), untrimmed.
+    """
+    planes = [cube[k] for k in range(cube.shape[0])]
+    keyed = [
+        {
+            key: card_value(header, f"{key}{k + 1}", card_value(header, key))
+            for key in ("DATASEC", "DETSEC", "BIASSEC")
+        }
+        for k in range(len(planes))
+    ]
+    if all(Section.parse(keys["DETSEC"]) for keys in keyed):
+        try:
+            return amplifier_layout(planes, keyed)
+        except LayoutError:
+            pass
+    rows, cols = planes[0].shape
+    corners = [(0, 0, False, False), (0, cols, True, False), (rows, cols, True, True)]
+    corners.append((rows, 0, False, True))
+    parts = []
+    for plane, (y0, x0, flip_x, flip_y) in zip(planes, corners, strict=True):
+        data = plane[::-1] if flip_y else plane
+        parts.append((data[:, ::-1] if flip_x else data, 0.0, y0, x0))
+    return _layout(parts)
+
+
+def trimmed_layout(readout: np.ndarray, header) -> Layout:
+    """A single-amplifier raw frame: trimmed to DATASEC, its overscan level subtracted."""
+    datasec = Section.parse(card_value(header, "DATASEC"))
+    if datasec is None or not datasec.inside(readout.shape):
+        return Layout.single(readout)
+    bias = _overscan_level(readout, Section.parse(card_value(header, "BIASSEC")))
+    data = readout[datasec.slices()]
+    return Layout((Amplifier(data, bias, 0, 0),), (data.shape[0], data.shape[1]))
