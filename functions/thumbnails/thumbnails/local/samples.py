@@ -1,0 +1,310 @@
+"""A few small, realistic FITS frames for local mode, made by the project's own code.
+
+`write_samples` fills a directory (by default ``samples/``, git-ignored) with frames shaped
+like those of the Las Cumbres Observatory archive, so that ``make serve`` shows real
+thumbnails on a fresh machine with no data and no network:
+
+- a reduced (``e91``) frame: empty primary HDU, Rice-compressed ``SCI`` image, TAN WCS;
+- the raw (``e00``) frame of the same field: four amplifier extensions with overscan, each
+  with its own bias level, three of them read out flipped (placed by ``DETSEC``);
+- a reduced, non-square frame from a smaller telescope;
+- a colour set: three reduced frames of one request (one ``REQNUM``) through the ``rp``, ``V``
+  and ``B`` filters, with small pointing shifts matched by their WCS.
+
+Every frame is deterministic: fixed seeds, and Rice dithering seeded from the data
+(``DITHER_SEED_CHECKSUM``), so the same code writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Rice dithering seeded from the first tile's checksum instead of the clock: reproducible.
+_DITHER_SEED_CHECKSUM = -1
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """One synthetic frame: the sky it shows and the header it carries.
+
+    Shapes are numpy ``(rows, cols)``. `shift` moves the pointing by ``(dx, dy)`` pixels (the
+    stars and the WCS reference pixel move together), `color` scales the stars' fluxes,
+    `hot_column` adds a defective column (as the Sinistro camera's frames show).
+    """
+
+    name: str
+    shape: tuple[int, int]
+    filter: str
+    request: int
+    date: str
+    field_seed: int
+    rlevel: int = 91
+    sky: float = 400.0
+    color: float = 1.0
+    shift: tuple[float, float] = (0.0, 0.0)
+    stars: int = 600
+    fwhm: float = 3.2
+    scale: float = 0.389
+    crval: tuple[float, float] = (97.5, -30.25)
+    exptime: float = 120.0
+    target: str = "SYN-FIELD-1"
+    hot_column: bool = False
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.fits.fz"
+
+
+_SINISTRO = {
+    "shape": (1024, 1024),
+    "field_seed": 3500001,
+    "request": 3500001,
+    "filter": "rp",
+    "hot_column": True,
+}
+
+#: The samples, in gallery order.
+SAMPLES: tuple[SampleSpec, ...] = (
+    SampleSpec(name="lsc1m005-fa15-20260315-0042-e91", date="2026-03-16T02:41:07.125", **_SINISTRO),
+    SampleSpec(
+        name="lsc1m005-fa15-20260315-0042-e00",
+        date="2026-03-16T02:41:07.125",
+        rlevel=0,
+        **_SINISTRO,
+    ),
+    SampleSpec(
+        name="ogg0m406-kb27-20260315-0050-e91",
+        shape=(600, 900),
+        filter="V",
+        request=3500002,
+        date="2026-03-16T09:05:06.789",
+        field_seed=3500002,
+        sky=300.0,
+        stars=400,
+        fwhm=2.6,
+        scale=0.571,
+        crval=(150.1, 20.6),
+        exptime=60.0,
+        target="SYN-FIELD-2",
+    ),
+    *(
+        SampleSpec(
+            name=f"coj2m002-ep02-20260315-{10 + i:04d}-e91",
+            shape=(768, 768),
+            filter=filt,
+            request=3500003,
+            date=f"2026-03-16T14:0{2 * i}:00.000",
+            field_seed=3500003,
+            sky=sky,
+            color=color,
+            shift=shift,
+            stars=700,
+            fwhm=3.6,
+            scale=0.27,
+            crval=(201.3, -43.0),
+            exptime=90.0,
+            target="SYN-FIELD-3",
+        )
+        for i, (filt, sky, color, shift) in enumerate(
+            [
+                ("rp", 600.0, 1.0, (0.0, 0.0)),
+                ("V", 350.0, 0.7, (4.3, -3.1)),
+                ("B", 150.0, 0.45, (-2.6, 5.7)),
+            ]
+        )
+    ),
+)
+
+
+def _moffat_stars(image: Any, spec: SampleSpec) -> None:
+    """Add the field's Moffat stars (beta 3) to `image` in place, on per-star stamps."""
+    import numpy as np
+
+    rng = np.random.default_rng(spec.field_seed)  # the field, shared by a colour set
+    rows, cols = spec.shape
+    x = rng.uniform(-20, cols + 20, spec.stars) + spec.shift[0]
+    y = rng.uniform(-20, rows + 20, spec.stars) + spec.shift[1]
+    # Power-law fluxes, N(>F) ~ F^-0.7, capped: a few bright stars, many faint ones.
+    flux = np.minimum(300.0 * (1.0 - rng.random(spec.stars)) ** (-1.0 / 0.7), 3e7) * spec.color
+    beta = 3.0
+    alpha = spec.fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
+    norm = (beta - 1.0) / (np.pi * alpha**2)
+    for xc, yc, f in zip(x, y, flux, strict=True):
+        r = 8 if f < 2e4 else 24 if f < 1e6 else 40
+        x0, x1 = max(int(xc) - r, 0), min(int(xc) + r + 1, cols)
+        y0, y1 = max(int(yc) - r, 0), min(int(yc) + r + 1, rows)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        image[y0:y1, x0:x1] += (
+            f * norm * (1.0 + ((xx - xc) ** 2 + (yy - yc) ** 2) / alpha**2) ** (-beta)
+        )
+
+
+def sky_electrons(spec: SampleSpec) -> Any:
+    """The frame's image in electrons: sky, stars, Poisson and read noise (a hot column).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 of `spec.shape`, clipped at a full well of 60000 e-.
+    """
+    import numpy as np
+
+    image = np.full(spec.shape, spec.sky)
+    _moffat_stars(image, spec)
+    rng = np.random.default_rng(zlib.crc32(spec.name.encode()))  # this exposure's noise
+    image = rng.poisson(image).astype(np.float64) + rng.normal(0.0, 9.0, spec.shape)
+    if spec.hot_column:  # the same detector column in every frame of this camera
+        image[:, spec.field_seed % spec.shape[1]] += 3000.0
+    return np.minimum(image, 60000.0)
+
+
+def header_cards(spec: SampleSpec) -> list[tuple[str, Any, str]]:
+    """An LCO-style header with a TAN WCS (north up, east left)."""
+    site, telescope, instrument = spec.name.split("-")[0][:3], spec.name[3:8], spec.name[9:13]
+    rows, cols = spec.shape
+    scale = spec.scale / 3600.0
+    cards = [
+        ("ORIGIN", "LCOGT", "Organization responsible for the data"),
+        ("SITEID", site, "ID code of the Observatory site"),
+        ("TELESCOP", telescope, "Telescope used"),
+        ("INSTRUME", instrument, "Instrument used"),
+        ("OBSTYPE", "EXPOSE", "Observation type"),
+        ("CONFTYPE", "EXPOSE", "Configuration type"),
+        ("DAY-OBS", spec.name.split("-")[2], "[UTC] Date at start of local observing night"),
+        ("DATE-OBS", spec.date, "[UTC] Start of the exposure"),
+        ("EXPTIME", spec.exptime, "[s] Exposure length"),
+        ("FILTER", spec.filter, "Filter used"),
+        ("OBJECT", spec.target, "Object name"),
+        ("PROPID", "LCOSYN2026A-001", "Proposal ID"),
+        ("REQNUM", spec.request, "Request number"),
+        ("BLKUID", spec.request + 900_000_000, "Block unique ID"),
+        ("CCDSUM", "1 1", "CCD on-chip summing/binning"),
+        ("GAIN", 1.0, "[electron/count] Pixel gain"),
+        ("RDNOISE", 9.0, "[electron/pixel] Read noise"),
+        ("SATURATE", 60000.0, "Saturation level"),
+        ("PIXSCALE", spec.scale, "[arcsec/pixel] Nominal pixel scale on sky"),
+        ("RLEVEL", spec.rlevel, "Reduction level"),
+        ("RADESYS", "ICRS", "Fundamental coordinate system"),
+        ("EQUINOX", 2000.0, "[yr] Equinox of the coordinates"),
+        ("CTYPE1", "RA---TAN", "Type of WCS projection"),
+        ("CTYPE2", "DEC--TAN", "Type of WCS projection"),
+        ("CUNIT1", "deg", ""),
+        ("CUNIT2", "deg", ""),
+        ("CRVAL1", spec.crval[0], "[deg] RA at the reference pixel"),
+        ("CRVAL2", spec.crval[1], "[deg] Dec at the reference pixel"),
+        ("CRPIX1", (cols + 1) / 2.0 + spec.shift[0], "[pixel] Reference pixel (axis 1)"),
+        ("CRPIX2", (rows + 1) / 2.0 + spec.shift[1], "[pixel] Reference pixel (axis 2)"),
+        ("CD1_1", -scale, "[deg/pixel] WCS CD matrix"),
+        ("CD1_2", 0.0, "[deg/pixel] WCS CD matrix"),
+        ("CD2_1", 0.0, "[deg/pixel] WCS CD matrix"),
+        ("CD2_2", scale, "[deg/pixel] WCS CD matrix"),
+    ]
+    if spec.rlevel:
+        cards.append(("BUNIT", "electron", "Units of the pixel values"))
+    return cards
+
+
+def _reduced_hdus(spec: SampleSpec) -> list[Any]:
+    import numpy as np
+    from astropy.io import fits
+
+    data = sky_electrons(spec).astype(np.float32)
+    sci = fits.CompImageHDU(
+        data,
+        header=fits.Header(header_cards(spec)),
+        name="SCI",
+        compression_type="RICE_1",
+        quantize_level=4.0,
+        dither_seed=_DITHER_SEED_CHECKSUM,
+    )
+    return [fits.PrimaryHDU(), sci]
+
+
+def _amplifier_sections(rows: int, cols: int) -> Iterator[tuple[int, str]]:
+    """``(amplifier, DETSEC)`` of a 2x2 readout; reversed ranges mean flipped readout."""
+    half_r, half_c = rows // 2, cols // 2
+    yield 1, f"[1:{half_c},1:{half_r}]"
+    yield 2, f"[{cols}:{half_c + 1},1:{half_r}]"
+    yield 3, f"[{cols}:{half_c + 1},{rows}:{half_r + 1}]"
+    yield 4, f"[1:{half_c},{rows}:{half_r + 1}]"
+
+
+def _raw_hdus(spec: SampleSpec, overscan: int = 32) -> list[Any]:
+    """Four uint16 amplifier extensions (data plus overscan columns), as a Sinistro writes."""
+    import numpy as np
+    from astropy.io import fits
+
+    electrons = sky_electrons(spec)
+    rng = np.random.default_rng(zlib.crc32(spec.name.encode()) + 1)
+    rows, cols = spec.shape
+    half_r, half_c = rows // 2, cols // 2
+    hdus: list[Any] = [fits.PrimaryHDU(header=fits.Header(header_cards(spec)))]
+    for amp, detsec in _amplifier_sections(rows, cols):
+        (x0, x1), (y0, y1) = (
+            tuple(int(v) for v in part.split(":")) for part in detsec[1:-1].split(",")
+        )
+        quadrant = electrons[min(y0, y1) - 1 : max(y0, y1), min(x0, x1) - 1 : max(x0, x1)]
+        quadrant = quadrant[:: 1 if y1 > y0 else -1, :: 1 if x1 > x0 else -1]  # readout first
+        bias = 980.0 + 45.0 * amp
+        adu = bias + rng.normal(0.0, 9.0, (half_r, half_c + overscan))
+        adu[:, :half_c] += quadrant
+        cards = [
+            ("EXTVER", amp, "Amplifier"),
+            ("GAIN", 1.0, "[electron/count] Pixel gain"),
+            ("DATASEC", f"[1:{half_c},1:{half_r}]", "[binned pixel] Data section"),
+            ("TRIMSEC", f"[1:{half_c},1:{half_r}]", "[binned pixel] Useful data"),
+            ("BIASSEC", f"[{half_c + 1}:{half_c + overscan},1:{half_r}]", "Overscan region"),
+            ("DETSEC", detsec, "[unbinned pixel] Detector section"),
+        ]
+        hdus.append(
+            fits.CompImageHDU(
+                np.clip(adu, 0, 65535).astype(np.uint16),
+                header=fits.Header(cards),
+                name="SCI",
+                compression_type="RICE_1",
+            )
+        )
+    return hdus
+
+
+def sample_bytes(spec: SampleSpec) -> bytes:
+    """The bytes of one sample frame (``.fits.fz``: tile-compressed image extensions)."""
+    from astropy.io import fits
+
+    hdus = _raw_hdus(spec) if spec.rlevel == 0 else _reduced_hdus(spec)
+    buffer = io.BytesIO()
+    fits.HDUList(hdus).writeto(buffer, output_verify="exception")
+    return buffer.getvalue()
+
+
+def write_samples(directory: Path, specs: tuple[SampleSpec, ...] = SAMPLES) -> list[Path]:
+    """Write the sample frames into `directory` (created if needed), skipping existing files.
+
+    Files are written under a temporary name and renamed, so an interrupted run never leaves
+    a truncated frame that later looks complete.
+
+    Returns
+    -------
+    list of Path
+        Every sample's path, in `specs` order.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for spec in specs:
+        path = directory / spec.filename
+        if not path.exists():
+            partial = path.with_name(path.name + ".partial")
+            try:
+                partial.write_bytes(sample_bytes(spec))
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)
+        paths.append(path)
+    return paths
