@@ -109,6 +109,10 @@ class TestParsing:
         with pytest.raises(InvalidParameter, match="between 1 and 1000"):
             ThumbnailParams.from_query({"width": "1001"}, max_size=1000)
 
+    def test_defaults_shrink_to_a_smaller_size_limit(self):
+        params = ThumbnailParams.from_query({"height": "50"}, max_size=100)
+        assert (params.width, params.height) == (100, 50)
+
     @pytest.mark.parametrize("raw", ["true", "True", "1", "yes", "ON", " t "])
     def test_true_spellings(self, raw):
         assert parse_bool("image", raw) is True

@@ -186,7 +186,12 @@ class ThumbnailParams:
             Naming the first offending parameter.
         """
         values = _single_values(query or {})
-        kwargs: dict[str, object] = {}
+        # The defaults obey a smaller configured bound too (a 200 px default in a service
+        # limited to 100 px means 100 px, not a request the service itself refuses).
+        kwargs: dict[str, object] = {
+            "width": min(cls.width, max_size),
+            "height": min(cls.height, max_size),
+        }
         for name in ("width", "height"):
             if name in values:
                 kwargs[name] = _parse_int(name, values[name], 1, max_size)
