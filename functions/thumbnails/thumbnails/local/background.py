@@ -18,6 +18,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops connections in a burst of browser requests
+    # (the gallery) or a load test; the kernel then retries them only after a second.
+    request_queue_size = 128
 
 
 class BackgroundServer:
