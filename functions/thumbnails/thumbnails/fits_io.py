@@ -11,7 +11,16 @@ NAXISn, PCOUNT and GCOUNT). That lets us
 
 Pixels are then decoded by astropy (tile-compressed Rice/GZIP/HCOMPRESS/PLIO included), from
 memory, never through temporary files; the usual reduced frame (Rice-compressed float rows)
-by a leaner loop over astropy's own C decoder (`rice`), bit for bit the same.
+by a leaner loop over astropy's own C decoder (`rice`), bit for bit the same, and a plain
+unscaled image as a view of the bytes.
+
+The common frame never imports ``astropy.io.fits``: a Lambda cold start pays for every import,
+and that one costs ~0.3 s of CPU, half of a whole cold render. Headers are read by
+`CardHeader` (the value syntax of astropy's own card parser, for the cards LCO writes); a
+header with any other card (CONTINUE, HIERARCH, complex or undefined values, malformed
+cards...) is handed to astropy whole, so odd headers behave exactly as before. astropy is
+imported only when something needs it: another compression, a scaled image, an astropy
+`Header` asked for (`astropy_header`).
 """
 
 from __future__ import annotations
@@ -19,18 +28,21 @@ from __future__ import annotations
 import io
 import math
 import re
+import sys
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.io import fits
-from astropy.io.fits.verify import VerifyError
 
 from .errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from .params import RenderLimits
 from .rice import rice_image
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 BLOCK = 2880
 CARD = 80
@@ -54,6 +66,120 @@ _REPEATABLE = frozenset({"COMMENT", "HISTORY", ""})
 _GZIP_CHUNK = 1 << 20
 
 
+# ---------------------------------------------------------------------------- cards
+#: astropy's value syntax (``Card._value_NFSC_RE`` and its parts, astropy 8.0), copied so
+#: that a card is read as astropy reads it.
+_DIGITS = r"(\.\d+|\d+(\.\d*)?) *([deDE] *[+-]? *\d+)?"
+_NUMBER = r"[+-]? *" + _DIGITS
+_VALUE = re.compile(
+    r"(?P<valu_field> *(?P<valu>"
+    r"\'(?P<strg>([ -~]+?|\'\'|) *?)\'(?=$|/| )|"
+    r"(?P<bool>[FT])|"
+    r"(?P<numr>" + _NUMBER + r")|"
+    r"(?P<cplx>\( *(?P<real>" + _NUMBER + r") *, *(?P<imag>" + _NUMBER + r") *\))"
+    r")? *)(?P<comm_field>(?P<sepr>/ *)(?P<comm>(.|\n)*))?$"
+)
+_NUMBER_PARTS = re.compile(rf"(?P<sign>[+-])? *0*?(?P<digt>{_DIGITS})")
+_FLOAT_FIX = str.maketrans({"D": "E", "d": "e", " ": None})
+#: A string value astropy reads as a record-valued keyword card (``DP1 = 'AXIS.1: 1'``).
+_RECORD_VALUE = re.compile(r"[a-zA-Z_]\w*(\.\d+)?(\.[a-zA-Z_]\w*(\.\d+)?)*: +[+-]?[\d.]")
+_STANDARD_KEYWORD = re.compile(r"[A-Z0-9_-]{0,8}")
+_COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})
+
+
+class CardHeader:
+    """The values of a header's cards, read as astropy reads them, without astropy.
+
+    Only ``get``, ``in`` and ``[]`` (a missing keyword is a `KeyError`, as astropy's): what
+    the renderer asks of a header. The first card of a repeated keyword wins, as in astropy.
+
+    Attributes
+    ----------
+    cards : tuple of str
+        The 80-character cards (without END), for `astropy_header`.
+    """
+
+    __slots__ = ("_values", "cards")
+
+    def __init__(self, cards: tuple[str, ...], values: dict[str, object]) -> None:
+        self.cards = cards
+        self._values = values
+
+    def get(self, key: str, default: object = None) -> object:
+        return self._values.get(key.upper(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.upper() in self._values
+
+    def __getitem__(self, key: str) -> object:
+        try:
+            return self._values[key.upper()]
+        except KeyError:
+            raise KeyError(f"Keyword {key!r} not found.") from None
+
+    def __repr__(self) -> str:
+        return "\n".join(self.cards)
+
+
+def _card_values(cards: Sequence[str]) -> dict[str, object] | None:
+    """Keyword -> value of every card, or None if a card is not one `CardHeader` reads."""
+    values: dict[str, object] = {}
+    for card in cards:
+        keyword = card[:8].rstrip()
+        if keyword in _COMMENTARY:
+            continue
+        if len(card) != CARD or card[8:10] != "= " or not _STANDARD_KEYWORD.fullmatch(keyword):
+            return None  # CONTINUE, HIERARCH, a card without a value...: astropy's job
+        match = _VALUE.match(card[10:])
+        if match is None or match.group("valu") is None or match.group("cplx") is not None:
+            return None
+        if match.group("bool") is not None:
+            value: object = match.group("bool") == "T"
+        elif match.group("strg") is not None:
+            value = match.group("strg").replace("''", "'").rstrip()
+            if _RECORD_VALUE.match(value):
+                return None
+        else:
+            number = _NUMBER_PARTS.match(match.group("numr"))
+            text = (number.group("sign") or "") + number.group("digt").translate(_FLOAT_FIX)
+            try:
+                value = int(text)
+            except ValueError:
+                value = float(text)
+        values.setdefault(keyword, value)
+    return values
+
+
+def parse_header(cards: Sequence[str]) -> CardHeader | fits.Header:
+    """A header of `cards`: a `CardHeader`, or an astropy ``Header`` for unusual cards."""
+    cards = tuple(cards)
+    values = _card_values(cards)
+    if values is None:
+        return astropy_header(cards)
+    return CardHeader(cards, values)
+
+
+def astropy_header(header: CardHeader | fits.Header | Sequence[str]) -> fits.Header:
+    """The astropy ``Header`` of a header or of its cards (imports astropy)."""
+    from astropy.io import fits
+
+    if isinstance(header, fits.Header):
+        return header
+    cards = header.cards if isinstance(header, CardHeader) else header
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fits.Header.fromstring("".join(cards))
+
+
+def header_errors() -> tuple[type[Exception], ...]:
+    """What looking up a card can raise: astropy's `VerifyError` only if astropy is loaded.
+
+    A `CardHeader` never raises; an astropy header exists only once astropy is imported.
+    """
+    verify = sys.modules.get("astropy.io.fits.verify")
+    return (ValueError,) if verify is None else (verify.VerifyError, ValueError)
+
+
 @dataclass(frozen=True)
 class HduInfo:
     """What a header says about one HDU, before any of its data is read.
@@ -62,7 +188,7 @@ class HduInfo:
     ----------
     index : int
         Position in the file (0 = primary).
-    header : astropy.io.fits.Header
+    header : CardHeader or astropy.io.fits.Header
         The image header: for a tile-compressed HDU, the image it holds (``ZNAXISn`` turned
         into ``NAXISn`` and so on), not the binary table that stores it.
     kind : str
@@ -74,18 +200,18 @@ class HduInfo:
         Offsets of this HDU's data and just past it (unpadded).
     cards : tuple of str
         The 80-character cards of `header` (without END), for merging headers cheaply.
-    table : astropy.io.fits.Header or None
+    table : CardHeader or astropy.io.fits.Header or None
         For a tile-compressed HDU, the binary table's own header (how the tiles are stored).
     """
 
     index: int
-    header: fits.Header
+    header: CardHeader | fits.Header
     kind: str
     shape: tuple[int, ...]
     data_start: int
     data_end: int
     cards: tuple[str, ...] = ()
-    table: fits.Header | None = None
+    table: CardHeader | fits.Header | None = None
 
     @property
     def extname(self) -> str:
@@ -158,19 +284,28 @@ def card_value(header: fits.Header, key: str, default: object = None) -> object:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return header.get(key, default)
-    except (VerifyError, ValueError):
+    except header_errors():
         return default
 
 
 def _image_cards(table_cards: list[str], table_header: fits.Header) -> list[str]:
     """The cards of the image a tile-compressed binary table holds."""
     axes = _axes(table_header, "Z")
-    structure = fits.Header([("XTENSION", "IMAGE"), ("BITPIX", table_header["ZBITPIX"])])
-    structure["NAXIS"] = len(axes)
-    for n, length in enumerate(axes, start=1):
-        structure[f"NAXIS{n}"] = length
+    bitpix = table_header["ZBITPIX"]
+    structure = [("XTENSION", "IMAGE"), ("BITPIX", bitpix), ("NAXIS", len(axes))]
+    structure += [(f"NAXIS{n}", length) for n, length in enumerate(axes, start=1)]
     kept = [card for card in table_cards if not _TABLE_KEYWORD.fullmatch(_keyword(card))]
-    return [str(card) for card in structure.cards] + kept
+    if isinstance(bitpix, bool) or not isinstance(bitpix, int):
+        from astropy.io import fits  # an odd ZBITPIX: formatted as astropy always did
+
+        return [str(fits.Card(*card)) for card in structure] + kept
+    # astropy's formatting of these cards: a string padded to 8 inside its quotes, an
+    # integer right-aligned in 20 columns.
+    return (
+        ["XTENSION= 'IMAGE   '".ljust(CARD)]
+        + [f"{key:<8}= {value:>20}".ljust(CARD) for key, value in structure[1:]]
+        + kept
+    )
 
 
 def iter_hdus(raw: bytes, *, complete: bool = True) -> Iterator[HduInfo]:
@@ -214,7 +349,7 @@ def _hdu_at(raw: bytes | bytearray, offset: int, end: int, index: int) -> HduInf
     cards = _split_cards(text.decode("ascii"))
     try:
         info = _describe(index, cards, end)
-    except (VerifyError, ValueError, KeyError, TypeError, IndexError) as error:
+    except (*header_errors(), KeyError, TypeError, IndexError) as error:
         reason = str(error).split(",")[0] or type(error).__name__
         raise UnreadableFrame(f"the FITS header is corrupt ({reason})") from None
     if info is None:
@@ -238,7 +373,7 @@ def _describe(index: int, cards: list[str], data_start: int) -> HduInfo | None:
     """The `HduInfo` of one header's cards (structural values parsed strictly)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        header = fits.Header.fromstring("".join(cards))
+        header = parse_header(cards)
         first = _keyword(cards[0]) if cards else ""
         if first != ("SIMPLE" if index == 0 else "XTENSION"):
             return None
@@ -249,7 +384,7 @@ def _describe(index: int, cards: list[str], data_start: int) -> HduInfo | None:
         elif card_value(header, "ZIMAGE") is True and "ZBITPIX" in header:
             kind, table = "compressed", header
             cards = _image_cards(cards, header)
-            header = fits.Header.fromstring("".join(cards))
+            header = parse_header(cards)
             shape = tuple(reversed(_axes(header, "")))
     return HduInfo(index, header, kind, shape, data_start, data_start + size, tuple(cards), table)
 
@@ -299,7 +434,12 @@ def select_image(hdus: Sequence[HduInfo]) -> Selection:
 
 
 def merged_header(primary: HduInfo, image: HduInfo) -> fits.Header:
-    """The image header with the primary header's other cards added (the image's win).
+    """The astropy header of `merged_cards` (imports astropy)."""
+    return astropy_header(merged_cards(primary, image))
+
+
+def merged_cards(primary: HduInfo, image: HduInfo) -> list[str]:
+    """The image header's cards, then the primary header's other cards (the image's win).
 
     LCO raw frames keep the full header (OBSTYPE, WCS...) on the primary HDU and only the
     amplifier keywords on the extensions; reduced frames carry most cards in ``SCI``. Built
@@ -307,7 +447,7 @@ def merged_header(primary: HduInfo, image: HduInfo) -> fits.Header:
     ``Header.update`` parses every card: ~20 ms for a 250-card LCO header).
     """
     if image.index == primary.index:
-        return fits.Header.fromstring("".join(image.cards))
+        return list(image.cards)
     own = {_keyword(card) for card in image.cards} - _REPEATABLE
     merged = list(image.cards)
     dropping = False
@@ -317,9 +457,7 @@ def merged_header(primary: HduInfo, image: HduInfo) -> fits.Header:
             dropping = keyword in own or bool(_PRIMARY_STRUCTURE.fullmatch(keyword))
         if not dropping:
             merged.append(card)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fits.Header.fromstring("".join(merged))
+    return merged
 
 
 # ---------------------------------------------------------------------------- bytes
@@ -451,20 +589,26 @@ def open_fits(data: bytes, limits: RenderLimits) -> tuple[bytes, Selection]:
 
 
 def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
-    """Decode the selected images (BSCALE/BZERO applied) with astropy.
+    """Decode the selected images (BSCALE/BZERO applied).
 
-    A cube that is not four amplifiers is read as its first plane only.
+    A plain image is a view of `raw`, the usual Rice-compressed float image goes through
+    `rice`; astropy is imported and opens the file only for an HDU neither handles. A cube
+    that is not four amplifiers is read as its first plane only.
 
     Raises
     ------
     UnreadableFrame
         For anything astropy cannot decode (corrupt compressed tiles, bad values...).
     """
+    # astropy refused these at open, before any decoding; the fast paths never open it.
+    if not isinstance(card_value(selection.primary.header, "SIMPLE"), bool):
+        raise UnreadableFrame("not a FITS file (its first card is not SIMPLE = T)")
     arrays = []
+    hdul = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True) as hdul:
+            try:
                 for info in selection.hdus:
                     _check_dither_seed(info)
                     plain = _plain_image(raw, info)
@@ -473,17 +617,14 @@ def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
                     if plain is not None:
                         arrays.append(plain)
                         continue
-                    hdu = hdul[info.index]
-                    expected = info.shape
-                    if len(info.shape) > 2 and not is_amplifier_cube(info.shape):
-                        # Other cubes: only the first plane is shown, so only it is decoded.
-                        expected = info.shape[-2:]
-                        array = hdu.section[(0,) * (len(info.shape) - 2)]
-                    else:
-                        array = hdu.data
-                    if array is None or tuple(array.shape) != expected:
-                        raise UnreadableFrame("the FITS image data does not match its header")
-                    arrays.append(np.asarray(array))
+                    if hdul is None:
+                        from astropy.io import fits  # only for what the fast paths leave
+
+                        hdul = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True)
+                    arrays.append(_astropy_image(hdul[info.index], info))
+            finally:
+                if hdul is not None:
+                    hdul.close()
     except ThumbnailError:
         raise
     except MemoryError:
@@ -494,6 +635,20 @@ def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
             "the file is corrupt"
         ) from None
     return arrays
+
+
+def _astropy_image(hdu, info: HduInfo) -> np.ndarray:
+    """The image of one HDU as astropy decodes it (of a cube, its first plane)."""
+    expected = info.shape
+    if len(info.shape) > 2 and not is_amplifier_cube(info.shape):
+        # Other cubes: only the first plane is shown, so only it is decoded.
+        expected = info.shape[-2:]
+        array = hdu.section[(0,) * (len(info.shape) - 2)]
+    else:
+        array = hdu.data
+    if array is None or tuple(array.shape) != expected:
+        raise UnreadableFrame("the FITS image data does not match its header")
+    return np.asarray(array)
 
 
 #: The dither seeds the tiled-image convention allows. The C unquantizer indexes a

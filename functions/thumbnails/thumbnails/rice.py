@@ -9,24 +9,26 @@ the pixels are bit for bit astropy's, in a third (1k frames) to two thirds (4k) 
 Only the common layout is handled: ``RICE_1``, two axes, tiles of whole rows, float32 data
 quantized with any dither method (NaN from ``ZBLANK``), every tile Rice-compressed, no
 scaling. For anything else `rice_image` returns None and astropy decodes the HDU.
+
+The C extension is loaded straight from its file, without importing astropy: a Lambda cold
+start pays for every import, and ``astropy.io.fits`` costs ~0.3 s of CPU, half of a whole cold
+render. If that fails in any way (a moved or renamed file, a changed signature), the
+functions come from an ordinary astropy import, or else astropy decodes everything: only
+the speed changes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 import warnings
+from functools import cache
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.io.fits.verify import VerifyError
-
-try:  # astropy's private C decoders (pinned astropy 8.0.x); gone: astropy decodes everything
-    from astropy.io.fits.hdu.compressed._compression import (
-        decompress_rice_1_c,
-        unquantize_float_c,
-    )
-except ImportError:  # pragma: no cover - depends on the astropy version
-    decompress_rice_1_c = unquantize_float_c = None
 
 if TYPE_CHECKING:
     from .fits_io import HduInfo
@@ -39,6 +41,74 @@ _COLUMNS = frozenset({"COMPRESSED_DATA", "ZSCALE", "ZZERO", "ZBLANK"})
 #: Columns for tiles that did not quantize well (stored gzipped or raw): astropy writes them
 #: even when empty. A tile using one has no COMPRESSED_DATA, and astropy then decodes it all.
 _FALLBACK_COLUMNS = frozenset({"GZIP_COMPRESSED_DATA", "UNCOMPRESSED_DATA"})
+
+
+#: Where astropy keeps the C extension, inside its package (pinned astropy 8.0.x).
+_EXTENSION_DIR = ("io", "fits", "hdu", "compressed")
+_EXTENSION_FILE = "_compression"
+_ASTROPY_NAME = "astropy.io.fits.hdu.compressed._compression"
+#: The name it is loaded under: its last part must stay "_compression" (the init function is
+#: ``PyInit__compression``), and the whole must be ours: loading registers the module in
+#: `sys.modules`, and a bare "_compression" would hide the standard library's (gzip, bz2).
+_LOADED_NAME = f"{__name__}._compression"
+
+
+def _load_extension() -> ModuleType:
+    """astropy's ``_compression`` extension, loaded from its file without importing astropy.
+
+    Raises
+    ------
+    ImportError, OSError, AttributeError...
+        Whatever goes wrong (the caller falls back to importing astropy).
+    """
+    if _ASTROPY_NAME in sys.modules:  # astropy is imported already: no second copy
+        return sys.modules[_ASTROPY_NAME]
+    spec = importlib.util.find_spec("astropy")  # finds the package; does not import it
+    if spec is None or spec.origin is None:
+        raise ImportError("astropy is not installed")
+    folder = Path(spec.origin).parent.joinpath(*_EXTENSION_DIR)
+    path = next(
+        (p for p in sorted(folder.glob(f"{_EXTENSION_FILE}*")) if p.suffix in (".so", ".pyd")),
+        None,
+    )
+    if path is None:
+        raise ImportError(f"no {_EXTENSION_FILE} extension in {folder}")
+    extension = importlib.util.spec_from_file_location(_LOADED_NAME, path)
+    if extension is None or extension.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(extension)
+    extension.loader.exec_module(module)
+    return module
+
+
+def _import_extension() -> ModuleType:
+    """The same extension through an ordinary (slower, astropy-importing) import."""
+    from astropy.io.fits.hdu.compressed import _compression
+
+    return _compression
+
+
+#: False once the directly loaded functions failed where the imported ones worked.
+_DIRECT = {"usable": True}
+
+
+@cache
+def decoders(direct: bool = True):
+    """``(decompress_rice_1_c, unquantize_float_c)``, or None when neither way finds them.
+
+    Parameters
+    ----------
+    direct : bool
+        Try the direct load first; false after it has failed on first use.
+    """
+    loaders = (_load_extension, _import_extension) if direct else (_import_extension,)
+    for loader in loaders:
+        try:
+            module = loader()
+            return module.decompress_rice_1_c, module.unquantize_float_c
+        except Exception:  # any failure: the next way, then astropy decodes everything
+            continue
+    return None
 
 
 def rice_image(raw: bytes, info: HduInfo) -> np.ndarray | None:
@@ -62,16 +132,38 @@ def rice_image(raw: bytes, info: HduInfo) -> np.ndarray | None:
     ValueError
         From the C decoder, for a corrupt tile (the caller reports an unreadable frame).
     """
-    if decompress_rice_1_c is None:
-        return None
+    from .fits_io import header_errors
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             plan = _plan(info)
-    except (VerifyError, ValueError, KeyError, TypeError):
+    except (*header_errors(), KeyError, TypeError):
         return None
     if plan is None:
         return None
+    direct = _DIRECT["usable"]
+    functions = decoders(direct)
+    if functions is None:
+        return None
+    try:
+        return _decode(raw, info, plan, *functions)
+    except TypeError:
+        # The functions do not take astropy 8.0's arguments: try those of an astropy import
+        # (if the direct load is what differs), else astropy decodes the HDU.
+        imported = decoders(direct=False) if direct else None
+        if imported is None:
+            return None
+        try:
+            image = _decode(raw, info, plan, *imported)
+        except TypeError:
+            return None
+        _DIRECT["usable"] = False
+        return image
+
+
+def _decode(raw: bytes, info: HduInfo, plan: tuple, decompress_rice_1_c, unquantize_float_c):
+    """Decode the tiles of `info` as `plan` says, with the C functions given."""
     rows, cols, tile_rows, method, blocksize, seed, header_blank, dtype = plan
     table = info.table
     count = table["NAXIS2"]
