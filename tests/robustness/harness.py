@@ -7,11 +7,9 @@ bucket. Events are the ``events/api-*.json`` files, copied and edited per test.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
 import functools
-import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,9 @@ import responses
 from moto import mock_aws
 from responses import matchers
 
+from tests.api_support import body_bytes as image_body  # noqa: F401  (re-exported)
+from tests.api_support import body_json as json_body  # noqa: F401
+from tests.api_support import header  # noqa: F401
 from tests.conftest import FakeLambdaContext, load_event
 from tests.fits_factory import reduced_frame_bytes
 
@@ -187,26 +188,6 @@ def api_event(
         multi_headers["Authorization"] = [authorization]
     event["headers"], event["multiValueHeaders"] = headers, multi_headers
     return event
-
-
-def json_body(response: dict) -> dict:
-    assert not response.get("isBase64Encoded"), "expected a JSON body"
-    return json.loads(response["body"])
-
-
-def image_body(response: dict) -> bytes:
-    assert response.get("isBase64Encoded") is True, "expected an image body"
-    return base64.b64decode(response["body"])
-
-
-def header(response: dict, name: str) -> str | None:
-    for key, value in (response.get("headers") or {}).items():
-        if key.lower() == name.lower():
-            return value
-    for key, values in (response.get("multiValueHeaders") or {}).items():
-        if key.lower() == name.lower():
-            return ",".join(values)
-    return None
 
 
 @contextlib.contextmanager

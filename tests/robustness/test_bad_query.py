@@ -15,12 +15,10 @@ from PIL import Image
 from tests.fits_factory import reduced_frame_bytes
 from tests.robustness.harness import (
     BASENAME,
-    Harness,
     api_event,
     header,
     image_body,
     json_body,
-    moto_bucket,
 )
 
 # (case id, query, the parameter the message must name). Lists are repeated parameters
@@ -139,18 +137,6 @@ ODD_LABELS = [
     ("traversal", "../../etc/passwd"),
     ("separators", "a&b=c;d%2F"),
 ]
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with moto_bucket() as client:
-        yield client
-
-
-@pytest.fixture
-def harness(monkeypatch, s3):
-    with Harness.started(monkeypatch, s3) as harness:
-        yield harness
 
 
 def _client_error(response: dict, status: int) -> str:

@@ -35,7 +35,6 @@ from tests.robustness.harness import (
     api_event,
     frame_record,
     json_body,
-    moto_bucket,
 )
 
 MAX_RECEIVES = 2
@@ -268,12 +267,6 @@ class TestPregenerationBatches:
 
 
 # =========================================================================== the API
-@pytest.fixture(scope="module")
-def s3():
-    with moto_bucket() as client:
-        yield client
-
-
 @pytest.fixture
 def no_temp_files(tmp_path, monkeypatch):
     """Point every temporary file at an empty directory; assert it is still empty after."""

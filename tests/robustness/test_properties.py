@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.fits_factory import gzip_bytes, reduced_frame_bytes
 from tests.robustness.frames import data_location
-from tests.robustness.harness import Harness, api_event, json_body, moto_bucket
+from tests.robustness.harness import Harness, api_event, json_body
 from thumbnails.errors import FrameTooLarge, InvalidParameter, UnreadableFrame
 from thumbnails.params import FORMATS, MAX_LABEL_LENGTH, STRETCHES, RenderLimits, ThumbnailParams
 
@@ -121,12 +121,6 @@ class TestRawQueryStrings:
             if status == 400:
                 message = json_body(response)["message"]
                 assert message.split(":")[0] in (*KNOWN, "color", "image")
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with moto_bucket() as client:
-        yield client
 
 
 # --------------------------------------------------------------------------- FITS bytes

@@ -25,7 +25,6 @@ from tests.robustness.harness import (
     frame_record,
     header,
     json_body,
-    moto_bucket,
     powertools_logs_to_stdout,
 )
 
@@ -33,18 +32,6 @@ LOOKUP = f"{ARCHIVE}frames/{FRAME_ID}/"
 OTHER_TOKEN = "Token someone-else-0000000000000000"
 REFUSAL = "You do not have permission to perform this action."
 KEY_PATTERN = re.compile(rf"^{re.escape(BASENAME)}/[0-9a-f]{{32}}\.(jpg|png|webp)$")
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with moto_bucket() as client:
-        yield client
-
-
-@pytest.fixture
-def harness(monkeypatch, s3):
-    with Harness.started(monkeypatch, s3) as harness:
-        yield harness
 
 
 def _private_frame(harness: Harness) -> dict:
