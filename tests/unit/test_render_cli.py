@@ -131,3 +131,16 @@ def test_output_matches_the_library(frame, tmp_path):
     expected = render_thumbnail([frame.read_bytes()], ThumbnailParams(label="x y"))
     assert out.read_bytes() == expected.data
     assert Image.open(io.BytesIO(expected.data)).size == (128, 96)  # never enlarged
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("t.png", "PNG"), ("t.webp", "WEBP"), ("t.jpg", "JPEG"), ("t.out", "JPEG")],
+)
+def test_the_output_extension_chooses_the_format_unless_given(frame, tmp_path, name, expected):
+    out = tmp_path / name
+    assert cli.main(["render", str(frame), "-o", str(out)]) == 0
+    assert Image.open(out).format == expected
+    forced = tmp_path / "forced.png"
+    assert cli.main(["render", str(frame), "-o", str(forced), "--format", "jpeg"]) == 0
+    assert Image.open(forced).format == "JPEG"
