@@ -10,7 +10,8 @@ import responses
 from responses import matchers
 
 from tests.api_support import frame_record
-from thumbnails.archive import ArchiveClient, normalise_etag
+from thumbnails.archive import ArchiveClient
+from thumbnails.cache_keys import normalise_etag
 from thumbnails.errors import (
     AccessDenied,
     FrameNotFound,

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from .cache_keys import normalise_etag
 from .errors import (
     AccessDenied,
     FrameNotFound,
@@ -66,16 +67,6 @@ class Download:
 
     data: bytes
     etag: str | None
-
-
-def normalise_etag(etag: str | None) -> str | None:
-    """An ETag without the weak prefix and surrounding quotes (S3 events carry it bare)."""
-    if not etag:
-        return None
-    value = etag.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"') or None
 
 
 def _shown_url(url: str) -> str:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import quote_plus
 
+from .cache_keys import normalise_etag
 from .errors import InvalidParameter, StorageError
 
 BATCH_SIZE = 10  # SendMessageBatch's maximum
@@ -261,7 +262,7 @@ def backfill(
             continue
         report.matched += 1
         if enqueuer is not None:
-            etag = str(item.get("ETag", "")).strip('"') or None
+            etag = normalise_etag(item.get("ETag"))
             batch.append((key, notification_body(bucket, key, item.get("Size", 0), etag, region)))
             if len(batch) == BATCH_SIZE:
                 enqueuer.send(batch, report)

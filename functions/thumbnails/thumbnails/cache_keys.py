@@ -54,6 +54,21 @@ def basename_of(filename: str) -> str:
     return name
 
 
+def normalise_etag(etag: object) -> str | None:
+    """An ETag as thumbnails record it (``source-etag``): no weak prefix, no quotes.
+
+    S3 puts quotes around ETags in HTTP headers and listings but not in event
+    notifications; the API (download headers), pregeneration (events, HEAD) and backfill
+    (listings) must compare the same spelling, so all of them normalise here.
+    """
+    if not etag:
+        return None
+    value = str(etag).strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"') or None
+
+
 def frame_prefix(basename: str) -> str:
     """The key prefix holding every cached thumbnail of one frame (ends with '/')."""
     return validate_basename(basename) + "/"

@@ -91,12 +91,6 @@ class ObjectCreated:
     etag: str | None = None
 
 
-def _etag(value: object) -> str | None:
-    """An ETag without the quotes S3 puts around it in HTTP headers (events have none)."""
-    text = str(value).strip('"') if value else ""
-    return text or None
-
-
 def objects_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
     """The new objects named by an S3 notification or an EventBridge event.
 
@@ -131,7 +125,7 @@ def objects_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
                 ObjectCreated(
                     bucket=detail["bucket"]["name"],
                     key=unquote_plus(detail["object"]["key"]),
-                    etag=_etag(detail["object"].get("etag")),
+                    etag=cache_keys.normalise_etag(detail["object"].get("etag")),
                 )
             ]
         if isinstance(event.get("Records"), list):
@@ -146,7 +140,7 @@ def objects_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
                     ObjectCreated(
                         bucket=s3["bucket"]["name"],
                         key=unquote_plus(s3["object"]["key"]),
-                        etag=_etag(s3["object"].get("eTag")),
+                        etag=cache_keys.normalise_etag(s3["object"].get("eTag")),
                     )
                 )
             return created
@@ -307,7 +301,7 @@ class Pregenerator:
         metadata = self.store.metadata(key)
         if metadata is None:
             return None
-        return _etag(metadata.get(SOURCE_ETAG))
+        return cache_keys.normalise_etag(metadata.get(SOURCE_ETAG))
 
     def _check_size(self, size: int | None) -> None:
         limit = self.settings.max_download_bytes
@@ -343,7 +337,7 @@ class Pregenerator:
             size = response.get("ContentLength")
         return _Fetched(
             data=data,
-            etag=_etag(response.get("ETag")),
+            etag=cache_keys.normalise_etag(response.get("ETag")),
             complete=length is None or size is None or len(data) >= size,
             size=size,
         )

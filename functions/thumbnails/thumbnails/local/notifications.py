@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
+from ..cache_keys import normalise_etag
+
 
 class BucketListing:
     """What changed in a bucket since the last look: new or overwritten objects, deleted keys.
@@ -45,7 +47,7 @@ def s3_put_event(bucket: str, entry: Mapping[str, Any], region: str) -> dict[str
 
     The key is URL-encoded (spaces as ``+``) as S3 does in notifications.
     """
-    etag = str(entry["ETag"]).strip('"')
+    etag = normalise_etag(entry["ETag"])
     modified = entry.get("LastModified") or datetime.now(UTC)
     return {
         "Records": [

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..cache_keys import FITS_SUFFIXES
+from ..cache_keys import FITS_SUFFIXES, normalise_etag
 from .notifications import BucketListing, s3_put_event
 
 DEFAULT_FRAMES = Path("samples")
@@ -305,7 +305,7 @@ class LocalService:
                 key,
                 header,
                 size=int(entry["Size"]),
-                etag=str(entry["ETag"]).strip('"'),
+                etag=normalise_etag(entry["ETag"]),
                 modified=entry["LastModified"].isoformat(),
             )
         )
