@@ -237,6 +237,7 @@ class TestTooLargeToInline:
         import numpy as np
 
         from tests.fits_factory import reduced_frame_bytes
+        from thumbnails import api
 
         # Noise does not compress: a 2900 x 2900 PNG of it is ~5.4 MB, over the inline limit
         # that keeps a base64 body inside Lambda's 6 MB response.
@@ -256,4 +257,4 @@ class TestTooLargeToInline:
         _assert_points_at_our_bucket(header(response, "Location"))
         [key] = harness.cached()
         size = harness.s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
-        assert size > 4_500_000  # really too large, not a failure to render
+        assert size > api.INLINE_LIMIT_BYTES  # really too large, not a failure to render

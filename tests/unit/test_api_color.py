@@ -79,7 +79,7 @@ def test_colour_answers_say_how_the_channels_were_aligned_hit_or_miss(world):
     miss = world.invoke("api-color.json")
     hit = world.invoke("api-color.json")
     alignment = header(miss, "X-Thumbnail-Alignment")
-    assert alignment in ("wcs", "none")
+    assert alignment == "wcs"  # the frames carry one WCS, shifted as the images are
     assert header(hit, "X-Thumbnail-Alignment") == alignment
     assert len(world.downloads()) == 3  # the hit downloaded nothing
     key = thumbnail_key(BASENAME, ThumbnailParams(width=300, height=300, color=True))
@@ -110,10 +110,26 @@ def test_a_missing_filter_is_a_404_rvb_frames_not_found(world, missing):
     response = world.invoke("api-color.json")
     assert response["statusCode"] == 404
     assert body_json(response) == {"message": "RVB frames not found"}
-    assert records is not None
+    assert world.downloads() == []  # refused from the records, before any download
+    assert world.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+    assert set(records) == set(filters)
 
 
-def test_red_may_be_the_R_filter(world):
-    _colour_request(world, filters=("R", "V", "B"))
-    world.add_frame(frame_record(filter="R"), by_basename=False)
-    assert world.invoke("api-color.json")["statusCode"] == 200
+def test_red_may_be_the_R_filter(world, monkeypatch):
+    from thumbnails import render
+
+    seen = []
+    real = render.render_frames
+
+    def spy(frames, params):
+        seen.append([frame.header["FILTER"] for frame in frames])
+        return real(frames, params)
+
+    monkeypatch.setattr(render, "render_frames", spy)
+    records = _colour_request(world, filters=("R", "V", "B"))
+    world.add_frame(frame_record(filter="R"), by_basename=False)  # the frame asked for
+    response = world.invoke("api-color.json")
+    assert response["statusCode"] == 200, response["body"]
+    assert seen == [["R", "V", "B"]]
+    downloaded = [call.request.url.split("?")[0] for call in world.downloads()]
+    assert downloaded == [records[n]["url"].split("?")[0] for n in ("R", "V", "B")]

@@ -5,12 +5,31 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import thumbnails.params as params_module
 from thumbnails.errors import InvalidParameter
 from thumbnails.params import RENDER_VERSION, ThumbnailParams, parse_bool
 
+#: Pinned on purpose (see TestPinnedKeys): change them only together with RENDER_VERSION.
+PINNED_DEFAULT_CANONICAL = (
+    "v1&color=0&format=jpeg&height=200&label=&median=0&percentile=99.5&quality=80"
+    "&stretch=zscale&width=200"
+)
+PINNED_DEFAULT_DIGEST = "73072b9769a01725edbd881da4807015"
+PINNED_FULL_QUERY = {
+    "width": "500",
+    "height": "300",
+    "label": "So many stars",
+    "quality": "90",
+    "median": "true",
+    "percentile": "99",
+    "stretch": "linear",
+    "format": "webp",
+}
+PINNED_FULL_DIGEST = "f445100bca2404a42a6bfecbb7d44039"
 
 class TestDefaults:
     def test_match_the_old_service(self):
@@ -163,6 +182,10 @@ class TestCanonicalForm:
     def test_unused_values_do_not_split_the_cache(self):
         assert ThumbnailParams(percentile=90).digest() == ThumbnailParams().digest()
         assert (
+            ThumbnailParams(stretch="linear", percentile=90).digest()
+            != ThumbnailParams(stretch="linear").digest()
+        )
+        assert (
             ThumbnailParams(median=True, percentile=90).digest()
             != ThumbnailParams(median=True).digest()
         )
@@ -179,19 +202,42 @@ class TestCanonicalForm:
         )
 
     def test_digest_is_the_same_in_every_process(self):
+        # The children get this tree's package on their path, explicitly, and say which file
+        # they imported: an installed copy elsewhere must not stand in for the code under test.
+        tree = Path(__file__).resolve().parents[2] / "functions" / "thumbnails"
+        under_test = tree / "thumbnails" / "params.py"
+        assert Path(params_module.__file__).resolve() == under_test  # this process too
         code = (
-            "from thumbnails.params import ThumbnailParams;"
-            "print(ThumbnailParams(width=500, label='So many stars', median=True).digest())"
+            f"import sys; sys.path.insert(0, {str(tree)!r});"
+            "import thumbnails.params as p;"
+            "print(p.__file__);"
+            "print(p.ThumbnailParams(width=500, label='So many stars', median=True).digest())"
         )
-        digests = {
+        outputs = [
             subprocess.run(
-                [sys.executable, "-c", code],
+                [sys.executable, "-I", "-c", code],
                 env={"PYTHONHASHSEED": seed},
                 capture_output=True,
                 text=True,
                 check=True,
-            ).stdout.strip()
+            ).stdout.split()
             for seed in ("1", "2", "3")
-        }
-        assert len(digests) == 1
+        ]
+        files = {Path(out[0]).resolve() for out in outputs}
+        digests = {out[1] for out in outputs}
+        assert files == {under_test}
         assert digests == {ThumbnailParams(width=500, label="So many stars", median=True).digest()}
+
+
+class TestPinnedKeys:
+    """Known requests, known keys: a change of the canonical form orphans every cached object,
+    so it must be deliberate (with a `RENDER_VERSION` bump) and show up here."""
+
+    def test_the_default_request(self):
+        params = ThumbnailParams()
+        assert params.canonical() == PINNED_DEFAULT_CANONICAL
+        assert params.digest() == PINNED_DEFAULT_DIGEST
+
+    def test_a_request_with_every_parameter_set(self):
+        params = ThumbnailParams.from_query(PINNED_FULL_QUERY)
+        assert params.digest() == PINNED_FULL_DIGEST

@@ -36,9 +36,13 @@ from .service import FrameRef, Result, ThumbnailService
 from .settings import ENVIRONMENT, Settings, SettingsError
 from .store import ThumbnailStore
 
-#: Largest image returned inline: base64 makes it 4/3 larger, and Lambda's synchronous
-#: response limit is 6 MB (6,291,456 bytes) for the whole payload, headers included.
-INLINE_LIMIT_BYTES = 4_500_000
+#: Lambda's synchronous response limit: the whole JSON payload (status, headers, body).
+LAMBDA_RESPONSE_LIMIT_BYTES = 6_291_456
+#: Room kept for everything but the body: our headers take about 1 KB; 64 KiB is ample.
+RESPONSE_ENVELOPE_BYTES = 65_536
+#: Largest image returned inline: base64 turns every 3 bytes into 4, so this is the most
+#: that fits in the limit with the envelope's room kept (4,669,440 bytes).
+INLINE_LIMIT_BYTES = (LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_ENVELOPE_BYTES) // 4 * 3
 #: Browsers may reuse a JSON answer or redirect this long: well inside the presigned URL's
 #: life (which ends early if the signing role's session does).
 RESULT_MAX_AGE = 600

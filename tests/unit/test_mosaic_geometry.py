@@ -1,0 +1,79 @@
+"""Mosaic geometry beyond the full-frame 2x2 case: windowed readouts whose DETSEC does not
+start at the detector origin, and unequal binning in x and y (``CCDSUM '1 2'``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.fits_factory import raw_amplifier_frame_bytes, section
+from thumbnails.render import load_frame
+
+ROWS, COLS = 16, 20
+
+
+def _ramps() -> list[np.ndarray]:
+    """Two amplifiers whose every pixel says where it was read: 1000 * amp + 10 * row + col."""
+    rows, cols = np.mgrid[0:ROWS, 0:COLS]
+    return [1000.0 * (k + 1) + 10.0 * rows + cols for k in range(2)]
+
+
+def _mosaic(detsecs: list[str]) -> np.ndarray:
+    raw = raw_amplifier_frame_bytes(_ramps(), data_shape=(ROWS, COLS), detsecs=detsecs)
+    return load_frame(raw).data
+
+
+def test_a_windowed_readout_is_placed_relative_to_its_own_corner():
+    # A 2-amplifier subframe read from the middle of a 4096-wide detector: columns 2001-2040,
+    # rows 1001-1016. The mosaic starts at the window's corner, without empty detector around.
+    detsecs = [
+        section(2001, 2000 + COLS, 1001, 1000 + ROWS),
+        section(2000 + 2 * COLS, 2001 + COLS, 1001, 1000 + ROWS),  # read from the right
+    ]
+    image = _mosaic(detsecs)
+    assert image.shape == (ROWS, 2 * COLS)
+    first, second = _ramps()
+    np.testing.assert_allclose(image[:, :COLS], first)  # the overscan level removed
+    np.testing.assert_allclose(image[:, COLS:], second[:, ::-1])  # flipped in x
+
+
+def test_a_window_offset_within_the_mosaic_keeps_the_gap_between_amplifiers():
+    # Amplifier 2 starts 4 columns after amplifier 1 ends: the gap stays as no-data (NaN).
+    detsecs = [
+        section(101, 100 + COLS, 51, 50 + ROWS),
+        section(105 + COLS, 104 + 2 * COLS, 51, 50 + ROWS),
+    ]
+    image = _mosaic(detsecs)
+    assert image.shape == (ROWS, 2 * COLS + 4)
+    assert np.isnan(image[:, COLS : COLS + 4]).all()
+    assert np.isfinite(image[:, :COLS]).all() and np.isfinite(image[:, COLS + 4 :]).all()
+
+
+@pytest.mark.parametrize("xbin, ybin", [(1, 2), (2, 1), (2, 2)])
+def test_unequal_binning_places_amplifiers_in_binned_pixels(xbin, ybin):
+    # DATASEC counts binned readout pixels, DETSEC unbinned detector pixels: the ratio of
+    # their sizes is the binning on each axis, which may differ (CCDSUM '1 2').
+    width, height = COLS * xbin, ROWS * ybin  # one amplifier's detector footprint
+    detsecs = [
+        section(1, width, 1, height),
+        section(2 * width, width + 1, 1, height),
+    ]
+    image = _mosaic(detsecs)
+    assert image.shape == (ROWS, 2 * COLS)  # binned pixels, no gap, no overlap
+    first, second = _ramps()
+    np.testing.assert_allclose(image[:, :COLS], first)
+    np.testing.assert_allclose(image[:, COLS:], second[:, ::-1])
+
+
+def test_unequal_binning_stacks_amplifiers_vertically_at_their_binned_rows():
+    # CCDSUM '1 2': amplifier 2 sits above amplifier 1, at detector row 2*ROWS+1, which is
+    # binned row ROWS.
+    detsecs = [
+        section(1, COLS, 1, 2 * ROWS),
+        section(1, COLS, 4 * ROWS, 2 * ROWS + 1),  # read from the top
+    ]
+    image = _mosaic(detsecs)
+    assert image.shape == (2 * ROWS, COLS)
+    first, second = _ramps()
+    np.testing.assert_allclose(image[:ROWS], first)
+    np.testing.assert_allclose(image[ROWS:], second[::-1])  # flipped in y
