@@ -1,10 +1,11 @@
-"""`LocalService.stop` itself, checked inside the process that ran the service, before it exits.
+"""Stopping ``thumbnails serve``, checked inside its own process, before that process ends.
 
 Once a process has exited the OS closes its sockets and ends its threads anyway, so only a look
-from inside, between ``stop()`` and the end of the process, shows that ``stop`` released them.
-The service runs in a child interpreter (the handlers keep the clients they built on first use,
-so it cannot share the test process with other services) that starts it, serves one request,
-stops it, and reports what is still listening, still running and still on disk.
+from inside, between the stop and the end of the process, shows that the stop path released
+them. A child interpreter runs ``thumbnails.local.server.run`` (the ``serve`` command) in its
+main thread; another thread plays the person at the keyboard: it waits for the service, uses
+it, then sends the process SIGINT (Ctrl-C) or SIGTERM. When ``run`` returns, the child reports
+what still listens, still runs, still holds a socket, and is still on disk.
 """
 
 from __future__ import annotations
