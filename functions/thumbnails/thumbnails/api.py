@@ -39,9 +39,11 @@ from .store import ThumbnailStore
 #: Largest image returned inline: base64 makes it 4/3 larger, and Lambda's synchronous
 #: response limit is 6 MB (6,291,456 bytes) for the whole payload, headers included.
 INLINE_LIMIT_BYTES = 4_500_000
-#: Browsers may reuse a JSON answer or redirect this long: well inside the presigned URL's
-#: life (which ends early if the signing role's session does).
-RESULT_MAX_AGE = 600
+#: How long a browser may reuse a JSON answer or redirect, by URL signer. S3 presigned URLs
+#: die with the Lambda role's session (hours), so 10 minutes. CloudFront signed URLs live
+#: their full 7 days, so the link itself never limits it; an hour bounds how long a browser
+#: keeps showing the previous version of a reprocessed frame (a new version has a new key).
+RESULT_MAX_AGE = {"s3": 600, "cloudfront": 3600}
 STATIC_CACHE_CONTROL = "public, max-age=86400"
 ERROR_CACHE_CONTROL = "no-store"
 SERVICE_NAME = "thumbnails"
@@ -126,8 +128,8 @@ def _query() -> dict[str, list[str]]:
 
 
 # ---------------------------------------------------------------------------- responses
-def _result_response(result: Result, mode: str) -> Response:
-    headers = {"Cache-Control": f"private, max-age={RESULT_MAX_AGE}"}
+def _result_response(result: Result, mode: str, max_age: int) -> Response:
+    headers = {"Cache-Control": f"private, max-age={max_age}"}
     if result.alignment is not None:
         headers[ALIGNMENT_HEADER] = result.alignment
     if mode == "inline" and result.thumbnail_bytes is not None:
@@ -186,7 +188,7 @@ def thumbnail(identifier: str) -> Response:
     )
     _record_metrics(result)
     logger.info("thumbnail", extra={"key": result.key, "cached": result.cached, "mode": mode})
-    return _result_response(result, mode)
+    return _result_response(result, mode, RESULT_MAX_AGE[service.settings.url_signer])
 
 
 def _record_metrics(result: Result) -> None:
