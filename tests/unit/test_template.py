@@ -40,6 +40,10 @@ DEPLOYED_DIFFERENTLY = {
     ("PregenerateFunction", "ARCHIVE_API_URL"),
     # The API function has 28 s in all (API Gateway's limit), not the code's 60 s per download.
     ("ThumbnailFunction", "DOWNLOAD_TIMEOUT"),
+    # In AWS links are CloudFront signed URLs (S3 presigned ones die with the role session);
+    # local runs and tests, with no distribution, keep S3's.
+    ("ThumbnailFunction", "URL_SIGNER"),
+    ("PregenerateFunction", "URL_SIGNER"),
 }
 #: What AWS's managed policies that SAM attaches grant is AWS's business; these are expected.
 EXPECTED_MANAGED_POLICIES = {
@@ -367,11 +371,16 @@ def _roles() -> dict[str, dict]:
 
 
 def _statements(role: dict) -> list[dict]:
-    return [
-        statement
-        for policy in role["Properties"].get("Policies", [])
-        for statement in as_list(policy["PolicyDocument"]["Statement"])
-    ]
+    """Every statement a role can have: conditional ones (``Fn::If``) in both branches."""
+    statements = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in as_list(policy["PolicyDocument"]["Statement"]):
+            if "Fn::If" in statement:
+                _condition, *branches = statement["Fn::If"]
+                statements += [b for b in branches if isinstance(b, dict) and "Effect" in b]
+            else:
+                statements.append(statement)
+    return statements
 
 
 def _is_wildcard_action(action: object) -> bool:
@@ -396,7 +405,15 @@ def test_the_api_function_can_touch_only_the_thumbnail_bucket() -> None:
     assert "ThumbnailBucket" in resources
     assert "DataBucket" not in resources
     actions = {a for s in statements for a in as_list(s["Action"])}
-    assert actions == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert actions == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "secretsmanager:GetSecretValue",
+    }
+    [secret] = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    assert secret["Action"] == "secretsmanager:GetSecretValue"  # read only
+    assert secret["Resource"] == {"Ref": "CloudFrontPrivateKeySecretArn"}  # that secret only
 
 
 def test_pregeneration_reads_the_data_bucket_and_never_writes_it() -> None:
@@ -516,3 +533,110 @@ def test_only_the_default_environment_runs_in_demo_mode() -> None:
     assert _overrides(config["prod"]["deploy"]["parameters"]["parameter_overrides"])[
         "DataBucketName"
     ]
+
+
+# --- CloudFront ----------------------------------------------------------------------------------
+
+
+def _distribution(template: dict) -> dict:
+    return template["Resources"]["ThumbnailDistribution"]["Properties"]["DistributionConfig"]
+
+
+def test_links_are_cloudfront_signed_urls_by_default(template: dict) -> None:
+    assert template["Parameters"]["UrlSigner"]["Default"] == "cloudfront"
+    assert template["Parameters"]["UrlSigner"]["AllowedValues"] == ["cloudfront", "s3"]
+    for name in functions(template):
+        environment = function_environment(template, name)
+        assert environment["URL_SIGNER"] == {"Ref": "UrlSigner"}
+        domain = json.dumps(environment["CLOUDFRONT_DOMAIN"])
+        assert '["ThumbnailDistribution", "DomainName"]' in domain
+        assert '"CustomDomainName"' in domain
+        assert environment["CLOUDFRONT_KEY_PAIR_ID"] == {"Ref": "CloudFrontKeyPairId"}
+        assert environment["CLOUDFRONT_PRIVATE_KEY_SECRET"] == {
+            "Ref": "CloudFrontPrivateKeySecretArn"
+        }
+
+
+def test_cloudfront_signing_cannot_be_deployed_without_its_key(template: dict) -> None:
+    rule = template["Rules"]["CloudFrontSigningNeedsAKey"]
+    asserted = json.dumps(rule["Assertions"])
+    for name in ("CloudFrontKeyPairId", "CloudFrontPrivateKeySecretArn", "CloudFrontPublicKeyIds"):
+        assert name in asserted
+
+
+def test_the_cloudfront_resources_exist_only_when_links_are_signed_by_cloudfront(
+    template: dict,
+) -> None:
+    cloudfront = {
+        name
+        for name, resource in template["Resources"].items()
+        if resource["Type"].startswith("AWS::CloudFront::")
+    }
+    assert cloudfront == {
+        "ThumbnailDistribution",
+        "ThumbnailOriginAccessControl",
+        "ThumbnailKeyGroup",
+    }
+    for name in cloudfront:
+        assert template["Resources"][name]["Condition"] == "UseCloudFront"
+
+
+def test_the_distribution_serves_the_bucket_over_https_to_signed_urls_only(template: dict) -> None:
+    config = _distribution(template)
+    [origin] = config["Origins"]
+    assert origin["DomainName"] == {"Fn::GetAtt": ["ThumbnailBucket", "RegionalDomainName"]}
+    assert origin["OriginAccessControlId"] == {
+        "Fn::GetAtt": ["ThumbnailOriginAccessControl", "Id"]
+    }
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # OAC, not the legacy OAI
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["TargetOriginId"] == origin["Id"]
+    assert behaviour["ViewerProtocolPolicy"] == "https-only"
+    assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    assert behaviour["Compress"] is False  # images are compressed already
+    assert behaviour["TrustedKeyGroups"] == [{"Ref": "ThumbnailKeyGroup"}]
+    assert "CacheBehaviors" not in config  # no path escapes the signature check
+    assert config["HttpVersion"] == "http2and3"
+    assert config["Enabled"] is True
+
+
+def test_the_origin_access_control_signs_every_request_to_s3(template: dict) -> None:
+    oac = template["Resources"]["ThumbnailOriginAccessControl"]["Properties"]
+    config = oac["OriginAccessControlConfig"]
+    assert config["OriginAccessControlOriginType"] == "s3"
+    assert config["SigningBehavior"] == "always"
+    assert config["SigningProtocol"] == "sigv4"
+
+
+def test_the_key_group_trusts_the_keys_given_current_and_next(template: dict) -> None:
+    group = template["Resources"]["ThumbnailKeyGroup"]["Properties"]["KeyGroupConfig"]
+    assert group["Items"] == {"Ref": "CloudFrontPublicKeyIds"}
+    assert template["Parameters"]["CloudFrontPublicKeyIds"]["Type"] == "CommaDelimitedList"
+
+
+def test_a_custom_domain_comes_with_its_certificate(template: dict) -> None:
+    config = _distribution(template)
+    assert config["Aliases"]["Fn::If"][0] == "HasCustomDomain"
+    with_domain, without = config["ViewerCertificate"]["Fn::If"][1:]
+    assert with_domain["AcmCertificateArn"] == {"Ref": "CustomDomainCertificateArn"}
+    assert with_domain["SslSupportMethod"] == "sni-only"
+    assert without == {"CloudFrontDefaultCertificate": True}
+
+
+def test_the_bucket_lets_only_that_distribution_read_and_nobody_else(template: dict) -> None:
+    policy = template["Resources"]["ThumbnailBucketPolicy"]["Properties"]["PolicyDocument"]
+    allows = []
+    for statement in policy["Statement"]:
+        if "Fn::If" in statement:
+            condition, when, otherwise = statement["Fn::If"]
+            assert condition == "UseCloudFront"
+            assert otherwise == {"Ref": "AWS::NoValue"}
+            statement = when
+        if statement["Effect"] == "Allow":
+            allows.append(statement)
+    [allow] = allows
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow["Action"] == "s3:GetObject"
+    assert allow["Resource"] == {"Fn::Sub": "${ThumbnailBucket.Arn}/*"}
+    source = allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert source.endswith(":distribution/${ThumbnailDistribution}")

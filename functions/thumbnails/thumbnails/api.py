@@ -43,9 +43,11 @@ RESPONSE_ENVELOPE_BYTES = 65_536
 #: Largest image returned inline: base64 turns every 3 bytes into 4, so this is the most
 #: that fits in the limit with the envelope's room kept (4,669,440 bytes).
 INLINE_LIMIT_BYTES = (LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_ENVELOPE_BYTES) // 4 * 3
-#: Browsers may reuse a JSON answer or redirect this long: well inside the presigned URL's
-#: life (which ends early if the signing role's session does).
-RESULT_MAX_AGE = 600
+#: How long a browser may reuse a JSON answer or redirect, by URL signer. S3 presigned URLs
+#: die with the Lambda role's session (hours), so 10 minutes. CloudFront signed URLs live
+#: their full 7 days, so the link itself never limits it; an hour bounds how long a browser
+#: keeps showing the previous version of a reprocessed frame (a new version has a new key).
+RESULT_MAX_AGE = {"s3": 600, "cloudfront": 3600}
 STATIC_CACHE_CONTROL = "public, max-age=86400"
 ERROR_CACHE_CONTROL = "no-store"
 SERVICE_NAME = "thumbnails"
@@ -130,8 +132,8 @@ def _query() -> dict[str, list[str]]:
 
 
 # ---------------------------------------------------------------------------- responses
-def _result_response(result: Result, mode: str) -> Response:
-    headers = {"Cache-Control": f"private, max-age={RESULT_MAX_AGE}"}
+def _result_response(result: Result, mode: str, max_age: int) -> Response:
+    headers = {"Cache-Control": f"private, max-age={max_age}"}
     if result.alignment is not None:
         headers[ALIGNMENT_HEADER] = result.alignment
     if mode == "inline" and result.thumbnail_bytes is not None:
@@ -190,7 +192,7 @@ def thumbnail(identifier: str) -> Response:
     )
     _record_metrics(result)
     logger.info("thumbnail", extra={"key": result.key, "cached": result.cached, "mode": mode})
-    return _result_response(result, mode)
+    return _result_response(result, mode, RESULT_MAX_AGE[service.settings.url_signer])
 
 
 def _record_metrics(result: Result) -> None:

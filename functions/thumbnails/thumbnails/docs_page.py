@@ -52,7 +52,7 @@ to the archive on every request.</p>
 <tr><td><code>color</code></td><td>false</td>
 <td>Compose the red (R/rp), visual (V) and blue (B) frames of the same request.</td></tr>
 <tr><td><code>image</code></td><td></td>
-<td>Absent: JSON <code>{"url": ..., "propid": ...}</code> with a presigned URL valid up to
+<td>Absent: JSON <code>{"url": ..., "propid": ...}</code> with a signed URL valid for
 7 days. <code>true</code>: a 302 redirect to that URL (for <code>&lt;img src&gt;</code>).
 <code>inline</code>: the image bytes themselves.</td></tr>
 </table>

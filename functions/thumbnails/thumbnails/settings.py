@@ -35,10 +35,18 @@ ENVIRONMENT: dict[str, str] = {
     "DOWNLOAD_TIMEOUT": "60",
     "DOWNLOAD_RETRIES": "2",
     "PRESIGNED_URL_EXPIRY": "604800",
+    "URL_SIGNER": "s3",
+    "CLOUDFRONT_DOMAIN": "",
+    "CLOUDFRONT_KEY_PAIR_ID": "",
+    "CLOUDFRONT_PRIVATE_KEY_SECRET": "",
     "CORS_ALLOW_ORIGIN": "*",
     "PREGENERATE_PRESETS": "width=200&height=200;width=1000&height=1000",
     "PREGENERATE_SUFFIXES": ".fits,.fits.fz",
 }
+
+
+#: How thumbnail URLs are signed: S3 presigned URLs, or CloudFront signed URLs.
+URL_SIGNERS = ("s3", "cloudfront")
 
 
 class SettingsError(ValueError):
@@ -79,6 +87,10 @@ class Settings:
     download_timeout: float
     download_retries: int
     presigned_url_expiry: int
+    url_signer: str
+    cloudfront_domain: str
+    cloudfront_key_pair_id: str
+    cloudfront_private_key_secret: str
     cors_allow_origin: str
     pregenerate_presets: tuple[str, ...]
     pregenerate_suffixes: tuple[str, ...]
@@ -113,6 +125,18 @@ class Settings:
         if expiry > 604800:
             raise SettingsError("PRESIGNED_URL_EXPIRY must be at most 604800 s (SigV4's limit)")
         presets = tuple(p.strip() for p in get("PREGENERATE_PRESETS").split(";") if p.strip())
+        signer = get("URL_SIGNER").strip().lower()
+        if signer not in URL_SIGNERS:
+            choices = ", ".join(URL_SIGNERS)
+            raise SettingsError(f"URL_SIGNER must be one of {choices}, got {signer!r}")
+        cloudfront = {
+            name: get(name).strip()
+            for name in ENVIRONMENT
+            if name.startswith("CLOUDFRONT_")
+        }
+        missing = [name for name, value in cloudfront.items() if not value]
+        if signer == "cloudfront" and missing:
+            raise SettingsError(f"URL_SIGNER=cloudfront needs {', '.join(missing)}")
         return cls(
             archive_api_url=archive_url,
             thumbnail_bucket=bucket,
@@ -129,6 +153,10 @@ class Settings:
             download_timeout=seconds("DOWNLOAD_TIMEOUT"),
             download_retries=whole("DOWNLOAD_RETRIES", 0),
             presigned_url_expiry=expiry,
+            url_signer=signer,
+            cloudfront_domain=cloudfront["CLOUDFRONT_DOMAIN"],
+            cloudfront_key_pair_id=cloudfront["CLOUDFRONT_KEY_PAIR_ID"],
+            cloudfront_private_key_secret=cloudfront["CLOUDFRONT_PRIVATE_KEY_SECRET"],
             cors_allow_origin=get("CORS_ALLOW_ORIGIN"),
             pregenerate_presets=presets,
             pregenerate_suffixes=_csv(get("PREGENERATE_SUFFIXES")),

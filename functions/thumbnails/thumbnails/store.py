@@ -19,11 +19,14 @@ from botocore.exceptions import ConnectionError as S3ConnectionError
 
 from .errors import StorageError
 from .settings import Settings
+from .url_signing import CloudFrontUrlSigner, read_secret
 
 logger = logging.getLogger(__name__)
 
-#: Cached thumbnails never change under a key; browsers may keep them as long as the URL lives.
-OBJECT_CACHE_CONTROL = "private, max-age=604800, immutable"
+#: A key names one version of one frame rendered one way, so its bytes never change: browsers
+#: and CloudFront's edge may keep them for a year. Access is checked before any cache is
+#: consulted (the archive for the URL, CloudFront or S3 for the URL's signature).
+OBJECT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _UNAVAILABLE_CODES = frozenset(
     {
@@ -91,22 +94,43 @@ class ThumbnailStore:
         Lifetime of presigned GET URLs in seconds (SigV4's maximum, 7 days, by default).
         A URL signed with temporary credentials (a Lambda role) stops working when those
         credentials expire, whichever comes first.
+    url_signer : CloudFrontUrlSigner, optional
+        Signs the links `presign` hands out instead of S3 (``URL_SIGNER=cloudfront``).
     """
 
-    def __init__(self, s3_client: Any, bucket: str, *, presign_expiry: int = 604800) -> None:
+    def __init__(
+        self,
+        s3_client: Any,
+        bucket: str,
+        *,
+        presign_expiry: int = 604800,
+        url_signer: CloudFrontUrlSigner | None = None,
+    ) -> None:
         if not bucket:
             raise StorageError("The thumbnail bucket is not configured (THUMBNAIL_BUCKET)")
         self.s3 = s3_client
         self.bucket = bucket
         self.presign_expiry = presign_expiry
+        self.url_signer = url_signer
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ThumbnailStore:
-        """The store of `settings.thumbnail_bucket`, through `make_s3_client`."""
+        """The store of `settings.thumbnail_bucket`, through `make_s3_client`, signing links
+        as ``URL_SIGNER`` says."""
+        signer = None
+        if settings.url_signer == "cloudfront":
+            secret = settings.cloudfront_private_key_secret
+            signer = CloudFrontUrlSigner(
+                settings.cloudfront_domain,
+                settings.cloudfront_key_pair_id,
+                lambda: read_secret(secret),
+                lifetime=settings.presigned_url_expiry,
+            )
         return cls(
             make_s3_client(settings),
             settings.thumbnail_bucket,
             presign_expiry=settings.presigned_url_expiry,
+            url_signer=signer,
         )
 
     def _head(self, key: str) -> dict[str, Any] | None:
@@ -183,7 +207,10 @@ class ThumbnailStore:
             raise _storage_error("write", error) from None
 
     def presign(self, key: str) -> str:
-        """A presigned GET URL of `key`, valid for ``presign_expiry`` seconds."""
+        """A signed GET URL of `key`, valid for ``presign_expiry`` seconds: CloudFront's when
+        a `url_signer` is set, else S3's."""
+        if self.url_signer is not None:
+            return self.url_signer.sign(key)
         try:
             return self.s3.generate_presigned_url(
                 "get_object",
