@@ -4,10 +4,12 @@
     python bench/methods.py serve METHOD [--size N]          # warm: one JSON request a line
 
 METHOD is ``fits2image`` (the old renderer, ``fits_to_jpg``), ``floor`` (astropy opening the
-file and reading the data of every image HDU: what any renderer has to pay) or ``ours``
-(``thumbnails.render.render_thumbnail``). Everything heavy is imported inside the method, so a
-cold run's wall time and peak RSS include the imports each method needs and nothing else:
-this module itself imports only the standard library.
+file and reading the data of every image HDU: what any renderer has to pay), ``ours``
+(``thumbnails.render.render_thumbnail``) or ``ours-detector`` (the same with
+``orientation=detector``: FITS row 1 at the bottom, as before north-up orientation).
+Everything heavy is imported inside the method, so a cold run's wall time and peak RSS
+include the imports each method needs and nothing else: this module itself imports only the
+standard library.
 
 In ``serve`` mode each input line is ``{"frame": PATH, "out": PATH}`` and each output line
 ``{"seconds": S, "cpu": S}`` (or ``{"error": TEXT}``): the wall and CPU time taken by the method
@@ -49,17 +51,27 @@ def read_floor(frame: Path, out: Path, size: int) -> None:
                 _ = hdu.data
 
 
-def render_ours(frame: Path, out: Path, size: int) -> None:
+def render_ours(frame: Path, out: Path, size: int, orientation: str = "north") -> None:
     """This project's renderer: file bytes in memory -> JPEG bytes, written to `out`."""
     from thumbnails.params import ThumbnailParams
     from thumbnails.render import render_thumbnail
 
-    params = ThumbnailParams(width=size, height=size, quality=QUALITY)
+    params = ThumbnailParams(width=size, height=size, quality=QUALITY, orientation=orientation)
     thumbnail = render_thumbnail([frame.read_bytes()], params)
     out.write_bytes(thumbnail.data)
 
 
-METHODS = {"fits2image": render_fits2image, "floor": read_floor, "ours": render_ours}
+def render_ours_detector(frame: Path, out: Path, size: int) -> None:
+    """Ours with ``orientation=detector``: FITS row 1 at the bottom, whatever the WCS says."""
+    render_ours(frame, out, size, orientation="detector")
+
+
+METHODS = {
+    "fits2image": render_fits2image,
+    "floor": read_floor,
+    "ours": render_ours,
+    "ours-detector": render_ours_detector,
+}
 
 
 def serve(method: str, size: int) -> int:

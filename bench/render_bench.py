@@ -16,7 +16,10 @@ imports included, and its peak RSS from ``os.wait4``) and warm (repeated in one 
 process after a warm-up render). Medians are reported, and ratios, since absolute times vary
 from machine to machine. The methods are in ``bench/methods.py``.
 
-Side-by-side pictures (fits2image | ours) of every frame go to ``bench/out/``.
+Side-by-side pictures (fits2image | ours) of every frame go to ``bench/out/``, and of one
+sky taken by cameras mounted four ways (``bench/orientation_frames.py``: north up, mirrored,
+turned 90 and 180 degrees), with the correlation of ours (north up, and ``detector``) with
+fits2image's picture of each: both turn every frame north up, east left.
 """
 
 from __future__ import annotations
@@ -414,6 +417,92 @@ def describe_pair(a_path: Path, c_path: Path) -> str:
     return "\n".join(lines)
 
 
+def correlation(a_path: Path, c_path: Path) -> float | None:
+    """Pearson correlation of two pictures' grey levels; None if their sizes differ."""
+    import numpy as np
+    from PIL import Image
+
+    a, c = (np.asarray(Image.open(p).convert("L"), dtype=np.float64) for p in (a_path, c_path))
+    return float(np.corrcoef(a.ravel(), c.ravel())[0, 1]) if a.shape == c.shape else None
+
+
+def picture_grid(rows: list[list[Path]], titles: list[str], out: Path) -> None:
+    """Pictures in a grid (one row per frame), each column titled; sizes may differ."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    images = [[Image.open(p).convert("RGB") for p in row] for row in rows]
+    cell = max(max(im.width, im.height) for row in images for im in row)
+    gap, bar = 8, 22
+    font = ImageFont.load_default(size=14)
+    canvas = Image.new(
+        "RGB", (len(titles) * (cell + gap) - gap, bar + len(rows) * (cell + gap)), (96, 96, 96)
+    )
+    draw = ImageDraw.Draw(canvas)
+    for column, title in enumerate(titles):
+        draw.text((column * (cell + gap) + 4, 3), title, fill=(255, 255, 255), font=font)
+    for row_no, row in enumerate(images):
+        for column, im in enumerate(row):
+            canvas.paste(im, (column * (cell + gap), bar + row_no * (cell + gap)))
+    canvas.save(out, optimize=True)
+
+
+def orientation_comparison(pythons: dict[str, str], args: argparse.Namespace) -> None:
+    """fits2image | ours for one sky recorded by cameras mounted four ways (issue 17)."""
+    import orientation_frames  # bench/, beside this script
+
+    directory = args.frames_dir / "orientation"
+    frames = [directory / orientation_frames.frame_name(c) for c in orientation_frames.CAMERAS]
+    if not all(frame.is_file() for frame in frames):
+        frames = orientation_frames.write_frames(directory)
+    methods = ("fits2image", "ours", "ours-detector")
+    print()
+    print(
+        f"Orientation: one sky ({orientation_frames.SHAPE[1]}x{orientation_frames.SHAPE[0]},"
+        f" an N at its north edge, an E at its east edge) recorded by four cameras, at"
+        f" {args.size} px. Correlation of grey levels with fits2image's picture:"
+    )
+    print(f"  {'camera':<12} {'fits2image':>10} {'ours':>8} {'corr':>6}", end="")
+    print(f" {'detector':>9} {'corr':>6}")
+    grid = []
+    for frame in frames:
+        outs = {m: output_path(args.out, frame, m) for m in methods}
+        try:
+            for m, path in outs.items():
+                path.unlink(missing_ok=True)
+                run_cold(pythons.get(m, sys.executable), m, frame, path, args.size)
+        except RuntimeError as exc:
+            print(f"  {frame.name}: render failed: {exc}")
+            continue
+        sizes = {}
+        for m, path in outs.items():
+            from PIL import Image
+
+            with Image.open(path) as im:
+                sizes[m] = f"{im.width}x{im.height}"
+        north = correlation(outs["fits2image"], outs["ours"])
+        detector = correlation(outs["fits2image"], outs["ours-detector"])
+        camera = frame.name.removeprefix("orient-").removesuffix(".fits")
+        print(
+            f"  {camera:<12} {sizes['fits2image']:>10} {sizes['ours']:>8} {fmt(north, '6.3f')}"
+            f" {sizes['ours-detector']:>9} {fmt(detector, '6.3f')}"
+        )
+        side_by_side(
+            outs["fits2image"],
+            outs["ours"],
+            args.out / f"{frame_stem(frame)}.side-by-side.png",
+            ("fits2image 1.1.0", "ours"),
+        )
+        grid.append([outs[m] for m in methods])
+    if grid:
+        picture = args.out / "orientation.side-by-side.png"
+        picture_grid(grid, ["fits2image 1.1.0", "ours (north)", "ours (detector)"], picture)
+        print(f"  pictures: orient-*.side-by-side.png and {picture.name} in {args.out}")
+        if args.update_docs:
+            docs = REPO / "docs" / "orientation.png"
+            docs.write_bytes(picture.read_bytes())
+            print(f"  copied to {docs.relative_to(REPO)} ({docs.stat().st_size // 1024} KB)")
+
+
 def make_pictures(frames: list[Path], pythons: dict[str, str], args: argparse.Namespace) -> None:
     """Side-by-side PNGs at the benchmark size and, for a closer look, at --preview size."""
     print()
@@ -477,7 +566,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--update-docs",
         action="store_true",
-        help="copy the 4k reduced side-by-side picture to docs/side-by-side.png",
+        help="copy the 4k reduced side-by-side picture to docs/side-by-side.png and the"
+        " orientation grid to docs/orientation.png",
+    )
+    parser.add_argument(
+        "--orientation-only",
+        action="store_true",
+        help="skip the timing: only the orientation comparison with fits2image",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -511,6 +606,10 @@ def main(argv: list[str] | None = None) -> int:
     describe_environment(pythons)
     print(load_average())
     started = time.perf_counter()
+    if args.orientation_only:
+        if "ours" in methods:
+            orientation_comparison(pythons, args)
+        return 0
     workers = {m: WarmWorker(pythons[m], m, args.size) for m in methods}
     results: dict[str, dict[str, Samples]] = {}
     try:
@@ -524,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results, args)
     if "ours" in methods:
         make_pictures(frames, pythons, args)
+        orientation_comparison(pythons, args)
     print(f"\nTotal {time.perf_counter() - started:.0f} s; {load_average()}")
     return 0
 

@@ -13,6 +13,8 @@ Builders
   ``DATASEC``/``DETSEC``/``BIASSEC``, each amplifier with its own bias level.
 - `cube_frame_bytes`: the image as a 3-D cube in the primary HDU (old 4-amplifier files).
 - `table_only_bytes`: a valid FITS file with no image data at all.
+- `marker_sky` and `mounted_frame_bytes`: a field with an asymmetric marker, as seen by a
+  camera mounted in any of the `CAMERAS` ways (turned, mirrored), with the matching WCS.
 - `gzip_bytes`: gzip any bytes (``.fits.gz``).
 - `hdulist_bytes`: serialise any `~astropy.io.fits.HDUList`.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from astropy.io import fits
@@ -296,6 +298,8 @@ def raw_amplifier_frame_bytes(
     seed: int = 0,
     read_noise: float = 0.0,
     obstype: str = "EXPOSE",
+    wcs_cards: Sequence[tuple[str, object]] | None = None,
+    amplifier_cards: Sequence[tuple[str, object]] = (),
 ) -> bytes:
     """A raw multi-amplifier frame: full header on the primary, one ``SCI`` per amplifier.
 
@@ -314,6 +318,10 @@ def raw_amplifier_frame_bytes(
         Stored type; ``uint16`` is written as int16 with BZERO 32768 (as real raw frames).
     read_noise : float
         Gaussian noise (from `seed`) added to data and overscan.
+    wcs_cards : sequence of (keyword, value), optional
+        The primary header's WCS (default: `tan_wcs_cards` of the detector, north up).
+    amplifier_cards : sequence of (keyword, value)
+        Extra cards for every amplifier's header (e.g. a WCS of its own readout).
     """
     rows, cols = data_shape
     if amplifiers is None:
@@ -322,7 +330,9 @@ def raw_amplifier_frame_bytes(
         detsecs = quadrant_detsecs(data_shape)
     rng = np.random.default_rng(seed)
     hdus: list = [fits.PrimaryHDU(header=fits.Header(lco_cards(obstype=obstype, rlevel=0)))]
-    hdus[0].header.extend(tan_wcs_cards((2 * rows, 2 * cols)))
+    hdus[0].header.extend(
+        tan_wcs_cards((2 * rows, 2 * cols)) if wcs_cards is None else list(wcs_cards)
+    )
     for index, (signal, detsec) in enumerate(zip(amplifiers, detsecs, strict=True)):
         bias = biases[index]
         adu = np.full((rows, cols + overscan), bias, dtype=np.float64)
@@ -337,6 +347,7 @@ def raw_amplifier_frame_bytes(
                 ("BIASSEC", section(cols + 1, cols + overscan, 1, rows)),
                 ("DETSEC", detsec),
                 ("CCDSUM", "1 1"),
+                *amplifier_cards,
             ]
         )
         stored = np.rint(adu).astype(dtype) if np.dtype(dtype).kind in "iu" else adu.astype(dtype)
@@ -361,3 +372,101 @@ def cube_frame_bytes(
     cube = np.stack([np.asarray(p, dtype=np.float32) for p in planes])
     cards = lco_cards(rlevel=0) + list((header or {}).items())
     return hdulist_bytes([fits.PrimaryHDU(cube, header=fits.Header(cards))])
+
+
+# ---------------------------------------------------------------------------- orientation
+#: How a camera can be mounted: what it records of a sky whose north-up, east-left view
+#: (`tan_wcs_cards`: FITS row 1 south, axis 1 pointing west) is the array given. The issue's
+#: four cases are ``north-up``, ``mirrored``, ``rotated-90`` and ``rotated-180``.
+CAMERAS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "north-up": lambda a: a,
+    "mirrored": lambda a: a[:, ::-1],
+    "rotated-90": lambda a: np.rot90(a, 1),
+    "rotated-180": lambda a: a[::-1, ::-1],
+    "rotated-270": lambda a: np.rot90(a, -1),
+    "flipped": lambda a: a[::-1],
+    "transposed": lambda a: a.T,
+    "anti-transposed": lambda a: np.rot90(a, 2).T,
+}
+
+
+def mounted_wcs_cards(
+    shape: tuple[int, int], camera: str, *, scale_arcsec: float = 0.5
+) -> list[tuple[str, object]]:
+    """The TAN WCS of `CAMERAS[camera]` applied to a `shape` image with `tan_wcs_cards`.
+
+    Worked out from where every pixel comes from (not from any orientation code): the camera
+    is a lattice map, so the north-up pixel of pixel ``p`` is ``origin + J @ p``, and the WCS
+    of the mounted image is the north-up one composed with that map.
+    """
+    rows, cols = shape
+    mount = CAMERAS[camera]
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    src_x, src_y = mount(xx), mount(yy)  # the north-up pixel each mounted pixel shows
+    origin = np.array([src_x[0, 0], src_y[0, 0]], dtype=float)
+    jacobian = np.array(
+        [
+            [src_x[0, 1] - src_x[0, 0], src_x[1, 0] - src_x[0, 0]],
+            [src_y[0, 1] - src_y[0, 0], src_y[1, 0] - src_y[0, 0]],
+        ],
+        dtype=float,
+    )
+    cards = dict(tan_wcs_cards(shape, scale_arcsec=scale_arcsec))
+    cd = np.array([[cards["CD1_1"], cards["CD1_2"]], [cards["CD2_1"], cards["CD2_2"]]]) @ jacobian
+    crpix = np.array([cards["CRPIX1"], cards["CRPIX2"]]) - 1.0  # 0-based
+    crpix = np.linalg.solve(jacobian, crpix - origin) + 1.0
+    cards.update(
+        CRPIX1=float(crpix[0]),
+        CRPIX2=float(crpix[1]),
+        CD1_1=float(cd[0, 0]),
+        CD1_2=float(cd[0, 1]),
+        CD2_1=float(cd[1, 0]),
+        CD2_2=float(cd[1, 1]),
+    )
+    return list(cards.items())
+
+
+#: `marker_sky` labels: the marker's centre, its north end and its east end.
+MARKER_CENTRE, MARKER_NORTH, MARKER_EAST = 1, 2, 3
+
+
+def marker_sky(
+    shape: tuple[int, int] = (96, 128), *, arm: int = 30, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy sky with an asymmetric marker, north up and east left (row 0 = FITS row 1).
+
+    The marker: an 8x8 square at the centre, a 12x12 square `arm` pixels north of it (up:
+    higher rows) and a 6x6 square `arm` pixels east of it (left: lower columns), all at
+    5000 on a sky of 100 +- 5.
+
+    Returns
+    -------
+    data : float32 array
+    labels : int array
+        `MARKER_CENTRE`, `MARKER_NORTH`, `MARKER_EAST` where the marker's parts are, else 0.
+    """
+    rows, cols = shape
+    data = np.random.default_rng(seed).normal(100.0, 5.0, shape).astype(np.float32)
+    labels = np.zeros(shape, dtype=np.int8)
+    cy, cx = rows // 2, cols // 2
+    for label, (y, x), half in (
+        (MARKER_CENTRE, (cy, cx), 4),
+        (MARKER_NORTH, (cy + arm, cx), 6),
+        (MARKER_EAST, (cy, cx - arm), 3),
+    ):
+        labels[y - half : y + half, x - half : x + half] = label
+    data[labels > 0] = 5000.0
+    return data, labels
+
+
+def mounted_frame_bytes(sky: np.ndarray, camera: str, **kwargs: object) -> bytes:
+    """`reduced_frame_bytes` of what a camera mounted as `camera` records of `sky`.
+
+    `sky` is north up, east left (as `marker_sky` makes it); the frame's ``SCI`` data is
+    ``CAMERAS[camera](sky)`` and its WCS `mounted_wcs_cards`. `kwargs` go to
+    `reduced_frame_bytes` (``header`` cards are added after the WCS).
+    """
+    data = np.ascontiguousarray(CAMERAS[camera](sky))
+    header = dict(mounted_wcs_cards(sky.shape, camera))
+    header.update(kwargs.pop("header", None) or {})  # type: ignore[call-overload]
+    return reduced_frame_bytes(data=data, wcs=False, header=header, **kwargs)  # type: ignore[arg-type]

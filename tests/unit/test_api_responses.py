@@ -63,6 +63,7 @@ def test_a_miss_renders_and_stores_the_thumbnail_under_the_basename_key(world):
     assert stored["Metadata"] == {
         "basename": BASENAME,
         "source-etag": "5d41402abc4b2a76b9719d911017c592",
+        "orientation": "north",
     }
     image = _image(world.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert image.format == "JPEG"

@@ -159,7 +159,11 @@ def test_a_put_event_renders_every_preset_under_the_keys_the_api_computes(s3, la
         stored_key = cache_keys.thumbnail_key(basename, params)
         head = objects[stored_key]
         assert head["ContentType"] == "image/jpeg"
-        assert head["Metadata"] == {"source-etag": etag, "basename": basename}
+        assert head["Metadata"] == {
+            "source-etag": etag,
+            "basename": basename,
+            "orientation": "north",
+        }
         assert cached_image(s3, stored_key) == expected_render(data, params)
     assert result["results"][0]["rendered"]
 

@@ -144,3 +144,19 @@ def test_the_output_extension_chooses_the_format_unless_given(frame, tmp_path, n
     forced = tmp_path / "forced.png"
     assert cli.main(["render", str(frame), "-o", str(forced), "--format", "jpeg"]) == 0
     assert Image.open(forced).format == "JPEG"
+
+
+def test_render_orientation_option_and_report(tmp_path, capsys):
+    from tests.fits_factory import marker_sky, mounted_frame_bytes
+
+    sky, _labels = marker_sky((48, 64))
+    path = tmp_path / "turned.fits"
+    path.write_bytes(mounted_frame_bytes(sky, "rotated-90"))
+    north, detector = tmp_path / "north.png", tmp_path / "detector.png"
+    assert cli.main(["render", str(path), "-o", str(north)]) == 0
+    assert "64x48 png, orientation: north" in capsys.readouterr().out
+    assert cli.main(["render", str(path), "-o", str(detector), "--orientation", "detector"]) == 0
+    assert "48x64 png, orientation: detector" in capsys.readouterr().out
+    assert Image.open(north).size == (64, 48)
+    assert cli.main(["render", str(path), "-o", str(north), "--orientation", "up"]) == 2
+    assert "orientation" in capsys.readouterr().err

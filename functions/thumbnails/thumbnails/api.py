@@ -53,6 +53,7 @@ ERROR_CACHE_CONTROL = "no-store"
 SERVICE_NAME = "thumbnails"
 METRICS_NAMESPACE = "Thumbnails"
 ALIGNMENT_HEADER = "X-Thumbnail-Alignment"
+ORIENTATION_HEADER = "X-Thumbnail-Orientation"
 _FRAME_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -62,7 +63,7 @@ def cors_config(allow_origin: str) -> CORSConfig:
     return CORSConfig(
         allow_origin=origins[0],
         extra_origins=origins[1:] or None,
-        expose_headers=[ALIGNMENT_HEADER],
+        expose_headers=[ALIGNMENT_HEADER, ORIENTATION_HEADER],
         max_age=600,
     )
 
@@ -136,6 +137,8 @@ def _result_response(result: Result, mode: str, max_age: int) -> Response:
     headers = {"Cache-Control": f"private, max-age={max_age}"}
     if result.alignment is not None:
         headers[ALIGNMENT_HEADER] = result.alignment
+    if result.orientation is not None:
+        headers[ORIENTATION_HEADER] = result.orientation
     if mode == "inline" and result.thumbnail_bytes is not None:
         # Bytes: Powertools base64-encodes them and sets isBase64Encoded for API Gateway.
         return Response(200, result.content_type, result.thumbnail_bytes, headers)

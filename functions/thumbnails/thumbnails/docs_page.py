@@ -51,11 +51,24 @@ to the archive on every request.</p>
 <code>webp</code>.</td></tr>
 <tr><td><code>color</code></td><td>false</td>
 <td>Compose the red (R/rp), visual (V) and blue (B) frames of the same request.</td></tr>
+<tr><td><code>orientation</code></td><td>north</td>
+<td><code>north</code>: north up, east left, from the frame's WCS (turned to the nearest
+quarter turn, mirrored when the camera sees the sky mirrored), as LCO's previous renderer
+did; a quarter turn swaps which of <code>width</code> and <code>height</code> bounds the
+image. <code>detector</code>: FITS row 1 at the bottom, as the camera reads out.</td></tr>
 <tr><td><code>image</code></td><td></td>
 <td>Absent: JSON <code>{"url": ..., "propid": ...}</code> with a signed URL valid for
 7 days. <code>true</code>: a 302 redirect to that URL (for <code>&lt;img src&gt;</code>).
 <code>inline</code>: the image bytes themselves.</td></tr>
 </table>
+
+<h2>Response headers</h2>
+<p><code>X-Thumbnail-Orientation</code> says how the image was turned: <code>north</code>
+(north up, east left), <code>detector</code> (asked for), <code>detector-no-wcs</code> (the
+frame has no usable celestial WCS: FITS row 1 at the bottom) or
+<code>detector-spectrum</code> (spectra, arcs and lamp flats are never turned). Colour
+composites are turned by the red frame's WCS and also carry
+<code>X-Thumbnail-Alignment</code>: <code>wcs</code> or <code>none</code>.</p>
 
 <h2>Example</h2>
 <p><code>GET /3863274/?width=500&amp;height=500&amp;label=So%20many%20stars</code></p>

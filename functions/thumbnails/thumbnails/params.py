@@ -23,6 +23,9 @@ from .errors import InvalidParameter
 RENDER_VERSION = "v1"
 
 STRETCHES = ("zscale", "linear", "log", "sqrt", "asinh")
+#: ``north``: north up, east left from the frame's WCS (as fits2image); ``detector``: FITS
+#: row 1 at the bottom, the camera's own view (see `thumbnails.orientation`).
+ORIENTATIONS = ("north", "detector")
 
 #: format name -> (MIME type, file extension)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -117,6 +120,9 @@ class ThumbnailParams:
         One of `FORMATS`.
     color : bool
         Compose three frames (red, visual, blue) into an RGB image.
+    orientation : str
+        One of `ORIENTATIONS`: ``north`` (north up, east left, from the frame's WCS when it
+        has one) or ``detector`` (FITS row 1 at the bottom).
     """
 
     width: int = 200
@@ -128,6 +134,7 @@ class ThumbnailParams:
     stretch: str = "zscale"
     format: str = "jpeg"
     color: bool = False
+    orientation: str = "north"
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -150,6 +157,11 @@ class ThumbnailParams:
         if self.format not in FORMATS:
             raise InvalidParameter(
                 "format", f"must be one of {', '.join(FORMATS)}, got {_shown(str(self.format))}"
+            )
+        if self.orientation not in ORIENTATIONS:
+            raise InvalidParameter(
+                "orientation",
+                f"must be one of {', '.join(ORIENTATIONS)}, got {_shown(str(self.orientation))}",
             )
         if not isinstance(self.label, str):
             raise InvalidParameter("label", "must be text")
@@ -208,6 +220,8 @@ class ThumbnailParams:
             kwargs["label"] = values["label"]
         if "stretch" in values:
             kwargs["stretch"] = values["stretch"].strip().lower()
+        if "orientation" in values:
+            kwargs["orientation"] = values["orientation"].strip().lower()
         if "format" in values:
             fmt = values["format"].strip().lower()
             kwargs["format"] = _FORMAT_ALIASES.get(fmt, fmt)

@@ -67,6 +67,8 @@ HEADER_BYTES = 64 * 1024
 #: Object metadata written with every pregenerated thumbnail.
 SOURCE_ETAG = "source-etag"
 BASENAME = "basename"
+#: What the API answers as ``X-Thumbnail-Orientation`` on a hit (as the API's renders store).
+ORIENTATION = "orientation"
 
 
 class UnrecognisedEvent(ValueError):
@@ -278,7 +280,12 @@ class Pregenerator:
         written = []
         for key, params in keys.items():
             thumbnail = render.render_frames([frame], params)
-            self.store.put(key, thumbnail.data, thumbnail.content_type, metadata=metadata)
+            self.store.put(
+                key,
+                thumbnail.data,
+                thumbnail.content_type,
+                metadata={**metadata, ORIENTATION: thumbnail.orientation},
+            )
             written.append(key)
         metrics.add_metric(name="PregeneratedThumbnails", unit=MetricUnit.Count, value=len(written))
         logger.info(

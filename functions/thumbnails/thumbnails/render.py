@@ -10,8 +10,10 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
 3. the scaling limits come from a deterministic sample of ~2000 pixels (`binning.sample`);
 4. the frame is block-averaged by an integer factor to within 2x of the output size, each
    amplifier separately (`mosaic`), before any float work on the whole frame;
-5. the stretch maps the binned image to 0..255 (`scaling`); FITS row 1 goes to the bottom;
-6. Pillow LANCZOS-resamples to the final size, the label is drawn (`label`), and the image
+5. the stretch maps the binned image to 0..255 (`scaling`);
+6. the binned image is turned north up, east left from the WCS, or else shown with FITS row 1
+   at the bottom (`orientation`): a cheap copy of the small image, never of the frame;
+7. Pillow LANCZOS-resamples to the final size, the label is drawn (`label`), and the image
    is encoded.
 
 A `Frame` caches its sample and binned versions, so several presets rendered from one
@@ -32,6 +34,8 @@ from . import fits_io
 from .binning import SAMPLE_COUNT, sample
 from .errors import InvalidParameter
 from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_layout
+from .orientation import KEYWORDS as ORIENTATION_KEYWORDS
+from .orientation import choose_orientation, orient, oriented_size
 from .params import RenderLimits, ThumbnailParams
 from .scaling import clip_limits, finite_sorted, scale_channel
 
@@ -72,6 +76,9 @@ class Thumbnail:
     alignment : str or None
         Colour images only: ``"wcs"`` when the channels were aligned by their WCS,
         ``"none"`` when they were stacked as they are; None for single frames.
+    orientation : str
+        What was applied (`Orientation.applied`): ``"north"``, ``"detector"``,
+        ``"detector-no-wcs"`` or ``"detector-spectrum"``.
     """
 
     data: bytes
@@ -79,6 +86,7 @@ class Thumbnail:
     width: int
     height: int
     alignment: str | None = None
+    orientation: str = "detector"
 
 
 class Frame:
@@ -91,10 +99,24 @@ class Frame:
         astropy imported) on first access: rendering a single frame does not need it.
     shape : tuple of int
         ``(rows, cols)`` of the whole image (the detector, for amplifier mosaics).
+    sky_cards : dict
+        The cards that orient the frame (`orientation.KEYWORDS`; None where missing), read
+        from `wcs_header` if given (a raw mosaic: the primary header, whose WCS describes the
+        whole detector), else from `header`.
     """
 
-    def __init__(self, header: fits.Header | fits_io.CardHeader, layout: Layout) -> None:
+    def __init__(
+        self,
+        header: fits.Header | fits_io.CardHeader,
+        layout: Layout,
+        *,
+        wcs_header: fits.Header | fits_io.CardHeader | None = None,
+    ) -> None:
         self._header = header
+        source = header if wcs_header is None else wcs_header
+        # Read now, without astropy (a CardHeader stays one), and safely: a malformed card
+        # counts as missing.
+        self.sky_cards = {key: fits_io.card_value(source, key) for key in ORIENTATION_KEYWORDS}
         self.layout = layout
         self.shape: tuple[int, int] = layout.shape
         self._samples: np.ndarray | None = None
@@ -188,7 +210,10 @@ def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
     del raw
     first = selection.hdus[0]
     header = fits_io.parse_header(fits_io.merged_cards(selection.primary, first))
-    return Frame(header, _layout(selection, arrays, header))
+    # Amplifier extensions carry their own readout's keywords; the detector's WCS, which
+    # the mosaic is shown in, is the primary header's.
+    wcs_header = selection.primary.header if selection.layout == "amplifiers" else None
+    return Frame(header, _layout(selection, arrays, header), wcs_header=wcs_header)
 
 
 def _layout(selection: fits_io.Selection, arrays: list[np.ndarray], header) -> Layout:
@@ -292,9 +317,13 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         raise InvalidParameter(
             "color", f"needs {expected} frame{'s' if expected > 1 else ''}, got {len(frames)}"
         )
+    # Colour: the channels are aligned onto the first frame's grid, so its WCS orients all.
+    orientation = choose_orientation(params.orientation, frames[0].sky_cards)
     rows, cols = frames[0].shape
-    out_w, out_h = fit_size(cols, rows, params.width, params.height)
-    factor = _bin_factor(cols, rows, out_w, out_h)
+    # A quarter turn makes the frame's rows the thumbnail's width.
+    shown_w, shown_h = oriented_size(cols, rows, orientation)
+    out_w, out_h = fit_size(shown_w, shown_h, params.width, params.height)
+    factor = _bin_factor(shown_w, shown_h, out_w, out_h)
     lupton = params.color and params.stretch == "asinh"
     binned = [
         frame.binned(
@@ -326,8 +355,7 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         # Where any channel has no data (edges uncovered after alignment) draw black rather
         # than a false colour.
         levels[np.logical_or.reduce([~np.isfinite(image) for image in images])] = 0
-    # Row 0 is FITS row 1, which the old service showed at the bottom.
-    picture = Image.fromarray(np.ascontiguousarray(levels[::-1]))
+    picture = Image.fromarray(orient(levels, orientation))
     if picture.size != (out_w, out_h):
         picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
     if params.label:
@@ -340,6 +368,7 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         width=out_w,
         height=out_h,
         alignment=alignment,
+        orientation=orientation.applied,
     )
 
 

@@ -21,6 +21,8 @@ _QUERY_OPTIONS = {
     "format": "jpeg, png or webp (default: from the output's extension, else jpeg)",
     "quality": "JPEG/WebP quality, 1 to 95 (default 80)",
     "percentile": "upper percentile for --median and --stretch linear (default 99.5)",
+    "orientation": "north (north up, east left, from the WCS; the default) or detector"
+    " (FITS row 1 at the bottom)",
 }
 
 
@@ -103,5 +105,8 @@ def run(args: argparse.Namespace) -> int:
             f"{args.output}: cannot be written ({error.strerror or error})"
         ) from None
     aligned = f", channels aligned: {thumbnail.alignment}" if thumbnail.alignment else ""
-    print(f"{args.output}: {thumbnail.width}x{thumbnail.height} {params.format}{aligned}")
+    print(
+        f"{args.output}: {thumbnail.width}x{thumbnail.height} {params.format}{aligned}"
+        f", orientation: {thumbnail.orientation}"
+    )
     return 0
