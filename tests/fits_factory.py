@@ -12,6 +12,8 @@ Builders
 - `raw_amplifier_frame_bytes`: a raw multi-amplifier frame, one extension per amplifier with
   ``DATASEC``/``DETSEC``/``BIASSEC``, each amplifier with its own bias level.
 - `cube_frame_bytes`: the image as a 3-D cube in the primary HDU (old 4-amplifier files).
+- `sinistro_cube_bytes`: a 4096 x 4096 detector scene split into an old Sinistro cube
+  (4 x rows x 2080, no section keywords) the way BANZAI reads such cubes back.
 - `table_only_bytes`: a valid FITS file with no image data at all.
 - `gzip_bytes`: gzip any bytes (``.fits.gz``).
 - `hdulist_bytes`: serialise any `~astropy.io.fits.HDUList`.
@@ -361,3 +363,73 @@ def cube_frame_bytes(
     cube = np.stack([np.asarray(p, dtype=np.float32) for p in planes])
     cards = lco_cards(rlevel=0) + list((header or {}).items())
     return hdulist_bytes([fits.PrimaryHDU(cube, header=fits.Header(cards))])
+
+
+#: The old Sinistro cube geometry (BANZAI, ``banzai/lco.py``, ``_munge_data_cube``).
+SINISTRO_DETECTOR = 4096
+SINISTRO_DATA = 2048
+SINISTRO_WIDTH = 2080
+SINISTRO_OVERSCAN = slice(2054, 2080)  # BIASSEC [2055:2080,1:2048], 0-based columns
+#: What fills the pixels of a readout that are neither data nor overscan (the columns
+#: between them, the first row of planes 3-4, rows past the data): far from any sky level,
+#: so a thumbnail that shows them is visibly wrong.
+SINISTRO_JUNK = 60000
+
+
+def sinistro_cube_bytes(
+    scene: np.ndarray,
+    *,
+    rows: int = SINISTRO_DATA,
+    biases: Sequence[float] = DEFAULT_BIASES,
+    read_noise: float = 0.0,
+    seed: int = 0,
+) -> bytes:
+    """An old Sinistro raw frame: `scene` read out by four amplifiers into a uint16 cube.
+
+    The cube is ``(4, rows, 2080)`` in the primary HDU, with no section keywords, as real
+    files hold it. Plane ``k`` is amplifier ``k``'s readout (row 0 read first), written here
+    directly from the detector geometry that BANZAI's sections describe:
+
+    - plane 1 holds the lower-left quadrant as it is, plane 2 the lower-right flipped in x,
+      plane 3 the upper-right flipped in x and y, plane 4 the upper-left flipped in y;
+    - planes 3 and 4 start one row early: their row 0 is not on the detector, their row 1
+      is the detector's top row. With ``rows == 2048`` ("missing row") they therefore end
+      one row short, and detector row 2049 (``scene[2048]``) is in no plane; with more rows
+      ("full") every detector row is read out;
+    - columns 2055-2080 are overscan (the amplifier's bias level), columns 2049-2054 and any
+      rows outside the data hold `SINISTRO_JUNK`.
+
+    Every pixel holding data is ``scene + bias`` (plus read noise, on every pixel), rounded.
+
+    Parameters
+    ----------
+    scene : ndarray
+        The detector, ``(4096, 4096)``, row 0 = detector row 1.
+    rows : int
+        Rows per plane: 2048 for the "missing row" cubes, more for the "full" ones.
+    """
+    n, d = SINISTRO_DETECTOR, SINISTRO_DATA
+    if scene.shape != (n, n) or rows < d:
+        raise ValueError("a Sinistro scene is 4096 x 4096 and a plane has >= 2048 rows")
+    rng = np.random.default_rng(seed)
+    cube = np.full((4, rows, SINISTRO_WIDTH), SINISTRO_JUNK, dtype=np.float32)
+    lower, upper = scene[:d], scene[d:]
+    # Readout row r of planes 3-4 is detector row 4097 - r (1-based): row 1 is the top.
+    upper_rows = min(rows - 1, d)  # 2047 when the middle row is missing
+    upper_read = upper[::-1][:upper_rows]
+    cube[0, :d, :d] = lower[:, :d]
+    cube[1, :d, :d] = lower[:, d:][:, ::-1]
+    cube[2, 1 : 1 + upper_rows, :d] = upper_read[:, d:][:, ::-1]
+    cube[3, 1 : 1 + upper_rows, :d] = upper_read[:, :d]
+    for k, bias in enumerate(biases):
+        data = cube[k, :d, :d] if k < 2 else cube[k, 1 : 1 + upper_rows, :d]
+        data += np.float32(bias)
+        cube[k, :, SINISTRO_OVERSCAN] = bias
+    if read_noise:
+        cube += rng.standard_normal(cube.shape, dtype=np.float32) * np.float32(read_noise)
+    stored = np.clip(np.rint(cube), 0, 65535).astype(np.uint16)
+    header = fits.Header(lco_cards(rlevel=0))
+    header["INSTRUME"] = "fl03"
+    header["CCDSUM"] = "1 1"
+    header["GAIN"] = "[1.0, 1.0, 1.0, 1.0]"
+    return hdulist_bytes([fits.PrimaryHDU(stored, header=header)])
