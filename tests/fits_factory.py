@@ -292,12 +292,14 @@ def raw_amplifier_frame_bytes(
     data_shape: tuple[int, int] = (32, 40),
     overscan: int = 8,
     biases: Sequence[float] = DEFAULT_BIASES,
-    detsecs: Sequence[str] | None = None,
+    detsecs: Sequence[str | None] | None = None,
     compression: str | None = None,
     dtype: type = np.uint16,
     seed: int = 0,
     read_noise: float = 0.0,
     obstype: str = "EXPOSE",
+    ccdsum: str | None = "1 1",
+    primary_ccdsum: str | None = None,
 ) -> bytes:
     """A raw multi-amplifier frame: full header on the primary, one ``SCI`` per amplifier.
 
@@ -312,6 +314,10 @@ def raw_amplifier_frame_bytes(
         each of `data_shape`. Defaults to 4 amplifiers of flat signal ``100 * (index + 1)``.
     biases : sequence of float
         The bias level added to each amplifier's data and overscan.
+    detsecs : sequence of str or None, optional
+        Each amplifier's ``DETSEC``; None leaves the card out.
+    ccdsum, primary_ccdsum : str or None
+        ``CCDSUM`` of every extension and of the primary (None: no card).
     dtype : numpy dtype
         Stored type; ``uint16`` is written as int16 with BZERO 32768 (as real raw frames).
     read_noise : float
@@ -325,6 +331,8 @@ def raw_amplifier_frame_bytes(
     rng = np.random.default_rng(seed)
     hdus: list = [fits.PrimaryHDU(header=fits.Header(lco_cards(obstype=obstype, rlevel=0)))]
     hdus[0].header.extend(tan_wcs_cards((2 * rows, 2 * cols)))
+    if primary_ccdsum is not None:
+        hdus[0].header["CCDSUM"] = primary_ccdsum
     for index, (signal, detsec) in enumerate(zip(amplifiers, detsecs, strict=True)):
         bias = biases[index]
         adu = np.full((rows, cols + overscan), bias, dtype=np.float64)
@@ -337,10 +345,12 @@ def raw_amplifier_frame_bytes(
                 ("DATASEC", section(1, cols, 1, rows)),
                 ("TRIMSEC", section(1, cols, 1, rows)),
                 ("BIASSEC", section(cols + 1, cols + overscan, 1, rows)),
-                ("DETSEC", detsec),
-                ("CCDSUM", "1 1"),
             ]
         )
+        if detsec is not None:
+            header["DETSEC"] = detsec
+        if ccdsum is not None:
+            header["CCDSUM"] = ccdsum
         stored = np.rint(adu).astype(dtype) if np.dtype(dtype).kind in "iu" else adu.astype(dtype)
         hdus.append(image_hdu(stored, header, name="SCI", compression=compression))
     return hdulist_bytes(hdus)

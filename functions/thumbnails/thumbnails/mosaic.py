@@ -336,8 +336,7 @@ def _sinistro_layout(planes: Sequence[np.ndarray]) -> Layout:
         return layout
     # Detector row 2049 is in no plane: the planes above it come down one row.
     amplifiers = tuple(
-        replace(amp, y0=amp.y0 - 1) if amp.y0 >= SINISTRO_ROWS else amp
-        for amp in layout.amplifiers
+        replace(amp, y0=amp.y0 - 1) if amp.y0 >= SINISTRO_ROWS else amp for amp in layout.amplifiers
     )
     return Layout(amplifiers, (layout.shape[0] - 1, layout.shape[1]))
 
