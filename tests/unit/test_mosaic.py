@@ -135,7 +135,8 @@ def test_inconsistent_amplifier_keywords_fall_back_to_the_first_readout():
     assert frame.shape == (ROWS, COLS + 8)
 
 
-def test_four_plane_cube_without_sections_takes_the_sinistro_layout():
+def test_a_small_four_plane_cube_without_sections_takes_the_corner_layout():
+    # Not a Sinistro cube (2080 columns): readout corners at the detector corners, untrimmed.
     planes = _marked_amplifiers()
     frame = load_frame(cube_frame_bytes([p.astype(np.float32) for p in planes]))
     assert frame.shape == (2 * ROWS, 2 * COLS)
