@@ -8,6 +8,7 @@ any other astropy decodes the same frames itself.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 from pathlib import Path
@@ -58,6 +59,31 @@ def test_the_installed_astropy_is_a_verified_one(fresh_guard):
     assert rice.astropy_version() == astropy.__version__
     assert astropy.__version__ in rice.VERIFIED_ASTROPY
     assert rice.fast_path_verified()
+
+
+@pytest.mark.parametrize(
+    ("dist_infos", "expected"),
+    [
+        ({"astropy-9.1.0.dist-info": "9.1.0"}, "9.1.0"),
+        ({}, None),
+        ({"astropy-8.0.2.dist-info": "8.0.2", "astropy-9.1.0.dist-info": "9.1.0"}, None),
+    ],
+    ids=["one", "none", "two"],
+)
+def test_the_version_is_read_from_the_metadata_beside_the_package(
+    tmp_path, monkeypatch, dist_infos, expected
+):
+    package = tmp_path / "astropy"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name, version in dist_infos.items():
+        (tmp_path / name).mkdir()
+        metadata = f"Metadata-Version: 2.1\nName: astropy\nVersion: {version}\n\nVersion: 0\n"
+        (tmp_path / name / "METADATA").write_text(metadata)
+    spec = importlib.util.spec_from_file_location("astropy", package / "__init__.py")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+
+    assert rice.astropy_version() == expected
 
 
 def test_the_astropy_lambda_runs_is_a_verified_one():

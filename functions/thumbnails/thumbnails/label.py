@@ -1,7 +1,7 @@
 """Drawing the label: white text in the lower-left corner, shrunk until it fits.
 
-The font is DejaVu Sans, shipped inside the package (``fonts/DejaVuSans.ttf``, Bitstream Vera
-licence with public-domain DejaVu changes, ``fonts/LICENSE-DejaVu.txt``): Pillow's default
+The font is DejaVu Sans, shipped inside the package (``fonts/DejaVuSans.ttf``; Bitstream Vera
+and Arev licences, DejaVu changes public domain: ``fonts/LICENSE-DejaVu.txt``). Pillow's default
 font covers Latin only, and labels users write carry Greek, Cyrillic and symbols (a target
 "α Ori", "Бетельгейзе", "±", "°", "☉"). No system font is needed. Characters the font lacks
 (CJK, for example) are drawn as its missing-glyph box, as before.
