@@ -12,6 +12,8 @@ Builders
 - `raw_amplifier_frame_bytes`: a raw multi-amplifier frame, one extension per amplifier with
   ``DATASEC``/``DETSEC``/``BIASSEC``, each amplifier with its own bias level.
 - `cube_frame_bytes`: the image as a 3-D cube in the primary HDU (old 4-amplifier files).
+- `sinistro_cube_bytes`: a 4096 x 4096 detector scene split into an old Sinistro cube
+  (4 x rows x 2080, no section keywords) the way BANZAI reads such cubes back.
 - `table_only_bytes`: a valid FITS file with no image data at all.
 - `marker_sky` and `mounted_frame_bytes`: a field with an asymmetric marker, as seen by a
   camera mounted in any of the `CAMERAS` ways (turned, mirrored), with the matching WCS.
@@ -292,7 +294,7 @@ def raw_amplifier_frame_bytes(
     data_shape: tuple[int, int] = (32, 40),
     overscan: int = 8,
     biases: Sequence[float] = DEFAULT_BIASES,
-    detsecs: Sequence[str] | None = None,
+    detsecs: Sequence[str | None] | None = None,
     compression: str | None = None,
     dtype: type = np.uint16,
     seed: int = 0,
@@ -300,6 +302,8 @@ def raw_amplifier_frame_bytes(
     obstype: str = "EXPOSE",
     wcs_cards: Sequence[tuple[str, object]] | None = None,
     amplifier_cards: Sequence[tuple[str, object]] = (),
+    ccdsum: str | None = "1 1",
+    primary_ccdsum: str | None = None,
 ) -> bytes:
     """A raw multi-amplifier frame: full header on the primary, one ``SCI`` per amplifier.
 
@@ -314,6 +318,10 @@ def raw_amplifier_frame_bytes(
         each of `data_shape`. Defaults to 4 amplifiers of flat signal ``100 * (index + 1)``.
     biases : sequence of float
         The bias level added to each amplifier's data and overscan.
+    detsecs : sequence of str or None, optional
+        Each amplifier's ``DETSEC``; None leaves the card out.
+    ccdsum, primary_ccdsum : str or None
+        ``CCDSUM`` of every extension and of the primary (None: no card).
     dtype : numpy dtype
         Stored type; ``uint16`` is written as int16 with BZERO 32768 (as real raw frames).
     read_noise : float
@@ -333,6 +341,8 @@ def raw_amplifier_frame_bytes(
     hdus[0].header.extend(
         tan_wcs_cards((2 * rows, 2 * cols)) if wcs_cards is None else list(wcs_cards)
     )
+    if primary_ccdsum is not None:
+        hdus[0].header["CCDSUM"] = primary_ccdsum
     for index, (signal, detsec) in enumerate(zip(amplifiers, detsecs, strict=True)):
         bias = biases[index]
         adu = np.full((rows, cols + overscan), bias, dtype=np.float64)
@@ -345,11 +355,13 @@ def raw_amplifier_frame_bytes(
                 ("DATASEC", section(1, cols, 1, rows)),
                 ("TRIMSEC", section(1, cols, 1, rows)),
                 ("BIASSEC", section(cols + 1, cols + overscan, 1, rows)),
-                ("DETSEC", detsec),
-                ("CCDSUM", "1 1"),
                 *amplifier_cards,
             ]
         )
+        if detsec is not None:
+            header["DETSEC"] = detsec
+        if ccdsum is not None:
+            header["CCDSUM"] = ccdsum
         stored = np.rint(adu).astype(dtype) if np.dtype(dtype).kind in "iu" else adu.astype(dtype)
         hdus.append(image_hdu(stored, header, name="SCI", compression=compression))
     return hdulist_bytes(hdus)
@@ -470,3 +482,71 @@ def mounted_frame_bytes(sky: np.ndarray, camera: str, **kwargs: object) -> bytes
     header = dict(mounted_wcs_cards(sky.shape, camera))
     header.update(kwargs.pop("header", None) or {})  # type: ignore[call-overload]
     return reduced_frame_bytes(data=data, wcs=False, header=header, **kwargs)  # type: ignore[arg-type]
+#: The old Sinistro cube geometry (BANZAI, ``banzai/lco.py``, ``_munge_data_cube``).
+SINISTRO_DETECTOR = 4096
+SINISTRO_DATA = 2048
+SINISTRO_WIDTH = 2080
+SINISTRO_OVERSCAN = slice(2054, 2080)  # BIASSEC [2055:2080,1:2048], 0-based columns
+#: What fills the pixels of a readout that are neither data nor overscan (the columns
+#: between them, the first row of planes 3-4, rows past the data): far from any sky level,
+#: so a thumbnail that shows them is visibly wrong.
+SINISTRO_JUNK = 60000
+
+
+def sinistro_cube_bytes(
+    scene: np.ndarray,
+    *,
+    rows: int = SINISTRO_DATA,
+    biases: Sequence[float] = DEFAULT_BIASES,
+    read_noise: float = 0.0,
+    seed: int = 0,
+) -> bytes:
+    """An old Sinistro raw frame: `scene` read out by four amplifiers into a uint16 cube.
+
+    The cube is ``(4, rows, 2080)`` in the primary HDU, with no section keywords, as real
+    files hold it. Plane ``k`` is amplifier ``k``'s readout (row 0 read first), written here
+    directly from the detector geometry that BANZAI's sections describe:
+
+    - plane 1 holds the lower-left quadrant as it is, plane 2 the lower-right flipped in x,
+      plane 3 the upper-right flipped in x and y, plane 4 the upper-left flipped in y;
+    - planes 3 and 4 start one row early: their row 0 is not on the detector, their row 1
+      is the detector's top row. With ``rows == 2048`` ("missing row") they therefore end
+      one row short, and detector row 2049 (``scene[2048]``) is in no plane; with more rows
+      ("full") every detector row is read out;
+    - columns 2055-2080 are overscan (the amplifier's bias level), columns 2049-2054 and any
+      rows outside the data hold `SINISTRO_JUNK`.
+
+    Every pixel holding data is ``scene + bias`` (plus read noise, on every pixel), rounded.
+
+    Parameters
+    ----------
+    scene : ndarray
+        The detector, ``(4096, 4096)``, row 0 = detector row 1.
+    rows : int
+        Rows per plane: 2048 for the "missing row" cubes, more for the "full" ones.
+    """
+    n, d = SINISTRO_DETECTOR, SINISTRO_DATA
+    if scene.shape != (n, n) or rows < d:
+        raise ValueError("a Sinistro scene is 4096 x 4096 and a plane has >= 2048 rows")
+    rng = np.random.default_rng(seed)
+    cube = np.full((4, rows, SINISTRO_WIDTH), SINISTRO_JUNK, dtype=np.float32)
+    lower, upper = scene[:d], scene[d:]
+    # Readout row r of planes 3-4 is detector row 4097 - r (1-based): row 1 is the top.
+    upper_rows = min(rows - 1, d)  # 2047 when the middle row is missing
+    upper_read = upper[::-1][:upper_rows]
+    cube[0, :d, :d] = lower[:, :d]
+    cube[1, :d, :d] = lower[:, d:][:, ::-1]
+    cube[2, 1 : 1 + upper_rows, :d] = upper_read[:, d:][:, ::-1]
+    cube[3, 1 : 1 + upper_rows, :d] = upper_read[:, :d]
+    for k, bias in enumerate(biases):
+        data = cube[k, :d, :d] if k < 2 else cube[k, 1 : 1 + upper_rows, :d]
+        data += np.float32(bias)
+        cube[k, :, SINISTRO_OVERSCAN] = bias
+    if read_noise:
+        cube += rng.standard_normal(cube.shape, dtype=np.float32) * np.float32(read_noise)
+    stored = np.clip(np.rint(cube), 0, 65535).astype(np.uint16)
+    header = fits.Header(lco_cards(rlevel=0))
+    header["INSTRUME"] = "fl03"
+    header["CCDSUM"] = "1 1"
+    header["GAIN"] = "[1.0, 1.0, 1.0, 1.0]"
+    return hdulist_bytes([fits.PrimaryHDU(stored, header=header)])

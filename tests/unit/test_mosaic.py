@@ -6,13 +6,18 @@ import io
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from PIL import Image
 
 from tests.fits_factory import (
+    SINISTRO_DATA,
+    SINISTRO_DETECTOR,
     cube_frame_bytes,
+    hdulist_bytes,
     quadrant_detsecs,
     raw_amplifier_frame_bytes,
     section,
+    sinistro_cube_bytes,
 )
 from thumbnails.binning import block_mean
 from thumbnails.params import ThumbnailParams
@@ -130,7 +135,8 @@ def test_inconsistent_amplifier_keywords_fall_back_to_the_first_readout():
     assert frame.shape == (ROWS, COLS + 8)
 
 
-def test_four_plane_cube_without_sections_takes_the_sinistro_layout():
+def test_a_small_four_plane_cube_without_sections_takes_the_corner_layout():
+    # Not a Sinistro cube (2080 columns): readout corners at the detector corners, untrimmed.
     planes = _marked_amplifiers()
     frame = load_frame(cube_frame_bytes([p.astype(np.float32) for p in planes]))
     assert frame.shape == (2 * ROWS, 2 * COLS)
@@ -163,3 +169,132 @@ def test_other_cubes_show_their_first_plane(planes):
     frame = load_frame(cube_frame_bytes(count=planes))
     assert frame.shape == (ROWS, COLS)
     np.testing.assert_array_equal(frame.data, 100.0)
+
+
+# ------------------------------------------------------------------ amplifiers without DETSEC
+@pytest.mark.parametrize("missing", [None, "UNKNOWN", "N/A"], ids=["absent", "UNKNOWN", "N/A"])
+def test_an_amplifier_without_detsec_is_placed_at_the_detector_origin_as_banzai_does(missing):
+    # BANZAI's _init_detector_sections: DETSEC [1:x*xbin,1:y*ybin] from DATASEC and CCDSUM.
+    detsecs = [missing, section(2 * COLS, COLS + 1, 1, ROWS)]
+    raw = raw_amplifier_frame_bytes(_marked_amplifiers()[:2], detsecs=detsecs)
+    frame = load_frame(raw)
+    assert frame.shape == (ROWS, 2 * COLS)  # both amplifiers, overscan trimmed
+    np.testing.assert_allclose(np.median(frame.data[:, :COLS]), 100.0)  # bias subtracted
+    np.testing.assert_allclose(np.median(frame.data[:, COLS:]), 200.0)
+    assert frame.data[0, 0] == pytest.approx(MARKER)  # not flipped
+    assert frame.data[0, -1] == pytest.approx(MARKER)
+
+
+def test_an_amplifier_without_detsec_takes_the_binning_of_the_primary_ccdsum():
+    # 2x2 binned: the derived DETSEC is [1:80,1:64] unbinned, so the amplifier fills the
+    # binned pixels left of the flipped one at [160:81,1:64].
+    detsecs = [None, section(4 * COLS, 2 * COLS + 1, 1, 2 * ROWS)]
+    raw = raw_amplifier_frame_bytes(
+        _marked_amplifiers()[:2], detsecs=detsecs, ccdsum=None, primary_ccdsum="2 2"
+    )
+    frame = load_frame(raw)
+    assert frame.shape == (ROWS, 2 * COLS)
+    np.testing.assert_allclose(np.median(frame.data[:, :COLS]), 100.0)
+    np.testing.assert_allclose(np.median(frame.data[:, COLS:]), 200.0)
+
+
+@pytest.mark.parametrize("amplifiers", [1, 4])
+def test_amplifiers_that_all_lack_detsec_show_the_first_one_trimmed_and_levelled(amplifiers):
+    raw = raw_amplifier_frame_bytes(
+        _marked_amplifiers()[:amplifiers], detsecs=[None] * amplifiers, read_noise=2.0
+    )
+    frame = load_frame(raw)
+    assert frame.shape == (ROWS, COLS)
+    assert np.median(frame.data) == pytest.approx(100.0, abs=2.0)
+
+
+def test_a_derived_detsec_that_overlaps_another_amplifier_falls_back_to_the_first_readout():
+    # Placed at the origin, amplifier 1 would land on amplifier 2 ([1:40,1:32]): neither
+    # could be shown whole, so the frame falls back as for inconsistent keywords.
+    detsecs = [None, section(1, COLS, 1, ROWS)]
+    frame = load_frame(raw_amplifier_frame_bytes(_marked_amplifiers()[:2], detsecs=detsecs))
+    assert frame.shape == (ROWS, COLS + 8)
+
+
+# ------------------------------------------------------------------ old Sinistro cubes
+SINISTRO_BIASES = (900.0, 1500.0, 700.0, 2000.0)
+
+
+@pytest.fixture(scope="module")
+def scene() -> np.ndarray:
+    return sinistro_scene()
+
+
+def sinistro_scene() -> np.ndarray:
+    """A 4096 x 4096 detector: sloped sky, a galaxy across the middle, stars everywhere.
+
+    Nothing in it is symmetric, so a quadrant shown flipped or in the wrong place does not
+    correlate with the same quadrant of the scene.
+    """
+    n = SINISTRO_DETECTOR
+    rng = np.random.default_rng(3)
+    yy, xx = (axis.astype(np.float32) for axis in np.ogrid[0:n, 0:n])
+    galaxy = np.exp(-(((yy - 1900) / 260) ** 2) / 2) * np.exp(-(((xx - 2300) / 500) ** 2) / 2)
+    image = 300 + 0.02 * xx + 0.04 * yy + 2500 * galaxy
+    k = np.arange(-8, 9, dtype=np.float32)
+    star = np.exp(-(k[:, None] ** 2 + k[None, :] ** 2) / 8)
+    xs, ys = rng.integers(8, n - 8, (2, 800))
+    for x, y, peak in zip(xs, ys, rng.uniform(200, 8000, 800), strict=True):
+        image[y - 8 : y + 9, x - 8 : x + 9] += peak * star
+    return image
+
+
+def _detector(scene: np.ndarray, rows: int) -> np.ndarray:
+    """The scene as a Sinistro cube of `rows` rows shows it: without the unread middle row."""
+    return scene if rows > SINISTRO_DATA else np.delete(scene, SINISTRO_DATA, axis=0)
+
+
+def _pixels(frame, params: ThumbnailParams) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(render_frames([frame], params).data)), float)
+
+
+def _blocks(pixels: np.ndarray) -> np.ndarray:
+    rows, cols = pixels.shape[0] // 2, pixels.shape[1] // 2
+    return pixels[: 2 * rows, : 2 * cols].reshape(rows, 2, cols, 2).mean(axis=(1, 3)).ravel()
+
+
+@pytest.mark.parametrize("rows", [2048, 2050], ids=["missing-row", "full"])
+def test_sinistro_cube_assembles_to_the_detector_trimmed_and_levelled(scene, rows):
+    frame = load_frame(sinistro_cube_bytes(scene, rows=rows, biases=SINISTRO_BIASES))
+    expected = _detector(scene, rows)
+    assert frame.shape == expected.shape  # overscan, junk rows and the missing row gone
+    # Every pixel is the scene's, to the rounding of the uint16 readout.
+    np.testing.assert_allclose(frame.data, expected, atol=0.501)
+    # No gap where the middle row was not read out, at any bin factor (3 divides 2049).
+    assert np.isfinite(frame.data).all()
+    assert np.isfinite(frame.binned(3)[0]).all()
+
+
+@pytest.mark.parametrize("rows", [2048, 2050], ids=["missing-row", "full"])
+def test_sinistro_cube_thumbnail_is_the_scene_with_no_step_between_amplifiers(scene, rows):
+    raw = sinistro_cube_bytes(scene, rows=rows, biases=SINISTRO_BIASES)
+    params = ThumbnailParams(width=400, height=400, format="png")
+    ours = _pixels(load_frame(raw), params)
+    direct = _pixels(load_frame(hdulist_bytes([fits.PrimaryHDU(_detector(scene, rows))])), params)
+    assert ours.shape == direct.shape == (400, 400)
+    half = 200
+    for rows_, cols_ in [
+        (slice(0, half), slice(0, half)),
+        (slice(0, half), slice(half, None)),
+        (slice(half, None), slice(0, half)),
+        (slice(half, None), slice(half, None)),
+    ]:
+        # Compared in 2x2 blocks: the upper amplifiers are binned from their own first row,
+        # the direct image from its first, so a star may land one thumbnail pixel apart.
+        quadrant, truth = _blocks(ours[rows_, cols_]), _blocks(direct[rows_, cols_])
+        assert np.corrcoef(quadrant, truth)[0, 1] > 0.99
+    # Across each amplifier boundary (each half of it on its own: two steps could cancel)
+    # the thumbnail changes as the scene does, within three grey levels (a bias left in, or
+    # an amplifier in the wrong place, makes steps of tens).
+    for side in (slice(0, half), slice(half, None)):
+        ours_step = ours[half, side].mean() - ours[half - 1, side].mean()
+        direct_step = direct[half, side].mean() - direct[half - 1, side].mean()
+        assert abs(ours_step - direct_step) < 3
+        ours_step = ours[side, half].mean() - ours[side, half - 1].mean()
+        direct_step = direct[side, half].mean() - direct[side, half - 1].mean()
+        assert abs(ours_step - direct_step) < 3

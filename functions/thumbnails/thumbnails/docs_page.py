@@ -38,7 +38,8 @@ to the archive on every request.</p>
 <tr><th>name</th><th>default</th><th>meaning</th></tr>
 <tr><td><code>width</code>, <code>height</code></td><td>200</td>
 <td>The box the image fits in, in pixels (aspect ratio kept).</td></tr>
-<tr><td><code>label</code></td><td></td><td>White text in the lower-left corner.</td></tr>
+<tr><td><code>label</code></td><td></td>
+<td>White text in the lower-left corner: Latin, Greek, Cyrillic and common symbols.</td></tr>
 <tr><td><code>quality</code></td><td>80</td><td>JPEG/WebP quality, 1 to 95.</td></tr>
 <tr><td><code>median</code></td><td>false</td>
 <td>Black at the median, white at <code>percentile</code>.</td></tr>

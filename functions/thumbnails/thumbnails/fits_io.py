@@ -408,8 +408,9 @@ class Selection:
 def select_image(hdus: Sequence[HduInfo]) -> Selection:
     """Pick the image to render: the ``SCI`` extension(s), else the first image HDU.
 
-    Several ``SCI`` images that all carry ``DETSEC`` and ``DATASEC`` are the amplifiers of one
-    raw frame. ``BPM``/``ERR`` images and ``CAT`` tables are never chosen.
+    Several ``SCI`` images that all carry ``DATASEC``, and ``DETSEC`` at least one of them
+    (BANZAI places an amplifier without it: `mosaic.amplifier_layout`), are the amplifiers of
+    one raw frame. ``BPM``/``ERR`` images and ``CAT`` tables are never chosen.
 
     Raises
     ------
@@ -425,12 +426,24 @@ def select_image(hdus: Sequence[HduInfo]) -> Selection:
         raise UnreadableFrame("the FITS file holds no image data (only headers or tables)")
     primary = hdus[0]
     amplifiers = [hdu for hdu in candidates if len(hdu.shape) == 2]
-    if len(amplifiers) > 1 and all(
-        "DETSEC" in hdu.header and "DATASEC" in hdu.header for hdu in amplifiers
+    if (
+        len(amplifiers) > 1
+        and all(has_section(hdu.header, "DATASEC") for hdu in amplifiers)
+        and any(has_section(hdu.header, "DETSEC") for hdu in amplifiers)
     ):
         return Selection(tuple(amplifiers), primary, "amplifiers")
     first = candidates[0]
     return Selection((first,), primary, "single" if len(first.shape) == 2 else "cube")
+
+
+#: Section values that mean "not known" (BANZAI's ``_init_detector_sections``).
+UNKNOWN_SECTIONS = frozenset({"UNKNOWN", "N/A"})
+
+
+def has_section(header: CardHeader | fits.Header, key: str) -> bool:
+    """Whether `header` gives the section `key` (present, and not ``UNKNOWN`` or ``N/A``)."""
+    value = card_value(header, key)
+    return value is not None and str(value).strip().upper() not in UNKNOWN_SECTIONS
 
 
 def merged_header(primary: HduInfo, image: HduInfo) -> fits.Header:

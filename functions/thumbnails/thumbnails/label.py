@@ -1,23 +1,33 @@
 """Drawing the label: white text in the lower-left corner, shrunk until it fits.
 
-The font is Pillow's bundled default FreeType font (``ImageFont.load_default(size=...)``), so
-no system font is needed and every Unicode character the font covers is drawn.
+The font is DejaVu Sans, shipped inside the package (``fonts/DejaVuSans.ttf``; Bitstream Vera
+and Arev licences, DejaVu changes public domain: ``fonts/LICENSE-DejaVu.txt``). Pillow's default
+font covers Latin only, and labels users write carry Greek, Cyrillic and symbols (a target
+"α Ori", "Бетельгейзе", "±", "°", "☉"). No system font is needed. Characters the font lacks
+(CJK, for example) are drawn as its missing-glyph box, as before.
+
+Pillow is imported with this module and the font file is read on the first label drawn, so
+nothing here weighs on the API's cold start (which imports no Pillow).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 #: As fits2image: start at 20 px, 4 px from the edges.
 START_SIZE = 20
 OFFSET = 4
+#: The bundled font (package data: see pyproject's ``package-data``).
+FONT_PATH = Path(__file__).with_name("fonts") / "DejaVuSans.ttf"
 
 
 @lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    # By path: FreeType reads the glyphs it needs from the file, and every size shares it.
+    return ImageFont.truetype(str(FONT_PATH), size=size)
 
 
 def draw_label(image: Image.Image, text: str) -> None:

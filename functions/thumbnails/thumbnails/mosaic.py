@@ -3,7 +3,10 @@
 A raw frame stores each amplifier's readout with its overscan. ``DATASEC`` says which part of
 the readout is light-sensitive, ``BIASSEC`` where the overscan is, and ``DETSEC`` where the
 data goes on the detector; a reversed ``DETSEC`` range (``[4096:2049,...]``) means that
-amplifier reads out from the other side, so its data is flipped on that axis.
+amplifier reads out from the other side, so its data is flipped on that axis. Where LCO files
+leave these keywords out, BANZAI (``banzai/lco.py``) is the reference for what they are:
+`cube_layout` for the old Sinistro cubes, `amplifier_layout` for an extension without
+``DETSEC``.
 
 An `Amplifier` is a *view* of the decoded array (trimmed, flipped into detector orientation)
 with its overscan level; nothing is copied until the frame is binned, one amplifier at a
@@ -14,16 +17,35 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .binning import block_mean
-from .fits_io import card_value
+from .fits_io import card_value, has_section
 
 _SECTION = re.compile(r"^\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]$")
 #: How far below the requested bin factor we look for one that tiles the amplifiers exactly.
 _MAX_FACTOR_SHRINK = 2
+_CCDSUM = re.compile(r"^\s*(\d+)\s+(\d+)\s*$")
+
+#: The old Sinistro cubes: 4 planes of 2080 columns (2048 of data, then overscan) and 2048
+#: rows ("missing row": the detector's middle row was not read out) or more ("full"). They
+#: carry no section keywords; these are BANZAI's (``banzai/lco.py``, ``_munge_data_cube``),
+#: in plane order.
+SINISTRO_COLUMNS = 2080
+SINISTRO_ROWS = 2048
+SINISTRO_BIASSEC = "[2055:2080,1:2048]"
+SINISTRO_SECTIONS = {
+    "missing": (
+        ("[1:2048,1:2048]", "[1:2048,1:2048]", "[1:2048,2:2048]", "[1:2048,2:2048]"),
+        ("[1:2048,1:2048]", "[4096:2049,1:2048]", "[4096:2049,4096:2050]", "[1:2048,4096:2050]"),
+    ),
+    "full": (
+        ("[1:2048,1:2048]", "[1:2048,1:2048]", "[1:2048,2:2049]", "[1:2048,2:2049]"),
+        ("[1:2048,1:2048]", "[4096:2049,1:2048]", "[4096:2049,4096:2049]", "[1:2048,4096:2049]"),
+    ),
+}
 
 
 class LayoutError(ValueError):
@@ -175,12 +197,17 @@ def _overscan_level(readout: np.ndarray, biassec: Section | None) -> float:
     return float(np.median(finite)) if finite.size else 0.0
 
 
-def _amplifier(readout: np.ndarray, header) -> tuple[np.ndarray, float, int, int]:
+def _amplifier(readout: np.ndarray, header, primary=None) -> tuple[np.ndarray, float, int, int]:
     """(trimmed data in detector orientation, bias, y0, x0) from DATASEC/DETSEC/BIASSEC."""
     datasec = Section.parse(card_value(header, "DATASEC"))
-    detsec = Section.parse(card_value(header, "DETSEC"))
-    if datasec is None or detsec is None or not datasec.inside(readout.shape):
-        raise LayoutError("amplifier without a valid DATASEC/DETSEC")
+    if datasec is None or not datasec.inside(readout.shape):
+        raise LayoutError("amplifier without a valid DATASEC")
+    if has_section(header, "DETSEC"):
+        detsec = Section.parse(card_value(header, "DETSEC"))
+        if detsec is None:
+            raise LayoutError("amplifier with an invalid DETSEC")
+    else:
+        detsec = _detector_section(datasec, header, primary)
     # DETSEC is in unbinned detector pixels, DATASEC in (possibly binned) readout pixels.
     if detsec.width % datasec.width or detsec.height % datasec.height:
         raise LayoutError("DETSEC and DATASEC sizes disagree")
@@ -196,6 +223,32 @@ def _amplifier(readout: np.ndarray, header) -> tuple[np.ndarray, float, int, int
     return data, bias, y0, x0
 
 
+def _detector_section(datasec: Section, header, primary) -> Section:
+    """The DETSEC BANZAI gives an amplifier without one (``_init_detector_sections``).
+
+    BANZAI sets ``[1:max(x)*xbin,1:max(y)*ybin]`` from DATASEC and CCDSUM (the extension's,
+    else the primary's); once trimmed to DATASEC that is ``[1:width*xbin,1:height*ybin]``:
+    the data at the detector's origin, not flipped. That trimmed section is the one used here.
+    """
+    ccdsum = card_value(header, "CCDSUM")
+    if ccdsum is None and primary is not None:
+        ccdsum = card_value(primary, "CCDSUM")
+    match = _CCDSUM.match(ccdsum) if isinstance(ccdsum, str) else None
+    if ccdsum is not None and (match is None or "0" in match.groups()):
+        raise LayoutError(f"amplifier without DETSEC and with an invalid CCDSUM {ccdsum!r}")
+    xbin, ybin = (int(v) for v in match.groups()) if match else (1, 1)
+    return Section(1, datasec.width * xbin, 1, datasec.height * ybin)
+
+
+def _check_disjoint(parts: Sequence[tuple[np.ndarray, float, int, int]]) -> None:
+    """Refuse amplifiers that land on the same detector pixels (one would hide the other)."""
+    boxes = [(y, y + d.shape[0], x, x + d.shape[1]) for d, _, y, x in parts]
+    for i, (top, bottom, left, right) in enumerate(boxes):
+        for other in boxes[i + 1 :]:
+            if top < other[1] and other[0] < bottom and left < other[3] and other[2] < right:
+                raise LayoutError("two amplifiers cover the same detector pixels")
+
+
 def _layout(parts: Sequence[tuple[np.ndarray, float, int, int]]) -> Layout:
     # Windowed readouts need not start at the detector origin: shift to the smallest corner.
     ymin = min(part[2] for part in parts)
@@ -206,25 +259,44 @@ def _layout(parts: Sequence[tuple[np.ndarray, float, int, int]]) -> Layout:
     return Layout(amplifiers, (rows, cols))
 
 
-def amplifier_layout(readouts: Sequence[np.ndarray], headers: Sequence) -> Layout:
+def amplifier_layout(readouts: Sequence[np.ndarray], headers: Sequence, primary=None) -> Layout:
     """The mosaic of several amplifier extensions, each with DATASEC, DETSEC and BIASSEC.
+
+    An extension without DETSEC (missing, ``UNKNOWN`` or ``N/A``) is placed as BANZAI places
+    it: at the detector's origin, its size from DATASEC and CCDSUM (see `_detector_section`).
+
+    Parameters
+    ----------
+    readouts : sequence of ndarray
+        Each amplifier's decoded readout, overscan included.
+    headers : sequence of header
+        Each amplifier extension's own header.
+    primary : header, optional
+        The primary header, for the CCDSUM of extensions without one.
 
     Raises
     ------
     LayoutError
-        When the keywords are missing or inconsistent (the caller falls back to the first
-        amplifier as it is).
+        When the keywords are missing or inconsistent, or amplifiers overlap (the caller
+        falls back to the first amplifier as it is).
     """
-    return _layout([_amplifier(r, h) for r, h in zip(readouts, headers, strict=True)])
+    parts = [_amplifier(r, h, primary) for r, h in zip(readouts, headers, strict=True)]
+    _check_disjoint(parts)
+    return _layout(parts)
 
 
 def cube_layout(cube: np.ndarray, header) -> Layout:
     """The mosaic of a 4-plane amplifier cube (older LCO Sinistro files).
 
-    The planes are placed by ``DETSEC1..4`` (trimmed by ``DATASEC1..4``, overscan from
-    ``BIASSEC1..4``) as BANZAI does. Without those keywords the planes take the Sinistro
-    layout: readout corners at the detector corners, counter-clockwise from the lower left
-    (plane 2 flipped in x, plane 3 in x and y, plane 4 in y), untrimmed.
+    - With ``DETSEC1..4`` (and ``DATASEC1..4``, ``BIASSEC1..4``) the planes are placed by them.
+    - A Sinistro cube (2080 columns, at least 2048 rows) takes BANZAI's sections
+      (`SINISTRO_SECTIONS`): trimmed, each plane's overscan level subtracted, placed and
+      flipped. In a "missing row" cube the detector's middle row was never read out; the
+      upper planes are moved down one row to close it, so the picture has no black line
+      across the middle (it is 4095 rows high).
+    - Any other 4-plane cube takes the same corner layout untrimmed: readout corners at the
+      detector corners, counter-clockwise from the lower left (plane 2 flipped in x, plane 3
+      in x and y, plane 4 in y).
     """
     planes = [cube[k] for k in range(cube.shape[0])]
     keyed = [
@@ -240,6 +312,8 @@ def cube_layout(cube: np.ndarray, header) -> Layout:
         except LayoutError:
             pass
     rows, cols = planes[0].shape
+    if len(planes) == 4 and cols == SINISTRO_COLUMNS and rows >= SINISTRO_ROWS:
+        return _sinistro_layout(planes)
     corners = [(0, 0, False, False), (0, cols, True, False), (rows, cols, True, True)]
     corners.append((rows, 0, False, True))
     parts = []
@@ -247,6 +321,24 @@ def cube_layout(cube: np.ndarray, header) -> Layout:
         data = plane[::-1] if flip_y else plane
         parts.append((data[:, ::-1] if flip_x else data, 0.0, y0, x0))
     return _layout(parts)
+
+
+def _sinistro_layout(planes: Sequence[np.ndarray]) -> Layout:
+    """BANZAI's layout of an old Sinistro cube (see `cube_layout`)."""
+    mode = "full" if planes[0].shape[0] > SINISTRO_ROWS else "missing"
+    datasecs, detsecs = SINISTRO_SECTIONS[mode]
+    headers = [
+        {"DATASEC": datasec, "DETSEC": detsec, "BIASSEC": SINISTRO_BIASSEC}
+        for datasec, detsec in zip(datasecs, detsecs, strict=True)
+    ]
+    layout = amplifier_layout(planes, headers)
+    if mode == "full":
+        return layout
+    # Detector row 2049 is in no plane: the planes above it come down one row.
+    amplifiers = tuple(
+        replace(amp, y0=amp.y0 - 1) if amp.y0 >= SINISTRO_ROWS else amp for amp in layout.amplifiers
+    )
+    return Layout(amplifiers, (layout.shape[0] - 1, layout.shape[1]))
 
 
 def trimmed_layout(readout: np.ndarray, header) -> Layout:

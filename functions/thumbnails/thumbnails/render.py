@@ -219,7 +219,8 @@ def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
 def _layout(selection: fits_io.Selection, arrays: list[np.ndarray], header) -> Layout:
     if selection.layout == "amplifiers":
         try:
-            return amplifier_layout(arrays, [hdu.header for hdu in selection.hdus])
+            headers = [hdu.header for hdu in selection.hdus]
+            return amplifier_layout(arrays, headers, selection.primary.header)
         except LayoutError:
             # Inconsistent amplifier keywords: show the first readout as it is (as the old
             # service did) rather than refuse the frame.

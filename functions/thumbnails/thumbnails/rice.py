@@ -15,6 +15,10 @@ start pays for every import, and ``astropy.io.fits`` costs ~0.3 s of CPU, half o
 render. If that fails in any way (a moved or renamed file, a changed signature), the
 functions come from an ordinary astropy import, or else astropy decodes everything: only
 the speed changes.
+
+The functions are private and take positional arguments: an astropy release that changed an
+argument's meaning would still accept the call and return wrong pixels. So the fast path is
+on only for the astropy versions in `VERIFIED_ASTROPY`; with any other, astropy decodes.
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ _COLUMNS = frozenset({"COMPRESSED_DATA", "ZSCALE", "ZZERO", "ZBLANK"})
 #: even when empty. A tile using one has no COMPRESSED_DATA, and astropy then decodes it all.
 _FALLBACK_COLUMNS = frozenset({"GZIP_COMPRESSED_DATA", "UNCOMPRESSED_DATA"})
 
+
+#: The astropy versions the fast path was checked against, bit for bit: the tests in
+#: tests/unit/test_fast_paths.py compare it with astropy's own decoding on every layout it
+#: takes, and fail when the installed astropy is not listed here. To add a version, install
+#: it (layers/scientific/requirements.txt pins the one Lambda runs), run those tests, then
+#: list it.
+VERIFIED_ASTROPY = frozenset({"8.0.2"})
 
 #: Where astropy keeps the C extension, inside its package (pinned astropy 8.0.x).
 _EXTENSION_DIR = ("io", "fits", "hdu", "compressed")
@@ -88,6 +99,37 @@ def _import_extension() -> ModuleType:
     return _compression
 
 
+def astropy_version() -> str | None:
+    """The version of the astropy installed where `_load_extension` finds it, or None.
+
+    Read from the ``Version`` field of the ``astropy-*.dist-info/METADATA`` next to the
+    package, without importing astropy, nor ``importlib.metadata`` (30-200 ms of imports on a
+    cold start). None when there is no such file, or more than one.
+    """
+    spec = importlib.util.find_spec("astropy")  # finds the package; does not import it
+    if spec is None or spec.origin is None:
+        return None
+    found = list(Path(spec.origin).parent.parent.glob("astropy-*.dist-info"))
+    if len(found) != 1:
+        return None
+    try:
+        with open(found[0] / "METADATA", encoding="utf-8") as metadata:
+            for line in metadata:
+                if not line.strip():
+                    break  # the end of the header fields
+                if line.startswith("Version:"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        return None
+    return None
+
+
+@cache
+def fast_path_verified() -> bool:
+    """Whether the installed astropy is one the fast path was verified against."""
+    return astropy_version() in VERIFIED_ASTROPY
+
+
 #: False once the directly loaded functions failed where the imported ones worked.
 _DIRECT = {"usable": True}
 
@@ -100,7 +142,11 @@ def decoders(direct: bool = True):
     ----------
     direct : bool
         Try the direct load first; false after it has failed on first use.
+
+    Returns None, whatever is installed, unless `fast_path_verified`.
     """
+    if not fast_path_verified():
+        return None
     loaders = (_load_extension, _import_extension) if direct else (_import_extension,)
     for loader in loaders:
         try:
