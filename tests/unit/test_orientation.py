@@ -150,7 +150,7 @@ def test_the_label_is_drawn_lower_left_after_turning():
     sky, _labels = marker_sky(SHAPE)
     frame = mounted_frame_bytes(sky, "rotated-90")
     plain, _ = _render(frame)
-    labelled, _ = _render(frame, label="NGC 1")
+    labelled, _ = _render(frame, label="M1")
     changed = np.argwhere(plain != labelled)
     assert changed.size
     rows, cols = plain.shape
