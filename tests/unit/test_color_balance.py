@@ -19,6 +19,7 @@ from tests.fits_factory import reduced_frame_bytes, star_field, star_positions
 from thumbnails.color_balance import (
     ColorBalance,
     balance_channels,
+    match_smoothing,
     sky_background,
     zeropoint_scale,
 )
@@ -32,10 +33,6 @@ SHIFTS = {"rp": (0.0, 0.0), "V": (3.3, -2.1), "B": (-2.6, 4.7)}
 SKIES = {"rp": 900.0, "V": 500.0, "B": 300.0}
 GAINS = {"rp": 1.0, "V": 2.2, "B": 0.6}
 EXPTIME = 100.0
-#: Star FWHM in pixels: 2 pixels when binned by 2. (Much smaller, the channels the alignment
-#: resamples have visibly softer stars than the red one, and star colours then depend on
-#: where in a star one looks.)
-FWHM = 4.0
 #: The field: stars of one colour, counts (electrons) in R : V : B of 1 : 0.5 : 0.25.
 FIELD_COLOUR = {"rp": 1.0, "V": 0.5, "B": 0.25}
 #: Peaks (electrons, red) from 5 to 170 sky sigmas: the bright ones saturate the stretch, the
@@ -51,6 +48,8 @@ RED_STAR, BLUE_STAR = (30.5, 140.5), (170.5, 20.5)
 RED_COLOUR = {"rp": 1.0, "V": 0.2, "B": 0.03}
 BLUE_COLOUR = {"rp": 0.5, "V": 0.6, "B": 0.9}
 SIZES = [pytest.param(SHAPE[1], id="full-size"), pytest.param(SHAPE[1] // 2, id="binned-2x")]
+#: Also resampled to the output size (LANCZOS), which greys each channel's sky differently.
+SKY_SIZES = [*SIZES, pytest.param(SHAPE[1] * 4 // 5, id="resized-0.8x")]
 STRETCHES = ["zscale", "asinh"]
 
 
@@ -61,10 +60,11 @@ def frame(
     seed: int,
     header: dict | None = None,
     wcs: bool = True,
+    fwhm: float = 4.0,
 ) -> bytes:
     """A reduced frame in counts: `stars` are (x, y, peak electrons) in the red frame."""
     electrons = star_field(
-        SHAPE, stars=stars, sky=SKIES[band], noise=0.0, shift=SHIFTS[band], fwhm=FWHM
+        SHAPE, stars=stars, sky=SKIES[band], noise=0.0, shift=SHIFTS[band], fwhm=fwhm
     )
     rng = np.random.default_rng(seed)
     electrons = rng.poisson(electrons).astype(np.float64) + rng.normal(0.0, 8.0, SHAPE)
@@ -81,6 +81,7 @@ def colour_set(
     stars=FIELD,
     wcs: bool = True,
     seed: int = 10,
+    fwhm: float = 4.0,
 ) -> list[bytes]:
     """R, V, B frames of `stars` with colour `field`; `extra` adds (x, y, peak) per band."""
     extra, headers = extra or {}, headers or {}
@@ -91,6 +92,7 @@ def colour_set(
             seed=seed + index,
             header=headers.get(band),
             wcs=wcs,
+            fwhm=fwhm,
         )
         for index, band in enumerate(FILTERS)
     ]
@@ -142,7 +144,7 @@ def sky_medians(rgb: np.ndarray, stars) -> np.ndarray:
 # --- a neutral sky -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize("width", SKY_SIZES)
 @pytest.mark.parametrize("stretch", STRETCHES)
 @pytest.mark.parametrize(
     ("method", "data"),
@@ -267,6 +269,43 @@ def test_without_l1zp_stars_of_one_colour_come_out_neutral(stretch, width):
     assert len(ratios) >= 10
     median = np.median(ratios, axis=0)
     assert median.min() >= 0.9, median
+
+
+@pytest.mark.parametrize("stretch", STRETCHES)
+def test_stars_a_pixel_wide_are_as_sharp_in_every_channel(stretch):
+    # Binned by 2, these stars are 1.25 pixels wide. The alignment resamples the V and B
+    # channels bilinearly, which softens their stars and not the red one's: unmatched, each
+    # star would show a red core in a cyan ring, and its mean colour would not be neutral.
+    thumbnail, rgb = render(colour_set(fwhm=2.5), width=SHAPE[1] // 2, stretch=stretch)
+
+    assert thumbnail.color_balance == "stars"
+    ratios = []
+    for x, y, _peak in FIELD:
+        levels = star_levels(rgb, x, y)
+        if 40 < levels.max() < 250:
+            ratios.append(levels / levels.max())
+    assert len(ratios) >= 10
+    median = np.median(ratios, axis=0)
+    assert median.min() >= 0.9, median
+
+
+def test_matching_softens_the_sharper_channel_like_the_resampled_ones():
+    rng = np.random.default_rng(5)
+    sharp = rng.normal(0.0, 1.0, (120, 160)).astype(np.float32)
+    noise = rng.normal(0.0, 1.0, (120, 161)).astype(np.float32)
+    sharp[60, 80] += 1000.0  # a star one pixel wide
+    noise[30, 40] += 1000.0
+    # Bilinear at offset 0.5 along x, as the alignment resamples a shifted channel.
+    soft = (0.5 * (noise[:, :-1] + noise[:, 1:])).astype(np.float32)
+
+    matched = match_smoothing([sharp, soft, soft])
+
+    assert matched[1] is soft and matched[2] is soft  # already the softest: untouched
+    assert matched[0] is not sharp
+    # The star's flux now spreads over the pixels of a row as the resampled star's does.
+    row = matched[0][60, 77:84]
+    assert np.sum(row**2) / np.sum(row) ** 2 == pytest.approx(0.5, abs=0.05)
+    assert matched[0][59:62, 80].tolist() == pytest.approx([0.0, row.max(), 0.0], abs=5.0)
 
 
 @pytest.mark.parametrize("stretch", STRETCHES)

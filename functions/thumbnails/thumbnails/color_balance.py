@@ -23,14 +23,21 @@ field in the colour of whichever filter collected most. Here each channel become
       scaling, a neutral median colour (the usual choice of colour-imaging software when
       nothing is calibrated);
   ``none``
-      no calibration possible (too few stars, or channels not aligned by WCS): each channel
-      is scaled by its own zscale range, the look of the old per-channel stretch.
+      nothing to calibrate with (too few stars, or channels not aligned by WCS): the
+      channels' counts as they are (their skies still removed).
 
 Zero flux is then the sky in every channel, but a display curve turns the sky's *noise*
 into a grey (the curve is steep at black, and binning and resampling average it): a noisier
 channel's sky shows lighter, a channel resampled by the alignment (smoothed) darker.
 `neutral_sky` then lowers each channel's levels in the finished picture by the few levels
 that make the sky's median the same in all three.
+
+The alignment resamples every channel but the red one bilinearly, which softens its stars
+(by up to a quarter of a pixel squared in variance, depending on the sub-pixel offset). At
+thumbnail scale stars are a pixel or two wide, so the red channel's stars would be sharper
+than the others': red cores in cyan rings, whatever the balance. `match_smoothing` measures
+each channel's softening from its sky noise (bilinear weights ``1 - f, f`` correlate
+neighbouring pixels' noise) and softens the sharper channels to match.
 
 Pure numpy: no I/O, no AWS. The renderer applies the result and stretches the fluxes.
 """
@@ -43,8 +50,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from .scaling import zscale_limits
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +74,10 @@ MIN_STARS = 5
 MAX_STARS = 300
 #: Fewer sky pixels than this in the picture and its sky is not neutralised.
 MIN_SKY_PIXELS = 100
+#: Fewer sky pixels than this and the channels' smoothing is not measured (nor matched);
+#: softening by less than this tap weight is not worth a pass over the image.
+MIN_SMOOTHING_PIXELS = 2000
+MIN_TAP = 0.01
 #: The star aperture's half-width in unbinned pixels (LCO seeing: FWHM ~ 2-6 px, so most of
 #: a star's flux); it never shrinks below one binned pixel around the peak.
 APERTURE_UNBINNED = 4.0
@@ -212,9 +221,7 @@ def balance_channels(
     balance = _zeropoint_balance(sky, headers)
     if balance is None:
         why = _zeropoint_missing(headers)
-        balance = _star_balance(images, sky, bin_factor, aligned, why) or _no_balance(
-            sky, samples, why
-        )
+        balance = _star_balance(images, sky, bin_factor, aligned, why) or _no_balance(sky, why)
     logger.info(
         "colour balance: %s, channel scales %s (%s)",
         balance.method,
@@ -242,15 +249,8 @@ def _zeropoint_missing(headers: Sequence[Mapping[str, object] | None]) -> str:
     )
 
 
-def _no_balance(sky: tuple[float, ...], samples: Sequence[np.ndarray], why: str) -> ColorBalance:
-    # Each channel's own zscale range becomes one unit: the old per-channel stretch's look.
-    spans = [
-        zscale_limits(np.asarray(values))[1] - level
-        for values, level in zip(samples, sky, strict=True)
-    ]
-    inverse = [1.0 / span if span > 0.0 else 1.0 for span in spans]
-    scales = tuple(value / inverse[0] for value in inverse)
-    return ColorBalance(NONE, sky, scales, why)
+def _no_balance(sky: tuple[float, ...], why: str) -> ColorBalance:
+    return ColorBalance(NONE, sky, tuple(1.0 for _ in sky), why)
 
 
 def _star_balance(
@@ -368,6 +368,89 @@ def _isolated(rows: np.ndarray, cols: np.ndarray, half: int) -> np.ndarray:
     )
     np.fill_diagonal(close, False)
     return ~close.any(axis=1)
+
+
+def match_smoothing(fluxes: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The channels softened (where needed) to the same small-scale smoothing.
+
+    Along each axis, bilinear resampling at sub-pixel offset ``f`` convolves with
+    ``[1 - f, f]``: a star's peak pixel keeps a share of its flux that falls from 1 to 1/2
+    as ``f`` goes to 1/2, and the pixel noise shrinks by ``sum(k**2) = 1 - 2 f (1 - f)``
+    while neighbouring pixels' noise correlates by ``rho = f (1 - f) / sum(k**2)``. Each
+    channel's kernel is measured from its sky's ``rho``; every channel then gets a
+    three-tap kernel ``[a, 1 - 2a, a]`` that brings its ``sum(k**2)`` (how much it spreads a
+    point) down to the softest channel's.
+
+    Parameters
+    ----------
+    fluxes : sequence of ndarray
+        Aligned, sky-subtracted channels (NaN where uncovered).
+
+    Returns
+    -------
+    list of ndarray
+        New arrays where a channel was softened, the same arrays otherwise.
+    """
+    mask = sky_mask(fluxes)
+    if int(mask.sum()) < MIN_SMOOTHING_PIXELS:
+        return list(fluxes)
+    kernels = [[_bilinear_kernel(values, mask, axis) for axis in (0, 1)] for values in fluxes]
+    target = [min(float(np.sum(own[axis] ** 2)) for own in kernels) for axis in (0, 1)]
+    matched = []
+    for values, own in zip(fluxes, kernels, strict=True):
+        out = values
+        for axis in (0, 1):
+            tap = _matching_tap(own[axis], target[axis])
+            if tap > MIN_TAP:
+                out = _three_tap(out, tap, axis)
+        matched.append(out)
+    return matched
+
+
+def _bilinear_kernel(values: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:
+    """The ``[1 - f, f]`` that correlates the sky noise of `values` as much along `axis`."""
+    if axis == 0:
+        first, second, both = values[:-1], values[1:], mask[:-1] & mask[1:]
+    else:
+        first, second, both = values[:, :-1], values[:, 1:], mask[:, :-1] & mask[:, 1:]
+    a, b = first[both].astype(np.float64), second[both].astype(np.float64)
+    power = 0.5 * (np.mean(a * a) + np.mean(b * b))
+    rho = min(max(float(np.mean(a * b)) / power, 0.0), 0.5) if power > 0.0 else 0.0
+    # rho = u / (1 - 2u) with u = f (1 - f)
+    u = min(rho / (1.0 + 2.0 * rho), 0.25)
+    f = 0.5 * (1.0 - math.sqrt(max(0.0, 1.0 - 4.0 * u)))
+    return np.array([1.0 - f, f])
+
+
+def _matching_tap(own: np.ndarray, target: float) -> float:
+    """The ``a`` of ``[a, 1 - 2a, a]`` that brings ``sum(k**2)`` of ``own * it`` to `target`."""
+
+    def spread(tap: float) -> float:
+        return float(np.sum(np.convolve(own, [tap, 1.0 - 2.0 * tap, tap]) ** 2))
+
+    if spread(0.0) <= target + 1e-6:
+        return 0.0
+    low, high = 0.0, 1.0 / 3.0  # sum(k**2) falls as the tap grows up to 1/3 (flat kernel)
+    for _ in range(30):
+        middle = 0.5 * (low + high)
+        if spread(middle) > target:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
+
+
+def _three_tap(values: np.ndarray, tap: float, axis: int) -> np.ndarray:
+    """`values` convolved with ``[tap, 1 - 2 tap, tap]`` along `axis` (edges kept as they are)."""
+    out = np.array(values, dtype=np.float32, copy=True)
+    centre = slice(1, -1)
+    if axis == 0:
+        out[centre] = (1.0 - 2.0 * tap) * values[centre] + tap * (values[:-2] + values[2:])
+    else:
+        out[:, centre] = (1.0 - 2.0 * tap) * values[:, centre] + tap * (
+            values[:, :-2] + values[:, 2:]
+        )
+    return out
 
 
 def sky_mask(fluxes: Sequence[np.ndarray]) -> np.ndarray:

@@ -281,13 +281,13 @@ def _color_levels(
     Returns the levels, the balance method (``zeropoint``, ``stars`` or ``none``) and the
     sky pixels (for `color_balance.neutral_sky`).
     """
-    from .color_balance import balance_channels, sky_mask  # imported only for colour
+    from .color_balance import balance_channels, match_smoothing, sky_mask  # colour only
 
     samples = [frame.samples for frame in frames]
     balance = balance_channels(
         images, samples, [frame.header for frame in frames], bin_factor=bin_factor, aligned=aligned
     )
-    fluxes = balance.apply(images)
+    fluxes = match_smoothing(balance.apply(images))
     flux_samples = balance.apply_samples(samples)
     if params.stretch == "asinh":
         levels = _lupton_rgb(fluxes, stretch=_lupton_stretch(flux_samples))
