@@ -74,6 +74,10 @@ class Result:
         The image's MIME type.
     alignment : str or None
         Colour only: how the channels were aligned (``"wcs"`` or ``"none"``).
+    color_balance : str or None
+        Colour only: how the channels were put on one flux scale (``"zeropoint"``,
+        ``"stars"`` or ``"none"``; None for a colour thumbnail cached before this was
+        recorded).
     thumbnail_bytes : bytes or None
         The image, when rendered now or asked for (``inline_limit``) and small enough.
     render_ms : float or None
@@ -88,6 +92,7 @@ class Result:
     cached: bool
     content_type: str
     alignment: str | None = None
+    color_balance: str | None = None
     thumbnail_bytes: bytes | None = None
     render_ms: float | None = None
     source_bytes: int = 0
@@ -180,6 +185,7 @@ class ThumbnailService:
                 cached=True,
                 content_type=params.content_type,
                 alignment=cached.get("alignment") if params.color else None,
+                color_balance=cached.get("color-balance") if params.color else None,
                 thumbnail_bytes=data,
             )
 
@@ -194,6 +200,8 @@ class ThumbnailService:
             metadata["source-etag"] = ",".join(etags)  # type: ignore[arg-type]
         if thumbnail.alignment is not None:
             metadata["alignment"] = thumbnail.alignment
+        if thumbnail.color_balance is not None:
+            metadata["color-balance"] = thumbnail.color_balance
         self.store.put(key, thumbnail.data, thumbnail.content_type, metadata=metadata)
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit
@@ -204,6 +212,7 @@ class ThumbnailService:
             cached=False,
             content_type=thumbnail.content_type,
             alignment=thumbnail.alignment,
+            color_balance=thumbnail.color_balance,
             thumbnail_bytes=thumbnail.data if small else None,
             render_ms=render_ms,
             source_bytes=source_bytes,
