@@ -298,10 +298,12 @@ def test_matching_softens_the_sharper_channel_like_the_resampled_ones():
     # Bilinear at offset 0.5 along x, as the alignment resamples a shifted channel.
     soft = (0.5 * (noise[:, :-1] + noise[:, 1:])).astype(np.float32)
 
+    soft_before = soft.copy()
+
     matched = match_smoothing([sharp, soft, soft])
 
-    assert matched[1] is soft and matched[2] is soft  # already the softest: untouched
-    assert matched[0] is not sharp
+    assert matched[0] is sharp  # softened in place
+    assert np.array_equal(matched[1], soft_before)  # already the softest: untouched
     # The star's flux now spreads over the pixels of a row as the resampled star's does.
     row = matched[0][60, 77:84]
     assert np.sum(row**2) / np.sum(row) ** 2 == pytest.approx(0.5, abs=0.05)

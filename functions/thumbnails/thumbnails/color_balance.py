@@ -67,7 +67,7 @@ ZEROPOINT_RANGE = (10.0, 40.0)
 #: A star counts for the white balance when the sum of its three channels' peak signal to
 #: noise exceeds this, and each channel's aperture flux has at least `MIN_CHANNEL_SNR`.
 DETECTION_SNR = 15.0
-MIN_CHANNEL_SNR = 5.0
+MIN_CHANNEL_SNR = 10.0
 #: Fewer matched stars than this and the field's median colour means little.
 MIN_STARS = 5
 #: The brightest candidates measured (by detection signal); more add nothing to a median.
@@ -144,7 +144,9 @@ def sky_background(samples: np.ndarray) -> tuple[float, float]:
     level, sigma = _median_sigma(values)
     for _ in range(SKY_CLIP_ITERATIONS):
         keep = np.abs(values - level) <= SKY_CLIP_SIGMAS * sigma
-        if sigma <= 0.0 or keep.all() or keep.sum() < 10:
+        kept = int(keep.sum())
+        # Converged when (almost) nothing more is clipped.
+        if sigma <= 0.0 or kept >= 0.998 * values.size or kept < 10:
             break
         values = values[keep]
         level, sigma = _median_sigma(values)
@@ -309,10 +311,12 @@ def star_fluxes(
     noise = [_image_noise(values) for values in signal]
     if any(sigma <= 0.0 for sigma in noise):
         return np.empty((0, channels))
+    # Uncovered pixels (NaN) are never peaks, nor is a pixel next to one.
     detection = np.zeros(signal[0].shape, dtype=np.float32)
+    scratch = np.empty_like(detection)
     for values, sigma in zip(signal, noise, strict=True):
-        detection += values / np.float32(sigma)
-    detection[~np.isfinite(detection)] = -np.inf  # uncovered pixels are never peaks
+        np.multiply(values, np.float32(1.0 / sigma), out=scratch)
+        detection += scratch
     rows, cols = _peaks(detection, DETECTION_SNR * math.sqrt(channels), half)
     if rows.size == 0:
         return np.empty((0, channels))
@@ -333,12 +337,12 @@ def star_fluxes(
 
 def _image_noise(values: np.ndarray) -> float:
     """Robust pixel noise of an image (MAD of a strided subsample of its finite pixels)."""
-    step = max(1, int(math.sqrt(values.size / 20000)))
+    step = max(1, int(math.sqrt(values.size / 5000)))
     subsample = values[::step, ::step]
     subsample = subsample[np.isfinite(subsample)]
     if subsample.size < 10:
         return 0.0
-    return sky_background(subsample)[1]
+    return _median_sigma(subsample)[1]  # the MAD ignores stars: no clipping needed
 
 
 def _peaks(detection: np.ndarray, threshold: float, margin: int) -> tuple[np.ndarray, np.ndarray]:
@@ -347,16 +351,16 @@ def _peaks(detection: np.ndarray, threshold: float, margin: int) -> tuple[np.nda
     if rows <= 2 * margin or cols <= 2 * margin:
         return np.empty(0, np.intp), np.empty(0, np.intp)
     core = detection[margin : rows - margin, margin : cols - margin]
-    peak = core > threshold
+    found_rows, found_cols = np.nonzero(core > threshold)  # few: compare only those
+    found_rows += margin
+    found_cols += margin
+    values = detection[found_rows, found_cols]
+    peak = np.ones(values.size, dtype=bool)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             if dy or dx:
-                neighbour = detection[
-                    margin + dy : rows - margin + dy, margin + dx : cols - margin + dx
-                ]
-                peak &= core >= neighbour
-    found_rows, found_cols = np.nonzero(peak)
-    return found_rows + margin, found_cols + margin
+                peak &= values >= detection[found_rows + dy, found_cols + dx]
+    return found_rows[peak], found_cols[peak]
 
 
 def _isolated(rows: np.ndarray, cols: np.ndarray, half: int) -> np.ndarray:
@@ -370,7 +374,9 @@ def _isolated(rows: np.ndarray, cols: np.ndarray, half: int) -> np.ndarray:
     return ~close.any(axis=1)
 
 
-def match_smoothing(fluxes: Sequence[np.ndarray]) -> list[np.ndarray]:
+def match_smoothing(
+    fluxes: Sequence[np.ndarray], mask: np.ndarray | None = None
+) -> list[np.ndarray]:
     """The channels softened (where needed) to the same small-scale smoothing.
 
     Along each axis, bilinear resampling at sub-pixel offset ``f`` convolves with
@@ -385,13 +391,16 @@ def match_smoothing(fluxes: Sequence[np.ndarray]) -> list[np.ndarray]:
     ----------
     fluxes : sequence of ndarray
         Aligned, sky-subtracted channels (NaN where uncovered).
+    mask : ndarray, optional
+        Their `sky_mask`, if already known.
 
     Returns
     -------
     list of ndarray
-        New arrays where a channel was softened, the same arrays otherwise.
+        The same arrays, softened in place where needed.
     """
-    mask = sky_mask(fluxes)
+    if mask is None:
+        mask = sky_mask(fluxes)
     if int(mask.sum()) < MIN_SMOOTHING_PIXELS:
         return list(fluxes)
     kernels = [[_bilinear_kernel(values, mask, axis) for axis in (0, 1)] for values in fluxes]
@@ -409,10 +418,12 @@ def match_smoothing(fluxes: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 def _bilinear_kernel(values: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:
     """The ``[1 - f, f]`` that correlates the sky noise of `values` as much along `axis`."""
-    if axis == 0:
-        first, second, both = values[:-1], values[1:], mask[:-1] & mask[1:]
-    else:
-        first, second, both = values[:, :-1], values[:, 1:], mask[:, :-1] & mask[:, 1:]
+    if axis == 1:
+        values, mask = values.T, mask.T
+    # Neighbouring pairs along the axis, in ~64 lines spread over the image: plenty.
+    step = max(1, values.shape[1] // 64)
+    first, second = values[:-1, ::step], values[1:, ::step]
+    both = mask[:-1, ::step] & mask[1:, ::step]
     a, b = first[both].astype(np.float64), second[both].astype(np.float64)
     power = 0.5 * (np.mean(a * a) + np.mean(b * b))
     rho = min(max(float(np.mean(a * b)) / power, 0.0), 0.5) if power > 0.0 else 0.0
@@ -441,16 +452,15 @@ def _matching_tap(own: np.ndarray, target: float) -> float:
 
 
 def _three_tap(values: np.ndarray, tap: float, axis: int) -> np.ndarray:
-    """`values` convolved with ``[tap, 1 - 2 tap, tap]`` along `axis` (edges kept as they are)."""
-    out = np.array(values, dtype=np.float32, copy=True)
-    centre = slice(1, -1)
-    if axis == 0:
-        out[centre] = (1.0 - 2.0 * tap) * values[centre] + tap * (values[:-2] + values[2:])
-    else:
-        out[:, centre] = (1.0 - 2.0 * tap) * values[:, centre] + tap * (
-            values[:, :-2] + values[:, 2:]
-        )
-    return out
+    """`values` convolved in place with ``[tap, 1 - 2 tap, tap]`` along `axis` (edge rows or
+    columns kept as they are)."""
+    lines = values.T if axis == 1 else values
+    wings = np.add(lines[:-2], lines[2:], dtype=np.float32)
+    wings *= np.float32(tap)
+    inner = lines[1:-1]
+    inner *= np.float32(1.0 - 2.0 * tap)
+    inner += wings
+    return values
 
 
 def sky_mask(fluxes: Sequence[np.ndarray]) -> np.ndarray:
@@ -462,11 +472,11 @@ def sky_mask(fluxes: Sequence[np.ndarray]) -> np.ndarray:
         Balanced, sky-subtracted channels of one shape.
     """
     mask = np.ones(fluxes[0].shape, dtype=bool)
-    for values in fluxes:
-        finite = values[np.isfinite(values)]
-        sigma = _image_noise(values) if finite.size else 0.0
-        with np.errstate(invalid="ignore"):
-            mask &= np.abs(values) <= 3.0 * sigma
+    scratch = np.empty(fluxes[0].shape, dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # NaN compares False: not sky
+        for values in fluxes:
+            np.abs(values, out=scratch)
+            mask &= scratch <= np.float32(3.0 * _image_noise(values))
     return mask
 
 
@@ -489,12 +499,15 @@ def neutral_sky(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     ndarray
         `rgb`; unchanged when fewer than `MIN_SKY_PIXELS` sky pixels are left.
     """
-    if int(mask.sum()) < MIN_SKY_PIXELS:
+    # ~100k pixels spread over the picture give the medians to well under a level.
+    step = max(1, int(math.sqrt(mask.size / 100_000)))
+    sky = rgb[::step, ::step][mask[::step, ::step]]
+    if sky.shape[0] < MIN_SKY_PIXELS:
         return rgb
-    medians = np.median(rgb[mask], axis=0)
-    target = medians.min()
+    medians = [int(np.median(sky[:, channel])) for channel in range(sky.shape[1])]
+    target = min(medians)
     for channel, median in enumerate(medians):
-        shift = int(round(float(median - target)))
+        shift = median - target
         if shift > 0:
             plane = rgb[..., channel]
             np.subtract(plane, np.minimum(plane, shift), out=plane)

@@ -287,13 +287,15 @@ def _color_levels(
     balance = balance_channels(
         images, samples, [frame.header for frame in frames], bin_factor=bin_factor, aligned=aligned
     )
-    fluxes = match_smoothing(balance.apply(images))
+    fluxes = balance.apply(images)
+    sky = sky_mask(fluxes)
+    fluxes = match_smoothing(fluxes, sky)
     flux_samples = balance.apply_samples(samples)
     if params.stretch == "asinh":
         levels = _lupton_rgb(fluxes, stretch=_lupton_stretch(flux_samples))
     else:
         levels = _shared_stretch(fluxes, flux_samples, params, bin_factor)
-    return levels, balance.method, sky_mask(fluxes)
+    return levels, balance.method, sky
 
 
 def _shared_stretch(
