@@ -19,10 +19,10 @@ from tests.fits_factory import reduced_frame_bytes, star_field, star_positions
 from thumbnails.color_balance import (
     ColorBalance,
     balance_channels,
-    match_smoothing,
     sky_background,
     zeropoint_scale,
 )
+from thumbnails.color_match import match_smoothing
 from thumbnails.params import ThumbnailParams
 from thumbnails.render import render_thumbnail
 

@@ -274,14 +274,19 @@ def _align(images: list[np.ndarray], frames: Sequence[Frame], bins: list[int]):
 
 
 def _color_levels(
-    images: list[np.ndarray], frames: Sequence[Frame], bin_factor: int, aligned: bool, params
+    images: list[np.ndarray],
+    frames: Sequence[Frame],
+    bin_factor: int,
+    aligned: bool,
+    params: ThumbnailParams,
 ) -> tuple[np.ndarray, str, np.ndarray]:
     """RGB levels of aligned channels: skies removed, fluxes balanced, one stretch for all.
 
     Returns the levels, the balance method (``zeropoint``, ``stars`` or ``none``) and the
-    sky pixels (for `color_balance.neutral_sky`).
+    sky pixels (for `color_match.neutral_sky`).
     """
-    from .color_balance import balance_channels, match_smoothing, sky_mask  # colour only
+    from .color_balance import balance_channels  # imported only for colour
+    from .color_match import match_smoothing, sky_mask
 
     samples = [frame.samples for frame in frames]
     balance = balance_channels(
@@ -424,7 +429,7 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
 
 def _neutral_sky(picture: Image.Image, sky: np.ndarray) -> Image.Image:
     """The colour picture with its sky's median the same grey in every channel."""
-    from .color_balance import neutral_sky
+    from .color_match import neutral_sky
 
     mask = Image.fromarray(np.ascontiguousarray(sky, dtype=np.uint8))
     if mask.size != picture.size:
