@@ -288,19 +288,17 @@ def star_fluxes(
     """
     channels = len(images)
     half = max(1, round(APERTURE_UNBINNED / bin_factor))
-    signal = [
-        np.subtract(image, np.float32(level), dtype=np.float32)
-        for image, level in zip(images, sky, strict=True)
-    ]
-    noise = [image_noise(values) for values in signal]
+    noise = [image_noise(image) for image in images]  # the MAD needs no sky subtracted
     if any(sigma <= 0.0 for sigma in noise):
         return np.empty((0, channels))
-    # Uncovered pixels (NaN) are never peaks, nor is a pixel next to one.
-    detection = np.zeros(signal[0].shape, dtype=np.float32)
+    # The summed signal to noise, sky subtracted at the end (one pass per channel, no
+    # sky-subtracted copies). Uncovered pixels (NaN) are never peaks, nor their neighbours.
+    detection = np.zeros(images[0].shape, dtype=np.float32)
     scratch = np.empty_like(detection)
-    for values, sigma in zip(signal, noise, strict=True):
-        np.multiply(values, np.float32(1.0 / sigma), out=scratch)
+    for image, sigma in zip(images, noise, strict=True):
+        np.multiply(image, np.float32(1.0 / sigma), out=scratch)
         detection += scratch
+    detection -= np.float32(sum(level / sigma for level, sigma in zip(sky, noise, strict=True)))
     rows, cols = _peaks(detection, DETECTION_SNR * math.sqrt(channels), half)
     if rows.size == 0:
         return np.empty((0, channels))
@@ -310,11 +308,11 @@ def star_fluxes(
     rows, cols = rows[isolated], cols[isolated]
     box = (2 * half + 1) ** 2
     fluxes = np.empty((rows.size, channels))
-    for index, values in enumerate(signal):
+    dy, dx = np.mgrid[-half : half + 1, -half : half + 1]
+    for index, (image, level) in enumerate(zip(images, sky, strict=True)):
         # The box sums of every peak at once: a (stars, box) gather.
-        dy, dx = np.mgrid[-half : half + 1, -half : half + 1]
-        stamps = values[rows[:, None] + dy.ravel(), cols[:, None] + dx.ravel()]
-        fluxes[:, index] = stamps.sum(axis=1)
+        stamps = image[rows[:, None] + dy.ravel(), cols[:, None] + dx.ravel()]
+        fluxes[:, index] = stamps.sum(axis=1, dtype=np.float64) - box * level
     significant = np.all(fluxes >= MIN_CHANNEL_SNR * np.sqrt(box) * np.array(noise), axis=1)
     return fluxes[significant & np.all(np.isfinite(fluxes), axis=1)]
 
