@@ -407,12 +407,11 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         # Where any channel has no data (edges uncovered after alignment) draw black rather
         # than a false colour.
         levels[np.logical_or.reduce([~np.isfinite(image) for image in images])] = 0
-    # Row 0 is FITS row 1, which the old service showed at the bottom.
-    picture = Image.fromarray(np.ascontiguousarray(levels[::-1]))
+    picture = _as_shown(levels)
     if picture.size != (out_w, out_h):
         picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
     if sky is not None:
-        picture = _neutral_sky(picture, sky[::-1])  # the mask oriented as the levels
+        picture = _neutral_sky(picture, _as_shown(sky.view(np.uint8)))
     if params.label:
         from .label import draw_label  # ImageFont only when there is a label
 
@@ -427,15 +426,24 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
     )
 
 
-def _neutral_sky(picture: Image.Image, sky: np.ndarray) -> Image.Image:
-    """The colour picture with its sky's median the same grey in every channel."""
+def _as_shown(array: np.ndarray) -> Image.Image:
+    """`array` (levels, or a mask of them) as an image the way up it is shown: row 0 is FITS
+    row 1, which the old service showed at the bottom."""
+    return Image.fromarray(np.ascontiguousarray(array[::-1]))
+
+
+def _neutral_sky(picture: Image.Image, sky: Image.Image) -> Image.Image:
+    """The colour picture with its sky's median the same grey in every channel.
+
+    `sky` is the sky-pixel mask (0/1, `_as_shown` like the picture's levels), at the levels'
+    size: it is resized (nearest) as the picture was.
+    """
     from .color_match import neutral_sky
 
-    mask = Image.fromarray(np.ascontiguousarray(sky, dtype=np.uint8))
-    if mask.size != picture.size:
-        mask = mask.resize(picture.size, Image.Resampling.NEAREST)
+    if sky.size != picture.size:
+        sky = sky.resize(picture.size, Image.Resampling.NEAREST)
     rgb = np.array(picture)
-    return Image.fromarray(neutral_sky(rgb, np.asarray(mask, dtype=bool)))
+    return Image.fromarray(neutral_sky(rgb, np.asarray(sky, dtype=bool)))
 
 
 def _binning_clip(frame: Frame, params: ThumbnailParams) -> tuple[float, float] | None:
