@@ -109,8 +109,10 @@ def merge(*extras: dict[str, list]) -> dict[str, list]:
     return {band: [star for extra in extras for star in extra.get(band, [])] for band in FILTERS}
 
 
-def render(data: list[bytes], *, width: int = SHAPE[1], stretch: str = "zscale"):
-    params = ThumbnailParams(width=width, height=width, color=True, stretch=stretch, format="png")
+def render(data: list[bytes], *, width: int = SHAPE[1], stretch: str = "zscale", **more):
+    params = ThumbnailParams(
+        width=width, height=width, color=True, stretch=stretch, format="png", **more
+    )
     thumbnail = render_thumbnail(data, params)
     rgb = np.asarray(Image.open(io.BytesIO(thumbnail.data)).convert("RGB")).astype(float)
     return thumbnail, rgb
@@ -179,6 +181,21 @@ def test_the_sky_was_not_neutral_without_balancing_which_is_what_this_is_about()
         grey = np.asarray(Image.open(io.BytesIO(picture.data)), dtype=float)
         greys.append(float(np.median(grey[5:-5, 5:-5])))
     assert max(greys) - min(greys) > 4, greys
+
+
+def test_median_on_colour_blacks_each_channels_sky_and_keeps_the_balance():
+    # recalculate_median: each channel's median goes to black, one white point for all.
+    thumbnail, rgb = render(colour_set(), width=SHAPE[1] // 2, median=True)
+
+    medians = sky_medians(rgb, FIELD)
+    assert medians.max() <= 4, medians
+    ratios = [
+        levels / levels.max()
+        for levels in (star_levels(rgb, x, y) for x, y, _peak in FIELD)
+        if 40 < levels.max() < 250
+    ]
+    assert len(ratios) >= 10
+    assert np.median(ratios, axis=0).min() >= 0.9
 
 
 # --- calibrated colour from BANZAI's zero points -------------------------------------------
