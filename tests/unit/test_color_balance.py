@@ -183,8 +183,8 @@ def test_the_sky_was_not_neutral_without_balancing_which_is_what_this_is_about()
     assert max(greys) - min(greys) > 4, greys
 
 
-def test_median_on_colour_blacks_each_channels_sky_and_keeps_the_balance():
-    # recalculate_median: each channel's median goes to black, one white point for all.
+def test_median_on_colour_keeps_a_neutral_sky_and_the_balance():
+    # recalculate_median: one black and one white point for the three channels.
     thumbnail, rgb = render(colour_set(), width=SHAPE[1] // 2, median=True)
 
     medians = sky_medians(rgb, FIELD)

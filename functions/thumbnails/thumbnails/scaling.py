@@ -206,15 +206,11 @@ def recalculate_median(levels: np.ndarray, percentile: float) -> np.ndarray:
     """fits2image's ``recalculate_median``: median -> black, the percentile-th value -> white.
 
     Unlike the original, an image whose levels above the median are all zero stays black
-    instead of dividing by zero. For colour levels ``(rows, cols, 3)`` each channel's own
-    median becomes black (a neutral sky) and one white point serves all three (their
-    balance is kept).
+    instead of dividing by zero. Colour levels ``(rows, cols, 3)`` share one black and one
+    white point, which keeps their balance.
     """
     data = levels.astype(np.float64)
-    if data.ndim == 3:
-        data -= np.median(data, axis=(0, 1))
-    else:
-        data -= np.median(data)
+    data -= np.median(data)
     np.maximum(data, 0.0, out=data)
     top = float(np.percentile(data, percentile))
     if top <= 0.0:
