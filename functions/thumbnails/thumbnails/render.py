@@ -11,8 +11,12 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
 4. the frame is block-averaged by an integer factor to within 2x of the output size, each
    amplifier separately (`mosaic`), before any float work on the whole frame;
 5. the stretch maps the binned image to 0..255 (`scaling`); FITS row 1 goes to the bottom;
-6. Pillow LANCZOS-resamples to the final size, the label is drawn (`label`), and the image
-   is encoded.
+   colour: the three binned frames are first aligned by WCS (`align`), their skies removed
+   and fluxes balanced (`color_balance`), their softness matched (`color_match`), and one
+   stretch maps all three;
+6. Pillow LANCZOS-resamples to the final size (colour: the sky's grey is then made the same
+   in all three channels, `color_match`), the label is drawn (`label`), and the image is
+   encoded.
 
 A `Frame` caches its sample and binned versions, so several presets rendered from one
 `load_frame` decode the file once.
