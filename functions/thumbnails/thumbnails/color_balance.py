@@ -271,6 +271,8 @@ def star_fluxes(
     Stars are local maxima of the summed signal-to-noise image; each is measured in a box
     of about `APERTURE_UNBINNED` pixels around its peak, and kept only when no other peak
     shares its box, no channel lacks data there, and every channel's flux is significant.
+    (A saturated core's flat top is a row of equal peaks, none isolated: such stars, whose
+    flux ratios are wrong, are left out.)
 
     Parameters
     ----------
