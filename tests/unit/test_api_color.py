@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from PIL import Image
@@ -30,15 +31,20 @@ def world(monkeypatch):
         yield world
 
 
-def _colour_request(world: ApiWorld, filters=("B", "gp", "V", "rp", "V")) -> dict[str, dict]:
-    """The requested rp frame plus the request's other level-91 frames, in archive order."""
+def _colour_request(
+    world: ApiWorld, filters=("B", "gp", "V", "rp", "V"), header: dict | None = None
+) -> dict[str, dict]:
+    """The requested rp frame plus the request's other level-91 frames, in archive order;
+    `header` adds cards to every frame's SCI header."""
     records: dict[str, dict] = {}
     listed = []
     for index, name in enumerate(filters):
         frame_id = FRAME_ID if name == "rp" else FRAME_ID + 100 + index
         basename = BASENAME if name == "rp" else f"coj2m002-ep02-20260102-{index:04d}-e91"
         record = frame_record(frame_id, basename, filter=name)
-        fits = reduced_frame_bytes((64, 80), filter=name, shift=(index, -index), seed=index)
+        fits = reduced_frame_bytes(
+            (64, 80), filter=name, shift=(index, -index), seed=index, header=header
+        )
         world.add_frame(record, fits=fits, etag=f'"etag-{name}-{index}"', by_basename=False)
         records.setdefault(name, record)
         listed.append(record)
@@ -89,9 +95,37 @@ def test_colour_answers_say_how_the_channels_were_aligned_hit_or_miss(world):
     assert body_json(hit)["url"].split("?")[0] == body_json(miss)["url"].split("?")[0]
 
 
-def test_a_single_frame_answer_has_no_alignment_header(world):
+@pytest.mark.parametrize(
+    ("cards", "balance"),
+    [
+        pytest.param({"L1ZP": 24.2, "EXPTIME": 90.0}, "zeropoint", id="zeropoint"),
+        pytest.param(None, "stars", id="stars"),
+    ],
+)
+def test_colour_answers_say_how_the_channels_were_balanced_hit_or_miss(world, cards, balance):
+    _colour_request(world, header=cards)
+    miss = world.invoke("api-color.json")
+    hit = world.invoke("api-color.json")
+    assert header(miss, "X-Thumbnail-Color-Balance") == balance
+    assert header(hit, "X-Thumbnail-Color-Balance") == balance
+    key = thumbnail_key(BASENAME, ThumbnailParams(width=300, height=300, color=True))
+    assert world.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["color-balance"] == balance
+    logged = [json.loads(line) for line in world.logs]
+    assert [e["color_balance"] for e in logged if e.get("message") == "thumbnail"] == [
+        balance,
+        balance,
+    ]
+    # The renderer says why, once (the hit renders nothing), with the request's id.
+    (reason,) = [e for e in logged if str(e.get("message")).startswith("colour balance: ")]
+    assert reason["message"].startswith(f"colour balance: {balance}, channel scales 1, ")
+    assert reason["correlation_id"]
+
+
+def test_a_single_frame_answer_has_no_alignment_or_balance_header(world):
     world.add_frame()
-    assert header(world.invoke(), "X-Thumbnail-Alignment") is None
+    response = world.invoke()
+    assert header(response, "X-Thumbnail-Alignment") is None
+    assert header(response, "X-Thumbnail-Color-Balance") is None
 
 
 def test_a_colour_image_is_rgb(world):

@@ -70,12 +70,13 @@ def test_a_cors_preflight_is_answered_without_a_lookup(world):
     assert len(world.archive.calls) == 0
 
 
-def test_cors_origins_may_be_a_list_and_the_alignment_header_is_exposed():
+def test_cors_origins_may_be_a_list_and_the_colour_headers_are_exposed():
     config = cors_config("https://a.example, https://b.example")
     for origin in ("https://a.example", "https://b.example"):
         headers = config.to_dict(origin)
         assert headers["Access-Control-Allow-Origin"] == origin
         assert "X-Thumbnail-Alignment" in headers["Access-Control-Expose-Headers"]
+        assert "X-Thumbnail-Color-Balance" in headers["Access-Control-Expose-Headers"]
     assert "Access-Control-Allow-Origin" not in config.to_dict("https://evil.example")
     allowed = cors_config("").to_dict("https://any.example")["Access-Control-Allow-Origin"]
     assert allowed in ("*", "https://any.example")

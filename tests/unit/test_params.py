@@ -11,7 +11,7 @@ import pytest
 
 import thumbnails.params as params_module
 from thumbnails.errors import InvalidParameter
-from thumbnails.params import RENDER_VERSION, ThumbnailParams, parse_bool
+from thumbnails.params import COLOR_RENDER_VERSION, RENDER_VERSION, ThumbnailParams, parse_bool
 
 #: Pinned on purpose (see TestPinnedKeys): change them only together with RENDER_VERSION.
 PINNED_DEFAULT_CANONICAL = (
@@ -178,6 +178,15 @@ class TestCanonicalForm:
         ]
         digests = {v.digest() for v in variants} | {base.digest()}
         assert len(digests) == len(variants) + 1
+
+    def test_colour_rendering_has_its_own_version_and_grey_keys_stay(self):
+        # Colour composites changed (issue 16) and single frames did not: only colour keys
+        # move. The grey canonical form below is the one before the change.
+        assert f"color_render={COLOR_RENDER_VERSION}" in ThumbnailParams(color=True).canonical()
+        assert ThumbnailParams().canonical() == (
+            "v1&color=0&format=jpeg&height=200&label=&median=0&percentile=99.5"
+            "&quality=80&stretch=zscale&width=200"
+        )
 
     def test_unused_values_do_not_split_the_cache(self):
         assert ThumbnailParams(percentile=90).digest() == ThumbnailParams().digest()

@@ -51,17 +51,18 @@ def test_render_gzipped_file(tmp_path):
     assert Image.open(out).format == "JPEG"
 
 
-def test_colour_needs_three_frames_and_reports_the_alignment(tmp_path, capsys):
+def test_colour_needs_three_frames_and_reports_the_alignment_and_balance(tmp_path, capsys):
     paths = []
     for index, band in enumerate(("rp", "V", "B")):
         path = tmp_path / f"{band}.fits"
         data = star_field((64, 64), seed=index, stars=4)
-        path.write_bytes(reduced_frame_bytes(data=data, filter=band))
+        cards = {"L1ZP": 23.0 + 0.2 * index, "EXPTIME": 60.0}
+        path.write_bytes(reduced_frame_bytes(data=data, filter=band, header=cards))
         paths.append(str(path))
     out = tmp_path / "colour.png"
     assert cli.main(["render", *paths, "--color", "-o", str(out), "--format", "png"]) == 0
     assert np.asarray(Image.open(out)).shape == (64, 64, 3)
-    assert "channels aligned:" in capsys.readouterr().out
+    assert "channels aligned: wcs, balanced: zeropoint" in capsys.readouterr().out
     assert cli.main(["render", *paths[:2], "--color", "-o", str(out)]) == 2
     assert "three frames" in capsys.readouterr().err
 

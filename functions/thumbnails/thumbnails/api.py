@@ -54,6 +54,7 @@ SERVICE_NAME = "thumbnails"
 METRICS_NAMESPACE = "Thumbnails"
 ALIGNMENT_HEADER = "X-Thumbnail-Alignment"
 ORIENTATION_HEADER = "X-Thumbnail-Orientation"
+COLOR_BALANCE_HEADER = "X-Thumbnail-Color-Balance"
 _FRAME_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -63,7 +64,7 @@ def cors_config(allow_origin: str) -> CORSConfig:
     return CORSConfig(
         allow_origin=origins[0],
         extra_origins=origins[1:] or None,
-        expose_headers=[ALIGNMENT_HEADER, ORIENTATION_HEADER],
+        expose_headers=[ALIGNMENT_HEADER, ORIENTATION_HEADER, COLOR_BALANCE_HEADER],
         max_age=600,
     )
 
@@ -139,6 +140,8 @@ def _result_response(result: Result, mode: str, max_age: int) -> Response:
         headers[ALIGNMENT_HEADER] = result.alignment
     if result.orientation is not None:
         headers[ORIENTATION_HEADER] = result.orientation
+    if result.color_balance is not None:
+        headers[COLOR_BALANCE_HEADER] = result.color_balance
     if mode == "inline" and result.thumbnail_bytes is not None:
         # Bytes: Powertools base64-encodes them and sets isBase64Encoded for API Gateway.
         return Response(200, result.content_type, result.thumbnail_bytes, headers)
@@ -194,7 +197,10 @@ def thumbnail(identifier: str) -> Response:
         inline_limit=INLINE_LIMIT_BYTES if mode == "inline" else None,
     )
     _record_metrics(result)
-    logger.info("thumbnail", extra={"key": result.key, "cached": result.cached, "mode": mode})
+    extra = {"key": result.key, "cached": result.cached, "mode": mode}
+    if result.color_balance is not None:
+        extra["color_balance"] = result.color_balance
+    logger.info("thumbnail", extra=extra)
     return _result_response(result, mode, RESULT_MAX_AGE[service.settings.url_signer])
 
 

@@ -21,6 +21,10 @@ from .errors import InvalidParameter
 #: Bumped whenever rendering changes what the same parameters produce, so stale cache
 #: entries are never served for the new renderer.
 RENDER_VERSION = "v1"
+#: The same for colour composites only (in their canonical form as ``color_render``), so
+#: that a change to colour rendering leaves the single-frame cache alone. 2: skies
+#: subtracted and channels flux-balanced (issue 16).
+COLOR_RENDER_VERSION = "2"
 
 STRETCHES = ("zscale", "linear", "log", "sqrt", "asinh")
 #: ``north``: north up, east left from the frame's WCS (as fits2image); ``detector``: FITS
@@ -249,6 +253,8 @@ class ThumbnailParams:
             normalised["percentile"] = ThumbnailParams.percentile
         if self.format == "png":
             normalised["quality"] = ThumbnailParams.quality
+        if self.color:
+            normalised["color_render"] = COLOR_RENDER_VERSION
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 

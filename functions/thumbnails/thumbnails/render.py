@@ -10,11 +10,14 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
 3. the scaling limits come from a deterministic sample of ~2000 pixels (`binning.sample`);
 4. the frame is block-averaged by an integer factor to within 2x of the output size, each
    amplifier separately (`mosaic`), before any float work on the whole frame;
-5. the stretch maps the binned image to 0..255 (`scaling`);
+5. the stretch maps the binned image to 0..255 (`scaling`); colour: the three binned frames
+   are first aligned by WCS (`align`), their skies removed and fluxes balanced
+   (`color_balance`), their softness matched (`color_match`), and one stretch maps all three;
 6. the binned image is turned north up, east left from the WCS, or else shown with FITS row 1
    at the bottom (`orientation`): a cheap copy of the small image, never of the frame;
-7. Pillow LANCZOS-resamples to the final size, the label is drawn (`label`), and the image
-   is encoded.
+7. Pillow LANCZOS-resamples to the final size (colour: the sky's grey is then made the same
+   in all three channels, `color_match`), the label is drawn (`label`), and the image is
+   encoded.
 
 A `Frame` caches its sample and binned versions, so several presets rendered from one
 `load_frame` decode the file once.
@@ -35,9 +38,9 @@ from .binning import SAMPLE_COUNT, sample
 from .errors import InvalidParameter
 from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_layout
 from .orientation import KEYWORDS as ORIENTATION_KEYWORDS
-from .orientation import choose_orientation, orient, oriented_size
+from .orientation import Orientation, choose_orientation, orient, oriented_size
 from .params import RenderLimits, ThumbnailParams
-from .scaling import clip_limits, finite_sorted, scale_channel
+from .scaling import clip_limits, finite_sorted, limits, robust_sigma, scale_channel
 
 if TYPE_CHECKING:
     from astropy.io import fits
@@ -54,11 +57,23 @@ __all__ = [
 
 #: The default resource limits (150 Mpix).
 DEFAULT_LIMITS = RenderLimits()
-#: Lupton et al. asinh softening for colour images.
+#: Lupton et al. (2004) asinh softening ``Q`` for colour images: fluxes well below the
+#: linear range (`LUPTON_STRETCH`) are shown linearly, far above it logarithmically, so that
+#: bright stars keep their colour instead of saturating to white. 8 is astropy's default.
 LUPTON_Q = 8.0
-#: Its linear range, as a fraction of the widest channel's zscale range (chosen by eye on
-#: LCO colour sets: 1.0 shows only the bright stars, 0.1 the faint ones too).
+#: Its linear range ("stretch", the softening scale), as a fraction of the channels' median
+#: zscale range in balanced flux (chosen by eye on LCO colour sets: 1.0 shows only the
+#: bright stars, 0.1 the faint ones too). Relative to the field, so no query parameter.
 LUPTON_STRETCH = 0.1
+#: Colour composites clip binned block columns this many display ranges further above the
+#: white point than single frames: the channels share one white point after balancing,
+#: which can lie above a channel's own, and a clipped star core would change colour.
+COLOR_CLIP_WIDENING = 2.0
+#: Colour composites (other than asinh) put black this many sky sigmas above the sky. At
+#: black, fits2image's curve jumps from level 0 to 27 in one step: with black at the sky
+#: itself, half the sky's pixels would fall either side of that step and its median would
+#: flip between black and grey channel by channel; half a sigma up, it is black in all.
+COLOR_BLACK_SIGMAS = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,10 @@ class Thumbnail:
     orientation : str
         What was applied (`Orientation.applied`): ``"north"``, ``"detector"``,
         ``"detector-no-wcs"`` or ``"detector-spectrum"``.
+    color_balance : str or None
+        Colour images only: how the channels were put on one flux scale, ``"zeropoint"``
+        (BANZAI's ``L1ZP``), ``"stars"`` (the field's stars neutral) or ``"none"`` (see
+        `thumbnails.color_balance`); None for single frames.
     """
 
     data: bytes
@@ -87,6 +106,7 @@ class Thumbnail:
     height: int
     alignment: str | None = None
     orientation: str = "detector"
+    color_balance: str | None = None
 
 
 class Frame:
@@ -282,22 +302,95 @@ def _align(images: list[np.ndarray], frames: Sequence[Frame], bins: list[int]):
     return align_channels(images, [frame.header for frame in frames], bins)
 
 
-def _lupton_rgb(images: list[np.ndarray], frames: Sequence[Frame]) -> np.ndarray:
-    """Colour-preserving asinh (Lupton et al. 2004) of aligned R, G, B images."""
-    from astropy.visualization import ManualInterval, make_lupton_rgb
+def _color_levels(
+    images: list[np.ndarray],
+    frames: Sequence[Frame],
+    bin_factor: int,
+    aligned: bool,
+    params: ThumbnailParams,
+) -> tuple[np.ndarray, str, np.ndarray]:
+    """RGB levels of aligned channels: skies removed, fluxes balanced, one stretch for all.
 
+    Returns the levels, the balance method (``zeropoint``, ``stars`` or ``none``) and the
+    sky pixels (for `color_match.neutral_sky`).
+    """
+    from .color_balance import balance_channels  # imported only for colour
+    from .color_match import match_smoothing, sky_mask
+
+    samples = [frame.samples for frame in frames]
+    balance = balance_channels(
+        images, samples, [frame.header for frame in frames], bin_factor=bin_factor, aligned=aligned
+    )
+    fluxes = balance.apply(images)
+    sky = sky_mask(fluxes)
+    fluxes = match_smoothing(fluxes, sky)
+    flux_samples = balance.apply_samples(samples)
+    if params.stretch == "asinh":
+        levels = _lupton_rgb(fluxes, stretch=_lupton_stretch(flux_samples))
+    else:
+        levels = _shared_stretch(fluxes, flux_samples, params, bin_factor)
+    return levels, balance.method, sky
+
+
+def _shared_stretch(
+    fluxes: list[np.ndarray], samples: list[np.ndarray], params: ThumbnailParams, bin_factor: int
+) -> np.ndarray:
+    """Every channel through the same display curve: black just above the sky (zero flux),
+    one white point (the channels' median range) and one pixel noise (their median), so
+    that equal fluxes get equal levels."""
+    spans, noises = [], []
+    for values in samples:
+        low, high = limits(params.stretch, values, params.percentile)
+        spans.append(high - low)
+        noises.append(robust_sigma(values))
+    noise = float(np.median(noises))
+    interval = (COLOR_BLACK_SIGMAS * noise, float(np.median(spans)))
+    levels = np.dstack(
+        [
+            scale_channel(
+                image,
+                values,
+                stretch=params.stretch,
+                bin_factor=bin_factor,
+                interval=interval,
+                noise=noise,
+            )
+            for image, values in zip(fluxes, samples, strict=True)
+        ]
+    )
+    if params.median:
+        from .scaling import recalculate_median
+
+        levels = recalculate_median(levels, params.percentile)
+    return levels
+
+
+def _lupton_stretch(samples: list[np.ndarray]) -> float:
+    """Lupton's linear range: `LUPTON_STRETCH` times the channels' median zscale range."""
     from .scaling import zscale_limits
 
-    limits = [zscale_limits(frame.samples) for frame in frames]
-    # One linear range for all channels keeps the colours: a fraction of the widest zscale
-    # range, so that faint stars come up as in the single-frame asinh.
-    span = max(max(high - low, 1e-6) for low, high in limits) * LUPTON_STRETCH
-    channels = [
-        np.nan_to_num(image, nan=low, posinf=low, neginf=low)
-        for image, (low, _high) in zip(images, limits, strict=True)
-    ]
-    intervals = [ManualInterval(vmin=low, vmax=np.inf) for low, _high in limits]
-    return make_lupton_rgb(*channels, interval=intervals, stretch=span, Q=LUPTON_Q)
+    spans = [high - low for low, high in (zscale_limits(values) for values in samples)]
+    span = float(np.median(spans))
+    return (span if span > 0.0 else 1.0) * LUPTON_STRETCH
+
+
+def _lupton_rgb(fluxes: list[np.ndarray], *, stretch: float) -> np.ndarray:
+    """Colour-preserving asinh (Lupton et al. 2004) of balanced, sky-subtracted fluxes.
+
+    ``f(I) = asinh(Q I / stretch) / Q`` of the mean flux ``I``, each channel scaled by
+    ``f(I) / I`` (`LUPTON_Q`, `LUPTON_STRETCH`): a star's colour is its flux ratios, at
+    any brightness. Black is zero flux, the sky, in every channel.
+    """
+    from astropy.visualization import ManualInterval, make_lupton_rgb
+
+    channels = [np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0) for image in fluxes]
+    with np.errstate(invalid="ignore", divide="ignore"):  # astropy divides 0 by 0 at I = 0
+        return make_lupton_rgb(
+            *channels,
+            interval=ManualInterval(vmin=0.0, vmax=np.inf),
+            stretch=stretch,
+            Q=LUPTON_Q,
+        )
 
 
 def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail:
@@ -325,40 +418,33 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
     shown_w, shown_h = oriented_size(cols, rows, orientation)
     out_w, out_h = fit_size(shown_w, shown_h, params.width, params.height)
     factor = _bin_factor(shown_w, shown_h, out_w, out_h)
-    lupton = params.color and params.stretch == "asinh"
-    binned = [
-        frame.binned(
-            factor,
-            None if lupton else clip_limits(params.stretch, frame.samples, params.percentile),
-        )
-        for frame in frames
-    ]
+    binned = [frame.binned(factor, _binning_clip(frame, params)) for frame in frames]
     images = [image for image, _used in binned]
-    alignment = None
+    alignment = balance = sky = None
     if params.color:
         images, alignment = _align(images, frames, [used for _image, used in binned])
-    if lupton:
-        levels = _lupton_rgb(images, frames)
+        # The channels are on the red frame's grid now, binned by the red frame's factor.
+        levels, balance, sky = _color_levels(
+            images, frames, binned[0][1], alignment == "wcs", params
+        )
     else:
-        channels = [
-            scale_channel(
-                image,
-                frame.samples,
-                stretch=params.stretch,
-                percentile=params.percentile,
-                median=params.median,
-                bin_factor=used,
-            )
-            for image, frame, (_image, used) in zip(images, frames, binned, strict=True)
-        ]
-        levels = channels[0] if len(channels) == 1 else np.dstack(channels)
+        levels = scale_channel(
+            images[0],
+            frames[0].samples,
+            stretch=params.stretch,
+            percentile=params.percentile,
+            median=params.median,
+            bin_factor=binned[0][1],
+        )
     if params.color:
         # Where any channel has no data (edges uncovered after alignment) draw black rather
         # than a false colour.
         levels[np.logical_or.reduce([~np.isfinite(image) for image in images])] = 0
-    picture = Image.fromarray(orient(levels, orientation))
+    picture = _as_shown(levels, orientation)
     if picture.size != (out_w, out_h):
         picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
+    if sky is not None:
+        picture = _neutral_sky(picture, _as_shown(sky.view(np.uint8), orientation))
     if params.label:
         from .label import draw_label  # ImageFont only when there is a label
 
@@ -370,7 +456,39 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         height=out_h,
         alignment=alignment,
         orientation=orientation.applied,
+        color_balance=balance,
     )
+
+
+def _as_shown(array: np.ndarray, orientation: Orientation) -> Image.Image:
+    """`array` (levels, or a mask of them) as an image the way up it is shown: turned north up
+    by `orientation`, or with FITS row 1 at the bottom, as the old service showed it."""
+    return Image.fromarray(orient(array, orientation))
+
+
+def _neutral_sky(picture: Image.Image, sky: Image.Image) -> Image.Image:
+    """The colour picture with its sky's median the same grey in every channel.
+
+    `sky` is the sky-pixel mask (0/1, `_as_shown` like the picture's levels), at the levels'
+    size: it is resized (nearest) as the picture was.
+    """
+    from .color_match import neutral_sky
+
+    if sky.size != picture.size:
+        sky = sky.resize(picture.size, Image.Resampling.NEAREST)
+    rgb = np.array(picture)
+    return Image.fromarray(neutral_sky(rgb, np.asarray(sky, dtype=bool)))
+
+
+def _binning_clip(frame: Frame, params: ThumbnailParams) -> tuple[float, float] | None:
+    """What `Frame.binned` clips block columns to (see `scaling.clip_limits`)."""
+    if params.color and params.stretch == "asinh":
+        return None  # Lupton's colours of bright stars need their unclipped flux
+    clip = clip_limits(params.stretch, frame.samples, params.percentile)
+    if clip is None or not params.color:
+        return clip
+    low, high = clip
+    return low, high + COLOR_CLIP_WIDENING * (high - low)
 
 
 def _encode(picture: Image.Image, params: ThumbnailParams) -> bytes:

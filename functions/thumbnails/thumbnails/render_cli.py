@@ -104,9 +104,11 @@ def run(args: argparse.Namespace) -> int:
         raise ThumbnailError(
             f"{args.output}: cannot be written ({error.strerror or error})"
         ) from None
-    aligned = f", channels aligned: {thumbnail.alignment}" if thumbnail.alignment else ""
+    colour = ""
+    if thumbnail.alignment:
+        colour = f", channels aligned: {thumbnail.alignment}, balanced: {thumbnail.color_balance}"
     print(
-        f"{args.output}: {thumbnail.width}x{thumbnail.height} {params.format}{aligned}"
+        f"{args.output}: {thumbnail.width}x{thumbnail.height} {params.format}{colour}"
         f", orientation: {thumbnail.orientation}"
     )
     return 0

@@ -206,7 +206,8 @@ def recalculate_median(levels: np.ndarray, percentile: float) -> np.ndarray:
     """fits2image's ``recalculate_median``: median -> black, the percentile-th value -> white.
 
     Unlike the original, an image whose levels above the median are all zero stays black
-    instead of dividing by zero.
+    instead of dividing by zero. Colour levels ``(rows, cols, 3)`` share one black and one
+    white point, which keeps their balance.
     """
     data = levels.astype(np.float64)
     data -= np.median(data)
@@ -227,6 +228,8 @@ def scale_channel(
     percentile: float = 99.5,
     median: bool = False,
     bin_factor: int = 1,
+    interval: tuple[float, float] | None = None,
+    noise: float | None = None,
 ) -> np.ndarray:
     """Display levels (uint8, same shape) of one binned channel.
 
@@ -243,9 +246,16 @@ def scale_channel(
     bin_factor : int
         The factor `binned` was averaged by: the pixel noise it removed (from the samples'
         spread) is put back into the display curve, see `transfer_table`.
+    interval : (vmin, vmax), optional
+        Display limits instead of the stretch's own from `samples` (colour composites share
+        one interval between channels, so that equal fluxes get equal levels).
+    noise : float, optional
+        The full-resolution pixel noise instead of the samples' spread (colour composites
+        share one, so that their skies get the same grey).
     """
-    vmin, vmax = limits(stretch, samples, percentile)
-    removed = robust_sigma(samples) * math.sqrt(max(0.0, 1.0 - 1.0 / bin_factor**2))
+    vmin, vmax = interval if interval is not None else limits(stretch, samples, percentile)
+    sigma = noise if noise is not None else robust_sigma(samples)
+    removed = sigma * math.sqrt(max(0.0, 1.0 - 1.0 / bin_factor**2))
     if removed > 0.0:
         values, table = transfer_table(stretch, vmin, vmax, removed)
         unit = np.interp(binned, values, table)

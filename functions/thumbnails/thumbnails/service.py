@@ -77,6 +77,10 @@ class Result:
     orientation : str or None
         How the image was turned (``"north"``, ``"detector"``, ``"detector-no-wcs"``,
         ``"detector-spectrum"``); None for a cached image stored without it.
+    color_balance : str or None
+        Colour only: how the channels were put on one flux scale (``"zeropoint"``,
+        ``"stars"`` or ``"none"``; None for a colour thumbnail cached before this was
+        recorded).
     thumbnail_bytes : bytes or None
         The image, when rendered now or asked for (``inline_limit``) and small enough.
     render_ms : float or None
@@ -92,6 +96,7 @@ class Result:
     content_type: str
     alignment: str | None = None
     orientation: str | None = None
+    color_balance: str | None = None
     thumbnail_bytes: bytes | None = None
     render_ms: float | None = None
     source_bytes: int = 0
@@ -185,6 +190,7 @@ class ThumbnailService:
                 content_type=params.content_type,
                 alignment=cached.get("alignment") if params.color else None,
                 orientation=cached.get("orientation"),
+                color_balance=cached.get("color-balance") if params.color else None,
                 thumbnail_bytes=data,
             )
 
@@ -200,6 +206,8 @@ class ThumbnailService:
         if thumbnail.alignment is not None:
             metadata["alignment"] = thumbnail.alignment
         metadata["orientation"] = thumbnail.orientation
+        if thumbnail.color_balance is not None:
+            metadata["color-balance"] = thumbnail.color_balance
         self.store.put(key, thumbnail.data, thumbnail.content_type, metadata=metadata)
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit
@@ -211,6 +219,7 @@ class ThumbnailService:
             content_type=thumbnail.content_type,
             alignment=thumbnail.alignment,
             orientation=thumbnail.orientation,
+            color_balance=thumbnail.color_balance,
             thumbnail_bytes=thumbnail.data if small else None,
             render_ms=render_ms,
             source_bytes=source_bytes,

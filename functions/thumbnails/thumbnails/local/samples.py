@@ -9,7 +9,9 @@ thumbnails on a fresh machine with no data and no network:
   with its own bias level, three of them read out flipped (placed by ``DETSEC``);
 - a reduced, non-square frame from a smaller telescope;
 - a colour set: three reduced frames of one request (one ``REQNUM``) through the ``rp``, ``V``
-  and ``B`` filters, with small pointing shifts matched by their WCS.
+  and ``B`` filters, with small pointing shifts matched by their WCS. As BANZAI writes them,
+  only the ``rp`` frame carries a photometric zero point (``L1ZP``: BANZAI 1.40 calibrates
+  ``gp``, ``rp``, ``ip`` and ``zs`` only), so the composite is white-balanced on its stars.
 
 Every frame is deterministic: fixed seeds, and Rice dithering seeded from the data
 (``DITHER_SEED_CHECKSUM``), so the same code writes the same bytes.
@@ -34,7 +36,8 @@ class SampleSpec:
 
     Shapes are numpy ``(rows, cols)``. `shift` moves the pointing by ``(dx, dy)`` pixels (the
     stars and the WCS reference pixel move together), `color` scales the stars' fluxes,
-    `hot_column` adds a defective column (as the Sinistro camera's frames show).
+    `hot_column` adds a defective column (as the Sinistro camera's frames show), `zeropoint`
+    is BANZAI's ``L1ZP`` (the magnitude of one count per second), None for none.
     """
 
     name: str
@@ -54,6 +57,7 @@ class SampleSpec:
     exptime: float = 120.0
     target: str = "SYN-FIELD-1"
     hot_column: bool = False
+    zeropoint: float | None = None
 
     @property
     def filename(self) -> str:
@@ -109,12 +113,13 @@ SAMPLES: tuple[SampleSpec, ...] = (
             crval=(201.3, -43.0),
             exptime=90.0,
             target="SYN-FIELD-3",
+            zeropoint=zeropoint,
         )
-        for i, (filt, sky, color, shift) in enumerate(
+        for i, (filt, sky, color, shift, zeropoint) in enumerate(
             [
-                ("rp", 600.0, 1.0, (0.0, 0.0)),
-                ("V", 350.0, 0.7, (4.3, -3.1)),
-                ("B", 150.0, 0.45, (-2.6, 5.7)),
+                ("rp", 600.0, 1.0, (0.0, 0.0), 24.93),
+                ("V", 350.0, 0.7, (4.3, -3.1), None),
+                ("B", 150.0, 0.45, (-2.6, 5.7), None),
             ]
         )
     ),
@@ -208,6 +213,11 @@ def header_cards(spec: SampleSpec) -> list[tuple[str, Any, str]]:
     ]
     if spec.rlevel:
         cards.append(("BUNIT", "electron", "Units of the pixel values"))
+    if spec.zeropoint is not None:
+        cards += [
+            ("L1ZP", spec.zeropoint, "Instrumental zeropoint [mag]"),
+            ("L1ZPERR", 0.012, "Error on Instrumental zeropoint [mag]"),
+        ]
     return cards
 
 
