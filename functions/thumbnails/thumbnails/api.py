@@ -47,6 +47,8 @@ ERROR_CACHE_CONTROL = "no-store"
 SERVICE_NAME = "thumbnails"
 METRICS_NAMESPACE = "Thumbnails"
 ALIGNMENT_HEADER = "X-Thumbnail-Alignment"
+#: On cutouts: ``padded`` (part of it fell outside the frame) or ``inside``.
+CUTOUT_HEADER = "X-Thumbnail-Cutout"
 _FRAME_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -56,7 +58,7 @@ def cors_config(allow_origin: str) -> CORSConfig:
     return CORSConfig(
         allow_origin=origins[0],
         extra_origins=origins[1:] or None,
-        expose_headers=[ALIGNMENT_HEADER],
+        expose_headers=[ALIGNMENT_HEADER, CUTOUT_HEADER],
         max_age=600,
     )
 
@@ -130,6 +132,8 @@ def _result_response(result: Result, mode: str) -> Response:
     headers = {"Cache-Control": f"private, max-age={RESULT_MAX_AGE}"}
     if result.alignment is not None:
         headers[ALIGNMENT_HEADER] = result.alignment
+    if result.cutout is not None:
+        headers[CUTOUT_HEADER] = result.cutout
     if mode == "inline" and result.thumbnail_bytes is not None:
         # Bytes: Powertools base64-encodes them and sets isBase64Encoded for API Gateway.
         return Response(200, result.content_type, result.thumbnail_bytes, headers)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from urllib.parse import quote
 
 from .errors import InvalidParameter
+from .positions import CUTOUT_PARAMETERS, Cutout, PixelCutout, SkyCutout, parse_cutout
 
 #: Bumped whenever rendering changes what the same parameters produce, so stale cache
 #: entries are never served for the new renderer.
@@ -117,6 +118,8 @@ class ThumbnailParams:
         One of `FORMATS`.
     color : bool
         Compose three frames (red, visual, blue) into an RGB image.
+    cutout : SkyCutout or PixelCutout, optional
+        Render only this square of the frame (`positions`); None for the whole frame.
     """
 
     width: int = 200
@@ -128,6 +131,7 @@ class ThumbnailParams:
     stretch: str = "zscale"
     format: str = "jpeg"
     color: bool = False
+    cutout: Cutout | None = None
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -156,6 +160,8 @@ class ThumbnailParams:
         object.__setattr__(self, "label", _check_label(self.label))
         object.__setattr__(self, "median", bool(self.median))
         object.__setattr__(self, "color", bool(self.color))
+        if self.cutout is not None and not isinstance(self.cutout, SkyCutout | PixelCutout):
+            raise InvalidParameter("cutout", f"expected a sky or pixel cutout, got {self.cutout!r}")
 
     # ------------------------------------------------------------------ parsing
     @classmethod
@@ -211,6 +217,7 @@ class ThumbnailParams:
         if "format" in values:
             fmt = values["format"].strip().lower()
             kwargs["format"] = _FORMAT_ALIASES.get(fmt, fmt)
+        kwargs["cutout"] = parse_cutout(values)
         return cls(**kwargs)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ canonical form
@@ -235,6 +242,8 @@ class ThumbnailParams:
             normalised["percentile"] = ThumbnailParams.percentile
         if self.format == "png":
             normalised["quality"] = ThumbnailParams.quality
+        if self.cutout is None:
+            del normalised["cutout"]  # keys of whole-frame thumbnails are as before cutouts
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 
@@ -248,6 +257,8 @@ def _canonical_value(value: object) -> str:
         return "1" if value else "0"
     if isinstance(value, float):
         return repr(value)  # shortest round-trip repr: 99.5 -> "99.5", stable everywhere
+    if isinstance(value, SkyCutout | PixelCutout):
+        return value.canonical()
     if isinstance(value, str):
         # Percent-encode the UTF-8 bytes so that '&' or '=' in a label cannot collide with
         # the separators and every label has exactly one spelling.
@@ -256,7 +267,7 @@ def _canonical_value(value: object) -> str:
 
 
 def _single_values(query: Mapping[str, str | Sequence[str] | None]) -> dict[str, str]:
-    known = {f.name for f in fields(ThumbnailParams)}
+    known = {f.name for f in fields(ThumbnailParams)} - {"cutout"} | set(CUTOUT_PARAMETERS)
     values: dict[str, str] = {}
     for name, raw in query.items():
         if name not in known or raw is None:

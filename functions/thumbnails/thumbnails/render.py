@@ -33,6 +33,7 @@ from .binning import SAMPLE_COUNT, sample
 from .errors import InvalidParameter
 from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_layout
 from .params import RenderLimits, ThumbnailParams
+from .positions import Cutout
 from .scaling import clip_limits, finite_sorted, scale_channel
 
 if TYPE_CHECKING:
@@ -72,6 +73,9 @@ class Thumbnail:
     alignment : str or None
         Colour images only: ``"wcs"`` when the channels were aligned by their WCS,
         ``"none"`` when they were stacked as they are; None for single frames.
+    padded : bool or None
+        Cutouts only: True when part of the cutout fell outside the frame (padded,
+        transparent in PNG and WebP, black in JPEG); None for whole frames.
     """
 
     data: bytes
@@ -79,6 +83,7 @@ class Thumbnail:
     width: int
     height: int
     alignment: str | None = None
+    padded: bool | None = None
 
 
 class Frame:
@@ -91,6 +96,9 @@ class Frame:
         astropy imported) on first access: rendering a single frame does not need it.
     shape : tuple of int
         ``(rows, cols)`` of the whole image (the detector, for amplifier mosaics).
+    cutout : cutout.CutoutGeometry or None
+        For a frame of a cutout (`cutout.load_cutout`): where it was cut and which part of
+        it holds data (the rest is padding); None for a whole frame.
     """
 
     def __init__(self, header: fits.Header | fits_io.CardHeader, layout: Layout) -> None:
@@ -100,6 +108,7 @@ class Frame:
         self._samples: np.ndarray | None = None
         self._binned: dict[tuple, tuple[np.ndarray, int]] = {}
         self._data: np.ndarray | None = None
+        self.cutout = None
 
     def __repr__(self) -> str:
         amps = len(self.layout.amplifiers)
@@ -162,7 +171,13 @@ class Frame:
         return self._binned[key]
 
 
-def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
+def load_frame(
+    data: bytes,
+    *,
+    limits: RenderLimits = DEFAULT_LIMITS,
+    cutout: Cutout | None = None,
+    reference: Frame | None = None,
+) -> Frame:
     """Decode one frame from its bytes (``.fits``, ``.fits.fz`` or ``.fits.gz``).
 
     Parameters
@@ -171,6 +186,12 @@ def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
         The whole file.
     limits : RenderLimits
         ``max_pixels`` is checked against the headers before anything is decompressed.
+    cutout : SkyCutout or PixelCutout, optional
+        Decode only this square of the frame (`cutout.load_cutout`): the frame returned is
+        the cutout's.
+    reference : Frame, optional
+        With `cutout`, for the second and third channels of a colour image: the first
+        channel's cutout frame, whose patch of sky they are cut around.
 
     Returns
     -------
@@ -182,7 +203,13 @@ def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
         The image (all amplifiers together) has more than ``limits.max_pixels`` pixels.
     UnreadableFrame
         Not FITS, truncated, corrupt, or without image data.
+    NoUsableWcs, CutoutOutsideFrame, InvalidParameter
+        For a cutout that cannot be located on this frame.
     """
+    if cutout is not None:
+        from .cutout import load_cutout
+
+        return load_cutout(data, cutout, limits=limits, reference=reference, layout_of=_layout)
     raw, selection = fits_io.open_fits(data, limits)
     arrays = fits_io.read_arrays(raw, selection)
     del raw
@@ -326,6 +353,9 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         # Where any channel has no data (edges uncovered after alignment) draw black rather
         # than a false colour.
         levels[np.logical_or.reduce([~np.isfinite(image) for image in images])] = 0
+    geometry = frames[0].cutout
+    if geometry is not None and geometry.padded:
+        levels = _padded(levels, geometry.data, binned[0][1], params.format != "jpeg")
     # Row 0 is FITS row 1, which the old service showed at the bottom.
     picture = Image.fromarray(np.ascontiguousarray(levels[::-1]))
     if picture.size != (out_w, out_h):
@@ -340,7 +370,30 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         width=out_w,
         height=out_h,
         alignment=alignment,
+        padded=None if geometry is None else geometry.padded,
     )
+
+
+def _padded(levels: np.ndarray, data, factor: int, transparent: bool) -> np.ndarray:
+    """`levels` with the cutout's padding black, or transparent (an alpha channel added).
+
+    `data` is the window of the cutout that holds the frame's pixels (unbinned); a binned
+    pixel is padding when its centre is outside it.
+    """
+    rows, cols = levels.shape[:2]
+    centres_y = np.arange(rows) * factor + (factor - 1) / 2.0
+    centres_x = np.arange(cols) * factor + (factor - 1) / 2.0
+    inside = ((centres_y >= data.y0 - 0.5) & (centres_y < data.y1 - 0.5))[:, None] & (
+        (centres_x >= data.x0 - 0.5) & (centres_x < data.x1 - 0.5)
+    )[None, :]
+    if not transparent:
+        levels = levels.copy()
+        levels[~inside] = 0
+        return levels
+    alpha = np.where(inside, np.uint8(255), np.uint8(0))
+    if levels.ndim == 2:
+        return np.dstack([levels, alpha])
+    return np.dstack([levels, alpha[:, :, None]])
 
 
 def _encode(picture: Image.Image, params: ThumbnailParams) -> bytes:
@@ -348,6 +401,8 @@ def _encode(picture: Image.Image, params: ThumbnailParams) -> bytes:
     if params.format == "jpeg":
         picture.save(buffer, "JPEG", quality=params.quality)
     elif params.format == "webp":
+        if picture.mode == "LA":  # WebP has no grey-with-alpha mode
+            picture = picture.convert("RGBA")
         picture.save(buffer, "WEBP", quality=params.quality, method=4)
     else:
         picture.save(buffer, "PNG")

@@ -74,6 +74,9 @@ class Result:
         The image's MIME type.
     alignment : str or None
         Colour only: how the channels were aligned (``"wcs"`` or ``"none"``).
+    cutout : str or None
+        Cutouts only: ``"padded"`` when part of the cutout fell outside the frame, else
+        ``"inside"``.
     thumbnail_bytes : bytes or None
         The image, when rendered now or asked for (``inline_limit``) and small enough.
     render_ms : float or None
@@ -88,6 +91,7 @@ class Result:
     cached: bool
     content_type: str
     alignment: str | None = None
+    cutout: str | None = None
     thumbnail_bytes: bytes | None = None
     render_ms: float | None = None
     source_bytes: int = 0
@@ -180,6 +184,7 @@ class ThumbnailService:
                 cached=True,
                 content_type=params.content_type,
                 alignment=cached.get("alignment") if params.color else None,
+                cutout=cached.get("cutout") if params.cutout is not None else None,
                 thumbnail_bytes=data,
             )
 
@@ -194,6 +199,9 @@ class ThumbnailService:
             metadata["source-etag"] = ",".join(etags)  # type: ignore[arg-type]
         if thumbnail.alignment is not None:
             metadata["alignment"] = thumbnail.alignment
+        cutout = None if thumbnail.padded is None else ("padded" if thumbnail.padded else "inside")
+        if cutout is not None:
+            metadata["cutout"] = cutout
         self.store.put(key, thumbnail.data, thumbnail.content_type, metadata=metadata)
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit
@@ -204,6 +212,7 @@ class ThumbnailService:
             cached=False,
             content_type=thumbnail.content_type,
             alignment=thumbnail.alignment,
+            cutout=cutout,
             thumbnail_bytes=thumbnail.data if small else None,
             render_ms=render_ms,
             source_bytes=source_bytes,
@@ -221,13 +230,23 @@ class ThumbnailService:
             source_bytes += len(download.data)
             etags.append(download.etag)
             started = self._clock()
-            frames.append(render.load_frame(download.data, limits=self.limits))
+            frames.append(
+                render.load_frame(download.data, limits=self.limits, **_cutout_of(params, frames))
+            )
             render_seconds += self._clock() - started
             del download
         started = self._clock()
         thumbnail = render.render_frames(frames, params)
         render_seconds += self._clock() - started
         return thumbnail, etags, source_bytes, render_seconds * 1000.0
+
+
+def _cutout_of(params: ThumbnailParams, frames: list) -> dict:
+    """`load_frame`'s cutout arguments: the colour channels after the first are cut where
+    the first one was."""
+    if params.cutout is None:
+        return {}
+    return {"cutout": params.cutout, "reference": frames[0] if frames else None}
 
 
 def _record_basename(record: Frame) -> str:
