@@ -295,7 +295,7 @@ def _rice_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.n
     The tiles holding the rows are a contiguous run of the compressed table's records, so
     they are described as an image of their own (a band of the frame) and handed to
     `rice.rice_image`: the records start later, the heap stays where it is, and the dither
-    seed advances by the tiles skipped (the seed of tile ``i`` is ``ZDITHER0 + i``).
+    seed advances by the tiles skipped (`_advanced_seed`).
     """
     table = info.table
     if info.kind != "compressed" or table is None or len(info.shape) != 2:
@@ -320,7 +320,7 @@ def _rice_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.n
             "NAXIS2": last - first,
             "THEAP": table.get("THEAP", record * count) - first * record,
             "ZNAXIS2": band_stop - band_start,
-            "ZDITHER0": seed + first,
+            "ZDITHER0": _advanced_seed(seed, first),
         },
     )
     band = replace(
@@ -333,6 +333,14 @@ def _rice_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.n
     if image is None:
         return None
     return image[start - band_start : stop - band_start]
+
+
+def _advanced_seed(seed: int, tiles: int) -> int:
+    """The dither seed of the tile `tiles` after the first: ``ZDITHER0 + tiles``, kept in
+    the convention's 1..10000 (the seeds cycle through a table of 10000 random values)."""
+    if seed < 1:
+        return seed + tiles  # no dithering (or no seed card): the value is not used
+    return (seed - 1 + tiles) % 10000 + 1
 
 
 def _astropy_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray:

@@ -83,9 +83,7 @@ def parse_ra(raw: str) -> float:
         if not 0.0 <= degrees < 360.0:
             raise InvalidParameter("ra", f"must be from 0 to below 360 degrees, got {text}")
     else:
-        raise InvalidParameter(
-            "ra", f"expected decimal degrees or hh:mm:ss.s, got {_shown(raw)}"
-        )
+        raise InvalidParameter("ra", f"expected decimal degrees or hh:mm:ss.s, got {_shown(raw)}")
     return _rounded_position(degrees) % 360.0
 
 
@@ -121,16 +119,16 @@ def parse_fov(raw: str) -> float:
     """The side of a sky cutout in arcminutes, rounded to 0.01 arcmin."""
     text = raw.strip()
     if not _DECIMAL.match(text) or text.startswith("-"):
-        raise InvalidParameter("fov", f"expected a positive number of arcminutes, got {_shown(raw)}")
+        raise InvalidParameter(
+            "fov", f"expected a positive number of arcminutes, got {_shown(raw)}"
+        )
     return _checked_fov(float(text))
 
 
 def _checked_fov(value: float) -> float:
     steps = _round_half_up(value * FOV_STEPS_PER_ARCMIN)
     if steps < 1 or value > MAX_FOV:
-        raise InvalidParameter(
-            "fov", f"must be from 0.01 to {MAX_FOV:g} arcminutes, got {value:g}"
-        )
+        raise InvalidParameter("fov", f"must be from 0.01 to {MAX_FOV:g} arcminutes, got {value:g}")
     return steps / FOV_STEPS_PER_ARCMIN
 
 
