@@ -74,7 +74,9 @@ class Window:
 
     def relative_to(self, outer: Window) -> Window:
         """This window in the pixels of `outer` (whose first pixel becomes 0)."""
-        return Window(self.y0 - outer.y0, self.y1 - outer.y0, self.x0 - outer.x0, self.x1 - outer.x0)
+        return Window(
+            self.y0 - outer.y0, self.y1 - outer.y0, self.x0 - outer.x0, self.x1 - outer.x0
+        )
 
 
 @dataclass(frozen=True)
@@ -195,9 +197,7 @@ def _outside_message(cutout: Cutout, shape: tuple[int, int], wcs: SkyWcs | None)
     return message
 
 
-def _channel_window(
-    reference: CutoutGeometry, wcs: SkyWcs | None, limits: RenderLimits
-) -> Window:
+def _channel_window(reference: CutoutGeometry, wcs: SkyWcs | None, limits: RenderLimits) -> Window:
     """The window of a colour channel covering the sky of the reference (red) cutout."""
     if reference.wcs is None or wcs is None:
         return reference.window  # nothing to align by: the same pixels
@@ -305,8 +305,7 @@ def _rice_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.n
     record = table.get("NAXIS1")
     count = table.get("NAXIS2")
     if table.get("ZTILE1", cols) != cols or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0
-        for v in (tile_rows, record, count)
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (tile_rows, record, count)
     ):
         return None  # not tiles of whole rows: astropy decodes the section
     first, last = start // tile_rows, -(-stop // tile_rows)
