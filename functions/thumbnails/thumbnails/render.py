@@ -421,4 +421,13 @@ def render_thumbnail(
     """
     if isinstance(data, bytes | bytearray):
         raise TypeError("data must be a sequence of frames' bytes, not bytes")
-    return render_frames([load_frame(d, limits=limits) for d in data], params)
+    frames: list[Frame] = []
+    for item in data:
+        if params.cutout is None:
+            frames.append(load_frame(item, limits=limits))
+        else:  # colour channels are cut around the first one's patch of sky
+            reference = frames[0] if frames else None
+            frames.append(
+                load_frame(item, limits=limits, cutout=params.cutout, reference=reference)
+            )
+    return render_frames(frames, params)
