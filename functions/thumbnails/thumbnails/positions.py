@@ -34,10 +34,12 @@ POSITION_STEPS_PER_DEGREE = 72_000
 #: Field-of-view steps per arcminute (0.01 arcmin).
 FOV_STEPS_PER_ARCMIN = 100
 
-_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+#: ASCII digits only (Python's \d and float() also take other scripts' digits).
+_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$", re.ASCII)
 #: ``hh:mm:ss.s`` or ``dd:mm:ss`` (colons or spaces), the seconds optional.
 _SEXAGESIMAL = re.compile(
-    r"^(?P<sign>[+-]?)(?P<a>\d{1,3})[: ](?P<b>\d{1,2})(?:[: ](?P<c>\d{1,2}(?:\.\d*)?))?$"
+    r"^(?P<sign>[+-]?)(?P<a>\d{1,3})[: ](?P<b>\d{1,2})(?:[: ](?P<c>\d{1,2}(?:\.\d*)?))?$",
+    re.ASCII,
 )
 
 
@@ -144,7 +146,7 @@ def _parse_pixel(name: str, raw: str) -> float:
 
 def _parse_size(raw: str) -> int:
     text = raw.strip()
-    if not re.fullmatch(r"\+?\d{1,9}", text):
+    if not re.fullmatch(r"\+?\d{1,9}", text, re.ASCII):
         raise InvalidParameter("size", f"expected a whole number of pixels, got {_shown(raw)}")
     size = int(text)
     if not 1 <= size <= MAX_SIZE:
