@@ -420,7 +420,9 @@ def load_cutout(
         image = np.full(window.shape, np.nan, dtype=np.float32)
         data_box = Window(0, 0, 0, 0)
     elif inside == window:
-        image, data_box = part, inside.relative_to(window)
+        # A copy: a view would keep the whole file (plain .fits) or the decoded band of
+        # full-width rows alive for as long as the frame.
+        image, data_box = np.array(part, dtype=np.float32), inside.relative_to(window)
     else:
         image = np.full(window.shape, np.nan, dtype=np.float32)
         data_box = inside.relative_to(window)
