@@ -48,10 +48,18 @@ OTHERS = [(201.3050, -43.0040, 9000.0), (201.3200, -43.0080, 6000.0), (201.2950,
 
 
 def sky_frame(
-    *, rotation=0.0, mirrored=False, compression="RICE_1", shape=SHAPE, seed=0, shift=(0, 0)
+    *,
+    rotation=0.0,
+    mirrored=False,
+    compression="RICE_1",
+    shape=SHAPE,
+    seed=0,
+    shift=(0, 0),
+    extra: dict[str, object] | None = None,
 ) -> bytes:
-    """A frame whose stars are placed by its WCS (astropy's) at known sky positions."""
-    cards = wcs_cards(shape, rotation=rotation, mirrored=mirrored)
+    """A frame whose stars are placed by its WCS (astropy's) at known sky positions; `extra`
+    cards are added to the WCS (distortion, say)."""
+    cards = {**wcs_cards(shape, rotation=rotation, mirrored=mirrored), **(extra or {})}
     cards["CRPIX1"] += shift[0]
     cards["CRPIX2"] += shift[1]
     wcs = WCS(fits.Header(list(cards.items())))

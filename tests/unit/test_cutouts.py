@@ -139,6 +139,23 @@ def test_a_star_asked_for_by_ra_dec_is_at_the_centre(rotation, mirrored, fov, bo
     assert distance_from_centre(picture) <= 1.0
 
 
+def test_a_star_is_centred_under_a_distorted_wcs_too():
+    sip = {
+        "CTYPE1": "RA---TAN-SIP",
+        "CTYPE2": "DEC--TAN-SIP",
+        "A_ORDER": 2,
+        "A_0_2": 2e-5,
+        "A_2_0": -1e-5,
+        "B_ORDER": 2,
+        "B_1_1": 3e-5,
+    }
+    data = sky_frame(rotation=15, extra=sip)
+    frame = load_frame(data, cutout=SkyCutout(*TARGET, 0.5))
+    assert type(frame.cutout.wcs).__name__ == "AstropyWcs"
+    params = ThumbnailParams(width=48, height=48, format="png", cutout=SkyCutout(*TARGET, 0.5))
+    assert distance_from_centre(render_png([data], params)) <= 1.0
+
+
 def test_the_fov_sets_the_side_from_the_pixel_scale():
     data = sky_frame()
     frame = load_frame(data, cutout=SkyCutout(*TARGET, 0.5))
