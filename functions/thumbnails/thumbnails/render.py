@@ -191,7 +191,8 @@ def load_frame(
         the cutout's.
     reference : Frame, optional
         With `cutout`, for the second and third channels of a colour image: the first
-        channel's cutout frame, whose patch of sky they are cut around.
+        channel's cutout frame, whose patch of sky they are cut around (ignored without
+        `cutout`).
 
     Returns
     -------
@@ -423,11 +424,7 @@ def render_thumbnail(
         raise TypeError("data must be a sequence of frames' bytes, not bytes")
     frames: list[Frame] = []
     for item in data:
-        if params.cutout is None:
-            frames.append(load_frame(item, limits=limits))
-        else:  # colour channels are cut around the first one's patch of sky
-            reference = frames[0] if frames else None
-            frames.append(
-                load_frame(item, limits=limits, cutout=params.cutout, reference=reference)
-            )
+        # Colour cutouts: the other channels are cut around the first one's patch of sky.
+        reference = frames[0] if frames else None
+        frames.append(load_frame(item, limits=limits, cutout=params.cutout, reference=reference))
     return render_frames(frames, params)

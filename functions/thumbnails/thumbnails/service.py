@@ -230,8 +230,12 @@ class ThumbnailService:
             source_bytes += len(download.data)
             etags.append(download.etag)
             started = self._clock()
+            # Colour cutouts: the other channels are cut around the first one's patch of sky.
+            reference = frames[0] if frames else None
             frames.append(
-                render.load_frame(download.data, limits=self.limits, **_cutout_of(params, frames))
+                render.load_frame(
+                    download.data, limits=self.limits, cutout=params.cutout, reference=reference
+                )
             )
             render_seconds += self._clock() - started
             del download
@@ -239,14 +243,6 @@ class ThumbnailService:
         thumbnail = render.render_frames(frames, params)
         render_seconds += self._clock() - started
         return thumbnail, etags, source_bytes, render_seconds * 1000.0
-
-
-def _cutout_of(params: ThumbnailParams, frames: list) -> dict:
-    """`load_frame`'s cutout arguments: the colour channels after the first are cut where
-    the first one was."""
-    if params.cutout is None:
-        return {}
-    return {"cutout": params.cutout, "reference": frames[0] if frames else None}
 
 
 def _record_basename(record: Frame) -> str:
