@@ -342,3 +342,20 @@ def test_a_colour_cutout_aligns_the_channels_on_the_star():
     assert picture.shape == (60, 60, 3)
     for channel in range(3):
         assert distance_from_centre(picture[:, :, channel]) <= 1.0
+
+
+def test_a_plain_fits_cutout_reads_only_its_rows():
+    from thumbnails import fits_io
+
+    data = reduced_frame_bytes(SHAPE)  # float32, uncompressed
+    _, selection = fits_io.open_fits(data, fits_io.RenderLimits())
+    start, row_bytes = selection.hdus[0].data_start, SHAPE[1] * 4
+    cutout = PixelCutout(100.0, 120.0, 20)  # rows 110..129 (0-based)
+    expected = load_frame(data, cutout=cutout).data
+    # Every other row becomes NaN: a cutout that read any of them would show it.
+    damaged = bytearray(data)
+    nan_row = np.full(SHAPE[1], np.nan, ">f4").tobytes()
+    for row in [*range(110), *range(130, SHAPE[0])]:
+        damaged[start + row * row_bytes : start + (row + 1) * row_bytes] = nan_row
+    np.testing.assert_array_equal(load_frame(bytes(damaged), cutout=cutout).data, expected)
+    assert np.isnan(load_frame(bytes(damaged)).data[:110]).all()
