@@ -9,7 +9,9 @@ generates the frames first. Three methods render each frame to 200x200, interlea
 - fits2image: ``fits2image.conversions.fits_to_jpg``, the renderer of the old service;
 - floor: astropy opening the file and reading every image HDU's data (all four amplifiers
   of a raw frame), which no renderer built on astropy can beat;
-- ours: ``thumbnails.render.render_thumbnail``.
+- ours: ``thumbnails.render.render_thumbnail``;
+- cutout (4k reduced frame only): ours, a 2-arcminute ``ra``/``dec`` cutout of the frame,
+  compared with ours rendering the whole frame (issue 18: decode only where it falls).
 
 Each is measured cold (a fresh Python process per render: wall time of the whole process,
 imports included, and its peak RSS from ``os.wait4``) and warm (repeated in one long-lived
@@ -40,7 +42,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 METHODS_PY = REPO / "bench" / "methods.py"
 METHODS = ("fits2image", "floor", "ours")
-SHORT = {"fits2image": "a", "floor": "b", "ours": "c"}
+CUTOUT = "cutout"
+SHORT = {"fits2image": "a", "floor": "b", "ours": "c", CUTOUT: "d"}
 
 REDUCED_4K = "lsc1m005-fa15-20260101-0100-e91.fits.fz"
 RAW_4AMP = "lsc1m005-fa15-20260101-0100-e00.fits.fz"
@@ -73,7 +76,12 @@ TARGETS = (
     Target(REDUCED_4K, "4k reduced, peak RSS, ours / fits2image", "rss c/a", 0.3),
     Target(RAW_4AMP, "raw 4-amp mosaic, warm, ours / floor", "warm c/b", 1.3),
     Target(RAW_4AMP, "raw 4-amp mosaic, cold, ours / floor", "cold c/b", 1.3),
+    Target(REDUCED_4K, "4k reduced, warm, 2' cutout / whole frame", "warm d/c", 0.3),
+    Target(REDUCED_4K, "4k reduced, cold, 2' cutout / whole frame", "cold d/c", 0.3),
+    Target(REDUCED_4K, "4k reduced, peak RSS, 2' cutout / whole", "rss d/c", 0.5),
 )
+#: Frames the cutout method is measured on (it needs a sky position: methods.CUTOUT_AT).
+CUTOUT_FRAMES = (REDUCED_4K,)
 
 
 @dataclass
@@ -260,8 +268,13 @@ def ratio(top: float | None, bottom: float | None) -> float | None:
 
 
 def ratios_of(res: dict[str, Samples]) -> dict[str, float | None]:
-    a, b, c = (res.get(m, Samples()) for m in METHODS)
+    a, b, c, d = (res.get(m, Samples()) for m in (*METHODS, CUTOUT))
     return {
+        "warm d/c": ratio(d.warm, c.warm),
+        "cold d/c": ratio(d.cold, c.cold),
+        "rss d/c": ratio(d.rss, c.rss),
+        "warm d/c cpu": ratio(d.warm_cpu, c.warm_cpu),
+        "cold d/c cpu": ratio(d.cold_cpu, c.cold_cpu),
         "warm c/b": ratio(c.warm, b.warm),
         "cold c/b": ratio(c.cold, b.cold),
         "warm a/c": ratio(a.warm, c.warm),
@@ -283,6 +296,7 @@ def print_table(all_results: dict[str, dict[str, Samples]], args: argparse.Names
         f"imports included) and {args.warm} warm runs (one process, after a warm-up)."
     )
     print("a = fits2image 1.1.0 fits_to_jpg, b = floor (astropy reads all image HDUs), c = ours")
+    print("d = ours, a 2-arcminute cutout (ra/dec, fov=2) of the frame instead of all of it")
     print()
     head = (
         f"{'frame':<42} {'method':<12} {'cold s':>7} {'(cpu)':>7} {'peak RSS':>9}"
@@ -291,7 +305,7 @@ def print_table(all_results: dict[str, dict[str, Samples]], args: argparse.Names
     print(head)
     print("-" * len(head))
     for name, res in all_results.items():
-        for m in METHODS:
+        for m in (*METHODS, CUTOUT):
             s = res.get(m)
             if s is None:
                 continue
@@ -319,7 +333,7 @@ def print_table(all_results: dict[str, dict[str, Samples]], args: argparse.Names
         )
         print(f"{name:<42} {cells}")
     print()
-    print("Targets (issue 2):")
+    print("Targets (issues 2 and 18):")
     for t in TARGETS:
         if t.frame not in all_results:
             continue
@@ -610,12 +624,17 @@ def main(argv: list[str] | None = None) -> int:
         if "ours" in methods:
             orientation_comparison(pythons, args)
         return 0
-    workers = {m: WarmWorker(pythons[m], m, args.size) for m in methods}
+    cutouts = "ours" in methods and any(f.name in CUTOUT_FRAMES for f in frames)
+    if cutouts:
+        pythons[CUTOUT] = sys.executable
+    measured = (*methods, CUTOUT) if cutouts else methods
+    workers = {m: WarmWorker(pythons[m], m, args.size) for m in measured}
     results: dict[str, dict[str, Samples]] = {}
     try:
         for frame in frames:
             progress(f"{frame.name} ")
-            results[frame.name] = measure_frame(frame, methods, pythons, workers, args)
+            chosen = (*methods, CUTOUT) if cutouts and frame.name in CUTOUT_FRAMES else methods
+            results[frame.name] = measure_frame(frame, chosen, pythons, workers, args)
             progress("\n")
     finally:
         for w in workers.values():

@@ -327,3 +327,39 @@ def _is_json_object(text: str) -> bool:
         return isinstance(json.loads(text), dict)
     except ValueError:
         return False
+
+
+CUTOUT_NAMES = st.sampled_from(("ra", "dec", "fov", "x", "y", "size"))
+POSITIONS = st.one_of(
+    NUMBERLIKE,
+    st.floats(-400, 400).map(repr),
+    st.tuples(st.integers(-2, 99), st.integers(0, 70), st.floats(0, 70)).map(
+        lambda parts: f"{parts[0]:+03d}:{parts[1]:02d}:{parts[2]:06.3f}"
+    ),
+    st.text(max_size=20),
+)
+CUTOUT_QUERIES = st.dictionaries(CUTOUT_NAMES, POSITIONS, max_size=6)
+
+
+class TestCutoutParameters:
+    @PROPERTY
+    @given(query=CUTOUT_QUERIES)
+    def test_any_cutout_query_gives_a_valid_cutout_or_names_the_bad_parameter(self, query):
+        from thumbnails.positions import CUTOUT_PARAMETERS, MAX_FOV, PixelCutout, SkyCutout
+
+        try:
+            params = ThumbnailParams.from_query(query)
+        except InvalidParameter as error:
+            assert error.parameter in CUTOUT_PARAMETERS
+            assert str(error).startswith(error.parameter + ": ") and error.status == 400
+            return
+        cutout = params.cutout
+        if isinstance(cutout, SkyCutout):
+            assert 0 <= cutout.ra < 360 and -90 <= cutout.dec <= 90
+            assert 0.01 <= cutout.fov <= MAX_FOV
+            assert round(cutout.ra * 72000, 6) == round(cutout.ra * 72000)  # 0.05 arcsec
+        elif isinstance(cutout, PixelCutout):
+            assert math.isfinite(cutout.x) and math.isfinite(cutout.y) and cutout.size >= 1
+        else:
+            assert cutout is None and not query
+        assert ThumbnailParams.from_query(query).digest() == params.digest()

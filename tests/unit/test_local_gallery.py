@@ -97,3 +97,43 @@ def test_names_are_escaped_in_the_page():
 
     assert "a<b" not in page
     assert "a&lt;b" in page
+
+
+def test_frames_with_a_wcs_link_a_sky_cutout_around_their_pointing_and_a_padded_corner():
+    from urllib.parse import parse_qs, urlsplit
+
+    from thumbnails.params import ThumbnailParams
+
+    class _Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.links: dict[str, str] = {}
+            self._href: str | None = None
+
+        def handle_starttag(self, tag, attrs):
+            self._href = dict(attrs).get("href") if tag == "a" else None
+
+        def handle_data(self, data):
+            if self._href is not None:
+                self.links[data] = self._href
+
+    headers = {SINGLE[0]["id"]: {"CRVAL1": 97.5, "CRVAL2": -30.25}, SINGLE[1]["id"]: {}}
+    parser = _Links()
+    parser.feed(
+        render_gallery(
+            SINGLE[:1],
+            archive_url="http://127.0.0.1:1/",
+            storage_url="http://127.0.0.1:2",
+            data_bucket="data",
+            thumbnail_bucket="thumbs",
+            headers=headers.get,
+        )
+    )
+    sky = urlsplit(unescape(parser.links["2′ cutout"]))
+    assert sky.path == "/s-0042-e91/"
+    query = parse_qs(sky.query)
+    assert query["ra"] == ["06:30:00.00"] and query["dec"] == ["-30:15:00.0"]
+    cutout = ThumbnailParams.from_query(query).cutout
+    assert (cutout.ra, cutout.dec, cutout.fov) == (97.5, -30.25, 2.0)
+    corner = parse_qs(urlsplit(unescape(parser.links["corner cutout"])).query)
+    assert corner["x"] == ["1"] and corner["size"] == ["300"]

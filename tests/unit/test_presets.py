@@ -47,6 +47,8 @@ def test_the_default_setting_parses():
         ("width=5000", "between 1 and 4096"),
         ("stretch=gamma", "stretch"),
         ("color=true", "colour"),
+        ("ra=201.3&dec=-43", "cutouts"),
+        ("x=10&y=10&size=50", "cutouts"),
         ("image=true", "unknown parameter 'image'"),
     ],
 )

@@ -55,6 +55,8 @@ METRICS_NAMESPACE = "Thumbnails"
 ALIGNMENT_HEADER = "X-Thumbnail-Alignment"
 ORIENTATION_HEADER = "X-Thumbnail-Orientation"
 COLOR_BALANCE_HEADER = "X-Thumbnail-Color-Balance"
+#: On cutouts: ``padded`` (part of it fell outside the frame) or ``inside``.
+CUTOUT_HEADER = "X-Thumbnail-Cutout"
 _FRAME_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -64,7 +66,12 @@ def cors_config(allow_origin: str) -> CORSConfig:
     return CORSConfig(
         allow_origin=origins[0],
         extra_origins=origins[1:] or None,
-        expose_headers=[ALIGNMENT_HEADER, ORIENTATION_HEADER, COLOR_BALANCE_HEADER],
+        expose_headers=[
+            ALIGNMENT_HEADER,
+            ORIENTATION_HEADER,
+            COLOR_BALANCE_HEADER,
+            CUTOUT_HEADER,
+        ],
         max_age=600,
     )
 
@@ -142,6 +149,8 @@ def _result_response(result: Result, mode: str, max_age: int) -> Response:
         headers[ORIENTATION_HEADER] = result.orientation
     if result.color_balance is not None:
         headers[COLOR_BALANCE_HEADER] = result.color_balance
+    if result.cutout is not None:
+        headers[CUTOUT_HEADER] = result.cutout
     if mode == "inline" and result.thumbnail_bytes is not None:
         # Bytes: Powertools base64-encodes them and sets isBase64Encoded for API Gateway.
         return Response(200, result.content_type, result.thumbnail_bytes, headers)

@@ -57,6 +57,15 @@ to the archive on every request.</p>
 quarter turn, mirrored when the camera sees the sky mirrored), as LCO's previous renderer
 did; a quarter turn swaps which of <code>width</code> and <code>height</code> bounds the
 image. <code>detector</code>: FITS row 1 at the bottom, as the camera reads out.</td></tr>
+<tr><td><code>ra</code>, <code>dec</code></td><td></td>
+<td>A cutout centred on this sky position (ICRS): decimal degrees, or sexagesimal
+<code>hh:mm:ss.s</code> and <code>+dd:mm:ss</code>. Needs a frame with a usable WCS.</td></tr>
+<tr><td><code>fov</code></td><td>2</td><td>The side of an <code>ra</code>/<code>dec</code>
+cutout, in arcminutes.</td></tr>
+<tr><td><code>x</code>, <code>y</code></td><td></td>
+<td>A cutout centred on this pixel (FITS, 1-based; for raw frames, of the whole detector).</td></tr>
+<tr><td><code>size</code></td><td>300</td><td>The side of an <code>x</code>/<code>y</code> cutout,
+in pixels.</td></tr>
 <tr><td><code>image</code></td><td></td>
 <td>Absent: JSON <code>{"url": ..., "propid": ...}</code> with a signed URL valid for
 7 days. <code>true</code>: a 302 redirect to that URL (for <code>&lt;img src&gt;</code>).
@@ -71,11 +80,17 @@ frame has no usable celestial WCS: FITS row 1 at the bottom) or
 composites are turned by the red frame's WCS and also carry
 <code>X-Thumbnail-Alignment</code>: <code>wcs</code> or <code>none</code>.</p>
 
-<h2>Example</h2>
+<h2>Examples</h2>
 <p><code>GET /3863274/?width=500&amp;height=500&amp;label=So%20many%20stars</code></p>
+<p><code>GET /3863274/?ra=13:25:12.96&amp;dec=-42:59:51&amp;fov=1.5&amp;image=true</code>: a
+1.5 arcminute cutout around a target. Only the part of the frame it covers is decoded. A
+cutout that falls partly outside the frame is padded (transparent in PNG and WebP, black in
+JPEG) and answered with <code>X-Thumbnail-Cutout: padded</code> (else <code>inside</code>);
+one entirely outside the frame is a 400 whose message gives the frame's footprint.</p>
 
 <h2>Errors</h2>
-<p>JSON <code>{"message": ...}</code> with status 400 (bad parameter or frame not eligible),
+<p>JSON <code>{"message": ...}</code> with status 400 (bad parameter, frame not eligible,
+<code>ra</code>/<code>dec</code> on a frame without a usable WCS, or a cutout off the frame),
 401/403 (the archive refused you), 404 (no such frame), 413 (frame too large),
 422 (not a readable FITS image), 502/503/504 (archive or storage trouble).</p>
 </body>

@@ -40,6 +40,19 @@ class FrameNotEligible(ThumbnailError):
     status = 400
 
 
+class NoUsableWcs(ThumbnailError):
+    """A sky position was asked of a frame without a usable celestial WCS (400)."""
+
+    status = 400
+
+
+class CutoutOutsideFrame(ThumbnailError):
+    """The cutout asked for does not overlap the frame at all (400); the message gives the
+    frame's footprint."""
+
+    status = 400
+
+
 class FrameNotFound(ThumbnailError):
     """No such frame, or not exactly one frame for a basename (404)."""
 

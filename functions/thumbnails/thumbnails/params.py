@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from urllib.parse import quote
 
 from .errors import InvalidParameter
+from .positions import CUTOUT_PARAMETERS, Cutout, PixelCutout, SkyCutout, parse_cutout
 
 #: Bumped whenever rendering changes what the same parameters produce, so stale cache
 #: entries are never served for the new renderer.
@@ -127,6 +128,8 @@ class ThumbnailParams:
     orientation : str
         One of `ORIENTATIONS`: ``north`` (north up, east left, from the frame's WCS when it
         has one) or ``detector`` (FITS row 1 at the bottom).
+    cutout : SkyCutout or PixelCutout, optional
+        Render only this square of the frame (`positions`); None for the whole frame.
     """
 
     width: int = 200
@@ -139,6 +142,7 @@ class ThumbnailParams:
     format: str = "jpeg"
     color: bool = False
     orientation: str = "north"
+    cutout: Cutout | None = None
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -172,6 +176,8 @@ class ThumbnailParams:
         object.__setattr__(self, "label", _check_label(self.label))
         object.__setattr__(self, "median", bool(self.median))
         object.__setattr__(self, "color", bool(self.color))
+        if self.cutout is not None and not isinstance(self.cutout, SkyCutout | PixelCutout):
+            raise InvalidParameter("cutout", f"expected a sky or pixel cutout, got {self.cutout!r}")
 
     # ------------------------------------------------------------------ parsing
     @classmethod
@@ -229,6 +235,7 @@ class ThumbnailParams:
         if "format" in values:
             fmt = values["format"].strip().lower()
             kwargs["format"] = _FORMAT_ALIASES.get(fmt, fmt)
+        kwargs["cutout"] = parse_cutout(values)
         return cls(**kwargs)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ canonical form
@@ -255,6 +262,8 @@ class ThumbnailParams:
             normalised["quality"] = ThumbnailParams.quality
         if self.color:
             normalised["color_render"] = COLOR_RENDER_VERSION
+        if self.cutout is None:
+            del normalised["cutout"]  # keys of whole-frame thumbnails are as before cutouts
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 
@@ -268,6 +277,8 @@ def _canonical_value(value: object) -> str:
         return "1" if value else "0"
     if isinstance(value, float):
         return repr(value)  # shortest round-trip repr: 99.5 -> "99.5", stable everywhere
+    if isinstance(value, SkyCutout | PixelCutout):
+        return value.canonical()
     if isinstance(value, str):
         # Percent-encode the UTF-8 bytes so that '&' or '=' in a label cannot collide with
         # the separators and every label has exactly one spelling.
@@ -276,7 +287,7 @@ def _canonical_value(value: object) -> str:
 
 
 def _single_values(query: Mapping[str, str | Sequence[str] | None]) -> dict[str, str]:
-    known = {f.name for f in fields(ThumbnailParams)}
+    known = {f.name for f in fields(ThumbnailParams)} - {"cutout"} | set(CUTOUT_PARAMETERS)
     values: dict[str, str] = {}
     for name, raw in query.items():
         if name not in known or raw is None:

@@ -13,9 +13,12 @@ from dataclasses import fields
 
 from .errors import InvalidParameter
 from .params import DEFAULT_MAX_SIZE, ThumbnailParams
+from .positions import CUTOUT_PARAMETERS
 from .settings import SettingsError
 
-_PARAMETER_NAMES = frozenset(f.name for f in fields(ThumbnailParams))
+_PARAMETER_NAMES = frozenset(f.name for f in fields(ThumbnailParams)) - {"cutout"} | frozenset(
+    CUTOUT_PARAMETERS
+)
 
 
 def parse_preset(preset: str, *, max_size: int = DEFAULT_MAX_SIZE) -> ThumbnailParams:
@@ -37,7 +40,8 @@ def parse_preset(preset: str, *, max_size: int = DEFAULT_MAX_SIZE) -> ThumbnailP
     SettingsError
         For a malformed preset, an unknown parameter name (the API ignores unknown names,
         but in configuration one is a typo that would silently render the default), an
-        invalid value, or ``color`` (pregeneration sees one frame at a time).
+        invalid value, ``color`` (pregeneration sees one frame at a time) or a cutout (a
+        position is a request's, not every frame's).
     """
     try:
         query = urllib.parse.parse_qs(preset, keep_blank_values=True, strict_parsing=True)
@@ -59,6 +63,11 @@ def parse_preset(preset: str, *, max_size: int = DEFAULT_MAX_SIZE) -> ThumbnailP
         raise SettingsError(
             f"PREGENERATE_PRESETS: {preset!r}: colour thumbnails combine three frames and "
             "cannot be pregenerated from one"
+        )
+    if params.cutout is not None:
+        raise SettingsError(
+            f"PREGENERATE_PRESETS: {preset!r}: cutouts (ra/dec, x/y) are rendered on request, "
+            "not pregenerated for every frame"
         )
     return params
 

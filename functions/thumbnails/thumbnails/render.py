@@ -40,6 +40,7 @@ from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_
 from .orientation import KEYWORDS as ORIENTATION_KEYWORDS
 from .orientation import Orientation, choose_orientation, orient, oriented_size
 from .params import RenderLimits, ThumbnailParams
+from .positions import Cutout
 from .scaling import clip_limits, finite_sorted, limits, robust_sigma, scale_channel
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ class Thumbnail:
         Colour images only: how the channels were put on one flux scale, ``"zeropoint"``
         (BANZAI's ``L1ZP``), ``"stars"`` (the field's stars neutral) or ``"none"`` (see
         `thumbnails.color_balance`); None for single frames.
+    padded : bool or None
+        Cutouts only: True when part of the cutout fell outside the frame (padded,
+        transparent in PNG and WebP, black in JPEG); None for whole frames.
     """
 
     data: bytes
@@ -107,6 +111,7 @@ class Thumbnail:
     alignment: str | None = None
     orientation: str = "detector"
     color_balance: str | None = None
+    padded: bool | None = None
 
 
 class Frame:
@@ -123,6 +128,9 @@ class Frame:
         The cards that orient the frame (`orientation.KEYWORDS`; None where missing), read
         from `wcs_header` if given (a raw mosaic: the primary header, whose WCS describes the
         whole detector), else from `header`.
+    cutout : cutout.CutoutGeometry or None
+        For a frame of a cutout (`cutout.load_cutout`): where it was cut and which part of
+        it holds data (the rest is padding); None for a whole frame.
     """
 
     def __init__(
@@ -142,6 +150,7 @@ class Frame:
         self._samples: np.ndarray | None = None
         self._binned: dict[tuple, tuple[np.ndarray, int]] = {}
         self._data: np.ndarray | None = None
+        self.cutout = None
 
     def __repr__(self) -> str:
         amps = len(self.layout.amplifiers)
@@ -204,7 +213,13 @@ class Frame:
         return self._binned[key]
 
 
-def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
+def load_frame(
+    data: bytes,
+    *,
+    limits: RenderLimits = DEFAULT_LIMITS,
+    cutout: Cutout | None = None,
+    reference: Frame | None = None,
+) -> Frame:
     """Decode one frame from its bytes (``.fits``, ``.fits.fz`` or ``.fits.gz``).
 
     Parameters
@@ -213,6 +228,13 @@ def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
         The whole file.
     limits : RenderLimits
         ``max_pixels`` is checked against the headers before anything is decompressed.
+    cutout : SkyCutout or PixelCutout, optional
+        Decode only this square of the frame (`cutout.load_cutout`): the frame returned is
+        the cutout's.
+    reference : Frame, optional
+        With `cutout`, for the second and third channels of a colour image: the first
+        channel's cutout frame, whose patch of sky they are cut around (ignored without
+        `cutout`).
 
     Returns
     -------
@@ -224,7 +246,13 @@ def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
         The image (all amplifiers together) has more than ``limits.max_pixels`` pixels.
     UnreadableFrame
         Not FITS, truncated, corrupt, or without image data.
+    NoUsableWcs, CutoutOutsideFrame, InvalidParameter
+        For a cutout that cannot be located on this frame.
     """
+    if cutout is not None:
+        from .cutout import load_cutout
+
+        return load_cutout(data, cutout, limits=limits, reference=reference, layout_of=_layout)
     raw, selection = fits_io.open_fits(data, limits)
     arrays = fits_io.read_arrays(raw, selection)
     del raw
@@ -440,6 +468,9 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         # Where any channel has no data (edges uncovered after alignment) draw black rather
         # than a false colour.
         levels[np.logical_or.reduce([~np.isfinite(image) for image in images])] = 0
+    geometry = frames[0].cutout
+    if geometry is not None and geometry.padded:
+        levels = _padded(levels, geometry.data, binned[0][1], params.format != "jpeg")
     picture = _as_shown(levels, orientation)
     if picture.size != (out_w, out_h):
         picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
@@ -457,6 +488,7 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         alignment=alignment,
         orientation=orientation.applied,
         color_balance=balance,
+        padded=None if geometry is None else geometry.padded,
     )
 
 
@@ -476,8 +508,10 @@ def _neutral_sky(picture: Image.Image, sky: Image.Image) -> Image.Image:
 
     if sky.size != picture.size:
         sky = sky.resize(picture.size, Image.Resampling.NEAREST)
-    rgb = np.array(picture)
-    return Image.fromarray(neutral_sky(rgb, np.asarray(sky, dtype=bool)))
+    pixels = np.array(picture)
+    # A padded cutout's PNG/WebP carries an alpha channel: only the colours are levelled.
+    pixels[..., :3] = neutral_sky(pixels[..., :3], np.asarray(sky, dtype=bool))
+    return Image.fromarray(pixels)
 
 
 def _binning_clip(frame: Frame, params: ThumbnailParams) -> tuple[float, float] | None:
@@ -491,11 +525,35 @@ def _binning_clip(frame: Frame, params: ThumbnailParams) -> tuple[float, float] 
     return low, high + COLOR_CLIP_WIDENING * (high - low)
 
 
+def _padded(levels: np.ndarray, data, factor: int, transparent: bool) -> np.ndarray:
+    """`levels` with the cutout's padding black, or transparent (an alpha channel added).
+
+    `data` is the window of the cutout that holds the frame's pixels (unbinned); a binned
+    pixel is padding when its centre is outside it.
+    """
+    rows, cols = levels.shape[:2]
+    centres_y = np.arange(rows) * factor + (factor - 1) / 2.0
+    centres_x = np.arange(cols) * factor + (factor - 1) / 2.0
+    inside = ((centres_y >= data.y0 - 0.5) & (centres_y < data.y1 - 0.5))[:, None] & (
+        (centres_x >= data.x0 - 0.5) & (centres_x < data.x1 - 0.5)
+    )[None, :]
+    if not transparent:
+        levels = levels.copy()
+        levels[~inside] = 0
+        return levels
+    alpha = np.where(inside, np.uint8(255), np.uint8(0))
+    if levels.ndim == 2:
+        return np.dstack([levels, alpha])
+    return np.dstack([levels, alpha[:, :, None]])
+
+
 def _encode(picture: Image.Image, params: ThumbnailParams) -> bytes:
     buffer = io.BytesIO()
     if params.format == "jpeg":
         picture.save(buffer, "JPEG", quality=params.quality)
     elif params.format == "webp":
+        if picture.mode == "LA":  # WebP has no grey-with-alpha mode
+            picture = picture.convert("RGBA")
         picture.save(buffer, "WEBP", quality=params.quality, method=4)
     else:
         picture.save(buffer, "PNG")
@@ -514,4 +572,9 @@ def render_thumbnail(
     """
     if isinstance(data, bytes | bytearray):
         raise TypeError("data must be a sequence of frames' bytes, not bytes")
-    return render_frames([load_frame(d, limits=limits) for d in data], params)
+    frames: list[Frame] = []
+    for item in data:
+        # Colour cutouts: the other channels are cut around the first one's patch of sky.
+        reference = frames[0] if frames else None
+        frames.append(load_frame(item, limits=limits, cutout=params.cutout, reference=reference))
+    return render_frames(frames, params)

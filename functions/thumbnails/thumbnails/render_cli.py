@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import FrameTooLarge, InvalidParameter, ThumbnailError, UnreadableFrame
+from .errors import (
+    CutoutOutsideFrame,
+    FrameTooLarge,
+    InvalidParameter,
+    NoUsableWcs,
+    ThumbnailError,
+    UnreadableFrame,
+)
 from .params import STRETCHES, RenderLimits, ThumbnailParams
 
 #: option -> help; every one is passed through `ThumbnailParams.from_query` as a string.
@@ -23,6 +30,13 @@ _QUERY_OPTIONS = {
     "percentile": "upper percentile for --median and --stretch linear (default 99.5)",
     "orientation": "north (north up, east left, from the WCS; the default) or detector"
     " (FITS row 1 at the bottom)",
+    "ra": "cutout centre, right ascension (ICRS): decimal degrees or hh:mm:ss.s",
+    "dec": "cutout centre, declination (ICRS): decimal degrees or +dd:mm:ss "
+    "(write --dec=-dd:mm:ss south of the equator)",
+    "fov": "side of the --ra/--dec cutout in arcminutes (default 2)",
+    "x": "cutout centre, FITS column (1-based)",
+    "y": "cutout centre, FITS row (1-based)",
+    "size": "side of the --x/--y cutout in pixels (default 300)",
 }
 
 
@@ -92,9 +106,13 @@ def run(args: argparse.Namespace) -> int:
     limits = RenderLimits(max_pixels=args.max_pixels)
     frames = []
     for path in args.frames:
+        # Colour cutouts: the other channels are cut around the first one's patch of sky.
+        reference = frames[0] if frames else None
         try:
-            frames.append(load_frame(_read(path), limits=limits))
-        except (UnreadableFrame, FrameTooLarge) as error:
+            frames.append(
+                load_frame(_read(path), limits=limits, cutout=params.cutout, reference=reference)
+            )
+        except (UnreadableFrame, FrameTooLarge, CutoutOutsideFrame, NoUsableWcs) as error:
             # Name the file: with three frames the user must know which one is bad.
             raise type(error)(f"{path}: {error.message}") from None
     thumbnail = render_frames(frames, params)
@@ -107,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
     colour = ""
     if thumbnail.alignment:
         colour = f", channels aligned: {thumbnail.alignment}, balanced: {thumbnail.color_balance}"
+    padded = ", padded: part of the cutout is outside the frame" if thumbnail.padded else ""
     print(
         f"{args.output}: {thumbnail.width}x{thumbnail.height} {params.format}{colour}"
-        f", orientation: {thumbnail.orientation}"
+        f", orientation: {thumbnail.orientation}{padded}"
     )
     return 0

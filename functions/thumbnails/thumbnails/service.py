@@ -81,6 +81,9 @@ class Result:
         Colour only: how the channels were put on one flux scale (``"zeropoint"``,
         ``"stars"`` or ``"none"``; None for a colour thumbnail cached before this was
         recorded).
+    cutout : str or None
+        Cutouts only: ``"padded"`` when part of the cutout fell outside the frame, else
+        ``"inside"``.
     thumbnail_bytes : bytes or None
         The image, when rendered now or asked for (``inline_limit``) and small enough.
     render_ms : float or None
@@ -97,6 +100,7 @@ class Result:
     alignment: str | None = None
     orientation: str | None = None
     color_balance: str | None = None
+    cutout: str | None = None
     thumbnail_bytes: bytes | None = None
     render_ms: float | None = None
     source_bytes: int = 0
@@ -191,6 +195,7 @@ class ThumbnailService:
                 alignment=cached.get("alignment") if params.color else None,
                 orientation=cached.get("orientation"),
                 color_balance=cached.get("color-balance") if params.color else None,
+                cutout=cached.get("cutout") if params.cutout is not None else None,
                 thumbnail_bytes=data,
             )
 
@@ -208,6 +213,9 @@ class ThumbnailService:
         metadata["orientation"] = thumbnail.orientation
         if thumbnail.color_balance is not None:
             metadata["color-balance"] = thumbnail.color_balance
+        cutout = None if thumbnail.padded is None else ("padded" if thumbnail.padded else "inside")
+        if cutout is not None:
+            metadata["cutout"] = cutout
         self.store.put(key, thumbnail.data, thumbnail.content_type, metadata=metadata)
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit
@@ -220,6 +228,7 @@ class ThumbnailService:
             alignment=thumbnail.alignment,
             orientation=thumbnail.orientation,
             color_balance=thumbnail.color_balance,
+            cutout=cutout,
             thumbnail_bytes=thumbnail.data if small else None,
             render_ms=render_ms,
             source_bytes=source_bytes,
@@ -237,7 +246,13 @@ class ThumbnailService:
             source_bytes += len(download.data)
             etags.append(download.etag)
             started = self._clock()
-            frames.append(render.load_frame(download.data, limits=self.limits))
+            # Colour cutouts: the other channels are cut around the first one's patch of sky.
+            reference = frames[0] if frames else None
+            frames.append(
+                render.load_frame(
+                    download.data, limits=self.limits, cutout=params.cutout, reference=reference
+                )
+            )
             render_seconds += self._clock() - started
             del download
         started = self._clock()

@@ -9,7 +9,7 @@ get a colour composite too.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -75,8 +75,41 @@ def _figure(src: str, title: str, details: str, links: Sequence[tuple[str, str]]
     )
 
 
+def _sexagesimal(ra: float, dec: float) -> tuple[str, str]:
+    """``(hh:mm:ss.ss, +dd:mm:ss.s)`` of a position in degrees (the API reads both forms)."""
+    seconds = round((ra % 360.0) / 15.0 * 3600.0, 2) % 86400.0
+    arcsec = round(abs(dec) * 3600.0, 1)
+    sign = "-" if dec < 0 else "+"
+    return (
+        f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:05.2f}",
+        f"{sign}{int(arcsec // 3600):02d}:{int(arcsec % 3600 // 60):02d}:{arcsec % 60:04.1f}",
+    )
+
+
+def cutout_links(header: Mapping[str, Any] | None, name: str, **extra: object) -> list:
+    """Cutout examples for a frame: 2 arcmin around its WCS reference point (its pointing)
+    by ``ra``/``dec``, and the 300 pixels around its first pixel, half off the frame, so
+    padded (transparent in PNG)."""
+    links = []
+    ra, dec = (header or {}).get("CRVAL1"), (header or {}).get("CRVAL2")
+    if isinstance(ra, int | float) and isinstance(dec, int | float) and -90 <= dec <= 90:
+        ra_text, dec_text = _sexagesimal(float(ra), float(dec))
+        query = {"ra": ra_text, "dec": dec_text, "fov": 2, "width": 500, "height": 500}
+        links.append(("2′ cutout", thumbnail_url(name, **query, image=True, **extra)))
+    links.append(
+        (
+            "corner cutout",
+            thumbnail_url(name, x=1, y=1, size=300, format="png", image=True, **extra),
+        )
+    )
+    return links
+
+
 def _frame_links(
-    frame: Mapping[str, Any], archive_url: str, **extra: object
+    frame: Mapping[str, Any],
+    archive_url: str,
+    header: Mapping[str, Any] | None = None,
+    **extra: object,
 ) -> list[tuple[str, str]]:
     name = frame["basename"]
     return [
@@ -85,6 +118,7 @@ def _frame_links(
             thumbnail_url(name, width=LARGE_SIZE, height=LARGE_SIZE, image=True, **extra),
         ),
         ("PNG asinh", thumbnail_url(name, stretch="asinh", format="png", image=True, **extra)),
+        *cutout_links(header, name, **extra),
         ("JSON", thumbnail_url(name, **extra)),
         ("archive record", f"{archive_url}frames/{frame['id']}/"),
     ]
@@ -107,6 +141,7 @@ def render_gallery(
     storage_url: str,
     data_bucket: str,
     thumbnail_bucket: str,
+    headers: Callable[[int], Mapping[str, Any] | None] | None = None,
 ) -> str:
     """The gallery page's HTML.
 
@@ -118,7 +153,14 @@ def render_gallery(
         The embedded archive and the local S3 endpoint, shown and linked.
     data_bucket, thumbnail_bucket : str
         The local buckets' names, for the "add a frame" hint.
+    headers : callable, optional
+        Frame id -> its header cards (`LocalArchive.headers`): frames with a WCS get a
+        sky cutout link around their reference point.
     """
+
+    def header_of(frame: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return headers(frame["id"]) if headers is not None else None
+
     figures = []
     shared = shared_basenames(frames)
     for channels in colour_sets(frames):
@@ -133,7 +175,12 @@ def render_gallery(
             f"{blue['primary_optical_element']}, request {red['request_id']}"
         )
         figures.append(
-            _figure(src, red["basename"], details, _frame_links(red, archive_url, color=True))
+            _figure(
+                src,
+                red["basename"],
+                details,
+                _frame_links(red, archive_url, header_of(red), color=True),
+            )
         )
     for frame in frames:
         if frame["basename"] in shared:
@@ -144,7 +191,8 @@ def render_gallery(
             f"{frame.get('configuration_type')} · {frame.get('primary_optical_element')} · "
             f"level {frame.get('reduction_level')} · {frame.get('observation_date')}"
         )
-        figures.append(_figure(src, frame["basename"], details, _frame_links(frame, archive_url)))
+        links = _frame_links(frame, archive_url, header_of(frame))
+        figures.append(_figure(src, frame["basename"], details, links))
     empty = "" if frames else f"<p>No frames yet: put a FITS file into s3://{data_bucket}/.</p>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -376,6 +376,7 @@ class LocalService:
             storage_url=self.storage_url,
             data_bucket=DATA_BUCKET,
             thumbnail_bucket=THUMBNAIL_BUCKET,
+            headers=self.archive.headers,
         )
         return "text/html; charset=utf-8", html.encode("utf-8")
 

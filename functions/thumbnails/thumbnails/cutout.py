@@ -1,0 +1,473 @@
+"""Cutouts: the square of a frame around a sky or pixel position, decoded only where it falls.
+
+A cutout is located on the frame's pixels (`locate`: by its WCS for ``ra``/``dec``), and only
+the rows it touches are decoded (`read_rows`): reduced frames are tile-compressed one row per
+tile, so a 2-arcminute cutout of a 4k frame decodes ~300 of its 4096 tiles, and a plain
+``.fits`` is read only there. The result is an ordinary `render.Frame` of the cutout (its WCS
+moved with it), rendered by the same pipeline as any thumbnail (binning, scaling, colour
+alignment, orientation). Where the square falls outside the frame it is padded with NaN and
+`Frame.cutout` says which part holds data, so the renderer can make the rest transparent
+(PNG, WebP) or black (JPEG).
+
+Raw multi-amplifier frames are decoded whole (their amplifiers are placed first), then cut.
+For colour, the first (red) frame's cutout is the reference: the other channels are cut
+around the same patch of sky (with a margin), and `align` then resamples them onto it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import fits_io, rice
+from .errors import (
+    CutoutOutsideFrame,
+    FrameTooLarge,
+    InvalidParameter,
+    NoUsableWcs,
+    ThumbnailError,
+    UnreadableFrame,
+)
+from .mosaic import Layout
+from .params import RenderLimits
+from .positions import Cutout, PixelCutout, SkyCutout
+from .render import Frame
+from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
+
+__all__ = ["CutoutGeometry", "Window", "load_cutout", "locate", "read_rows"]
+
+#: Pixels added around a colour channel's cutout, so that resampling it onto the reference
+#: cutout has data up to the reference's edges.
+CHANNEL_MARGIN = 2
+_PLAIN_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rectangle of pixels: rows ``y0..y1-1``, columns ``x0..x1-1`` (0-based).
+
+    It may reach beyond the image it is a window on (negative, or past the last pixel).
+    """
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @classmethod
+    def centred(cls, x_first: int, y_first: int, side: int) -> Window:
+        return cls(y_first, y_first + side, x_first, x_first + side)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+    def within(self, shape: tuple[int, int]) -> Window | None:
+        """The part of this window inside an image of `shape`, or None if there is none."""
+        y0, y1 = max(self.y0, 0), min(self.y1, shape[0])
+        x0, x1 = max(self.x0, 0), min(self.x1, shape[1])
+        return Window(y0, y1, x0, x1) if y0 < y1 and x0 < x1 else None
+
+    def relative_to(self, outer: Window) -> Window:
+        """This window in the pixels of `outer` (whose first pixel becomes 0)."""
+        return Window(
+            self.y0 - outer.y0, self.y1 - outer.y0, self.x0 - outer.x0, self.x1 - outer.x0
+        )
+
+
+@dataclass(frozen=True)
+class CutoutGeometry:
+    """Where a cutout frame came from (`Frame.cutout`).
+
+    Attributes
+    ----------
+    window : Window
+        The cutout in the source image's pixels.
+    data : Window
+        The part of the cutout that holds the frame's pixels, in the cutout's own pixels;
+        the rest is padding.
+    wcs : SkyWcs or None
+        The source frame's celestial WCS, when it has a usable one.
+    """
+
+    window: Window
+    data: Window
+    wcs: SkyWcs | None
+
+    @property
+    def padded(self) -> bool:
+        """True when part of the cutout falls outside the frame."""
+        return self.data.shape != self.window.shape
+
+
+# ---------------------------------------------------------------------------- locating
+def _round_half_up(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+def _usable_wcs(header) -> SkyWcs | None:
+    try:
+        return celestial_wcs(header)
+    except NoCelestialWcs:
+        return None
+
+
+def locate(
+    cutout: Cutout, header, shape: tuple[int, int], limits: RenderLimits
+) -> tuple[Window, SkyWcs | None]:
+    """The window a cutout asks for on an image of `shape`, and the image's WCS.
+
+    Parameters
+    ----------
+    cutout : SkyCutout or PixelCutout
+    header : CardHeader or astropy.io.fits.Header
+        The image's (merged) header, with its WCS.
+    shape : (rows, cols)
+        The image (for raw frames, the assembled detector).
+    limits : RenderLimits
+        The cutout, padding included, may not have more than ``limits.max_pixels`` pixels.
+
+    Raises
+    ------
+    NoUsableWcs
+        A sky cutout of a frame without a usable celestial WCS.
+    CutoutOutsideFrame
+        The window does not overlap the image at all; the message gives its footprint.
+    InvalidParameter
+        The window is too large (``fov`` or ``size``).
+    """
+    if isinstance(cutout, SkyCutout):
+        try:
+            wcs: SkyWcs | None = celestial_wcs(header)
+        except NoCelestialWcs as reason:
+            raise NoUsableWcs(
+                f"ra/dec: this frame has no usable WCS ({reason}); ask for a pixel cutout "
+                "(x, y, size) instead"
+            ) from None
+        x, y = (float(v) for v in wcs.world_to_pixel(cutout.ra, cutout.dec))
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise CutoutOutsideFrame(_outside_message(cutout, shape, wcs))
+        scale = pixel_scale(wcs, x, y)
+        side = max(1, _round_half_up(cutout.fov * 60.0 / scale))
+        window = Window.centred(
+            _round_half_up(x - (side - 1) / 2.0), _round_half_up(y - (side - 1) / 2.0), side
+        )
+        name = "fov"
+    else:
+        wcs = _usable_wcs(header)
+        window = Window.centred(cutout.first_pixel("x"), cutout.first_pixel("y"), cutout.size)
+        name = "size"
+    _check_pixels(name, window, limits)
+    if window.within(shape) is None:
+        raise CutoutOutsideFrame(_outside_message(cutout, shape, wcs))
+    return window, wcs
+
+
+def _check_pixels(name: str, window: Window, limits: RenderLimits) -> None:
+    rows, cols = window.shape
+    if rows * cols > limits.max_pixels:
+        raise InvalidParameter(
+            name,
+            f"the cutout would be {cols} x {rows} pixels of this frame, more than the limit "
+            f"of {limits.max_pixels:,} pixels",
+        )
+
+
+def _outside_message(cutout: Cutout, shape: tuple[int, int], wcs: SkyWcs | None) -> str:
+    rows, cols = shape
+    pixels = f"x 1 to {cols}, y 1 to {rows}"
+    if isinstance(cutout, PixelCutout):
+        where = f"x {cutout.x:g}, y {cutout.y:g} ({cutout.size} pixels)"
+    else:
+        where = f"ra {cutout.ra:.5f}, dec {cutout.dec:+.5f} ({cutout.fov:g} arcmin)"
+    message = f"the cutout at {where} lies entirely outside the frame, which covers {pixels}"
+    if wcs is not None:
+        xs = np.array([-0.5, cols - 0.5, cols - 0.5, -0.5, (cols - 1) / 2.0])
+        ys = np.array([-0.5, -0.5, rows - 0.5, rows - 0.5, (rows - 1) / 2.0])
+        ra, dec = wcs.pixel_to_world(xs, ys)
+        corners = ", ".join(f"({a:.5f}, {d:+.5f})" for a, d in zip(ra[:4], dec[:4], strict=True))
+        message += (
+            f"; on the sky (ICRS degrees) its centre is at ra {ra[4]:.5f}, dec {dec[4]:+.5f} "
+            f"and its corners at (ra, dec) {corners}"
+        )
+    return message
+
+
+def _channel_window(reference: CutoutGeometry, wcs: SkyWcs | None, limits: RenderLimits) -> Window:
+    """The window of a colour channel covering the sky of the reference (red) cutout."""
+    if reference.wcs is None or wcs is None:
+        return reference.window  # nothing to align by: the same pixels
+    window = reference.window
+    # The outline of the reference cutout (its corners and edge midpoints, at pixel edges).
+    xs = np.array([window.x0, (window.x0 + window.x1) / 2.0, window.x1]) - 0.5
+    ys = np.array([window.y0, (window.y0 + window.y1) / 2.0, window.y1]) - 0.5
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    ra, dec = reference.wcs.pixel_to_world(grid_x.ravel(), grid_y.ravel())
+    x, y = wcs.world_to_pixel(ra, dec)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return reference.window
+    channel = Window(
+        math.floor(float(y.min()) + 0.5) - CHANNEL_MARGIN,
+        math.ceil(float(y.max()) + 0.5) + CHANNEL_MARGIN,
+        math.floor(float(x.min()) + 0.5) - CHANNEL_MARGIN,
+        math.ceil(float(x.max()) + 0.5) + CHANNEL_MARGIN,
+    )
+    _check_pixels("fov", channel, limits)
+    return channel
+
+
+# ---------------------------------------------------------------------------- decoding
+def read_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray:
+    """Rows ``start..stop-1`` of a 2-D image HDU (all columns), decoding only what holds them.
+
+    A plain image is a view of those rows' bytes; a tile-compressed one has only the tiles
+    that hold them decompressed (the usual Rice-compressed reduced frame by `rice`, any other
+    by astropy's ``section``).
+
+    Raises
+    ------
+    UnreadableFrame
+        For data that cannot be decoded.
+    """
+    fits_io._check_dither_seed(info)  # a bad seed crashes the C decoder: refuse it first
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rows = _plain_rows(raw, info, start, stop)
+            if rows is None:
+                rows = _rice_rows(raw, info, start, stop)
+            if rows is None:
+                rows = _astropy_rows(raw, info, start, stop)
+    except ThumbnailError:
+        raise
+    except MemoryError:
+        raise FrameTooLarge("the frame is too large to decode in memory") from None
+    except Exception as error:  # astropy raises many types for corrupt data; all mean this
+        raise UnreadableFrame(
+            f"the FITS image data could not be decoded ({type(error).__name__}): "
+            "the file is corrupt"
+        ) from None
+    if rows.shape != (stop - start, info.shape[1]):
+        raise UnreadableFrame("the FITS image data does not match its header")
+    return rows
+
+
+def _plain_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray | None:
+    """A read-only view of the rows of an unscaled, uncompressed image, or None."""
+    header = info.header
+    scaled = (
+        fits_io.card_value(header, "BSCALE", 1) != 1 or fits_io.card_value(header, "BZERO", 0) != 0
+    )
+    if info.kind != "image" or scaled or len(info.shape) != 2:
+        return None
+    dtype = np.dtype(_PLAIN_DTYPES[header["BITPIX"]])
+    cols = info.shape[1]
+    offset = info.data_start + start * cols * dtype.itemsize
+    return np.frombuffer(raw, dtype=dtype, count=(stop - start) * cols, offset=offset).reshape(
+        stop - start, cols
+    )
+
+
+class _Overridden:
+    """A header with some values replaced (what `rice` reads of a compressed table)."""
+
+    def __init__(self, header, values: dict[str, object]) -> None:
+        self._header = header
+        self._values = values
+
+    def get(self, key: str, default: object = None) -> object:
+        return self._values[key] if key in self._values else self._header.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values or key in self._header
+
+    def __getitem__(self, key: str) -> object:
+        return self._values[key] if key in self._values else self._header[key]
+
+
+def _rice_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray | None:
+    """The rows of a Rice-compressed image through `rice`, decoding only their tiles.
+
+    The tiles holding the rows are a contiguous run of the compressed table's records, so
+    they are described as an image of their own (a band of the frame) and handed to
+    `rice.rice_image`: the records start later, the heap stays where it is, and the dither
+    seed advances by the tiles skipped (`_advanced_seed`).
+    """
+    table = info.table
+    if info.kind != "compressed" or table is None or len(info.shape) != 2:
+        return None
+    rows, cols = info.shape
+    tile_rows = table.get("ZTILE2", 1)
+    record = table.get("NAXIS1")
+    count = table.get("NAXIS2")
+    if table.get("ZTILE1", cols) != cols or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (tile_rows, record, count)
+    ):
+        return None  # not tiles of whole rows: astropy decodes the section
+    first, last = start // tile_rows, -(-stop // tile_rows)
+    band_start, band_stop = first * tile_rows, min(last * tile_rows, rows)
+    seed = table.get("ZDITHER0", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        return None
+    band_table = _Overridden(
+        table,
+        {
+            "NAXIS2": last - first,
+            "THEAP": table.get("THEAP", record * count) - first * record,
+            "ZNAXIS2": band_stop - band_start,
+            "ZDITHER0": _advanced_seed(seed, first),
+        },
+    )
+    band = replace(
+        info,
+        shape=(band_stop - band_start, cols),
+        data_start=info.data_start + first * record,
+        table=band_table,
+    )
+    image = rice.rice_image(raw, band)
+    if image is None:
+        return None
+    return image[start - band_start : stop - band_start]
+
+
+def _advanced_seed(seed: int, tiles: int) -> int:
+    """The dither seed of the tile `tiles` after the first: ``ZDITHER0 + tiles``, kept in
+    the convention's 1..10000 (the seeds cycle through a table of 10000 random values)."""
+    if seed < 1:
+        return seed + tiles  # no dithering (or no seed card): the value is not used
+    return (seed - 1 + tiles) % 10000 + 1
+
+
+def _astropy_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray:
+    """The rows through astropy's ``section`` (only the tiles needed are decompressed)."""
+    from astropy.io import fits
+
+    with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True) as hdul:
+        return np.array(hdul[info.index].section[start:stop, :])
+
+
+def _single_image(selection: fits_io.Selection, header) -> bool:
+    """True when the frame is one 2-D image rendered as it is stored (rows decodable alone).
+
+    Raw frames (amplifiers, cubes, a single readout with overscan, as `render` lays them
+    out) are decoded whole and assembled before they are cut.
+    """
+    if selection.layout != "single" or len(selection.hdus[0].shape) != 2:
+        return False
+    return not (fits_io.card_value(header, "RLEVEL") == 0 and "BIASSEC" in header)
+
+
+# ---------------------------------------------------------------------------- frames
+def load_cutout(
+    data: bytes,
+    cutout: Cutout,
+    *,
+    limits: RenderLimits,
+    reference: Frame | None = None,
+    layout_of=None,
+) -> Frame:
+    """Decode the cutout of one frame into a `Frame` of its own.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file (``.fits``, ``.fits.fz`` or ``.fits.gz``).
+    cutout : SkyCutout or PixelCutout
+    limits : RenderLimits
+    reference : Frame, optional
+        For the second and third colour channels: the first channel's cutout frame, whose
+        patch of sky this one must cover.
+    layout_of : callable
+        ``(selection, arrays, header) -> mosaic.Layout``: how `render` lays out a raw frame.
+
+    Returns
+    -------
+    Frame
+        Of the cutout's pixels (NaN where it falls outside the frame), with its WCS moved to
+        match and ``cutout`` set.
+
+    Raises
+    ------
+    NoUsableWcs, CutoutOutsideFrame, InvalidParameter
+        See `locate` (never for a colour channel: they are cut where the reference is).
+    FrameTooLarge, UnreadableFrame
+        As `render.load_frame`.
+    """
+    raw, selection = fits_io.open_fits(data, limits)
+    header = fits_io.parse_header(fits_io.merged_cards(selection.primary, selection.hdus[0]))
+    if _single_image(selection, header):
+        info = selection.hdus[0]
+        shape = (info.shape[0], info.shape[1])
+        window, wcs = _window(cutout, header, shape, limits, reference)
+        inside = window.within(shape)
+        part = None
+        if inside is not None:
+            part = read_rows(raw, info, inside.y0, inside.y1)[:, inside.x0 : inside.x1]
+    else:
+        if layout_of is None:
+            raise TypeError("load_cutout needs layout_of for raw frames")
+        layout = layout_of(selection, fits_io.read_arrays(raw, selection), header)
+        shape = layout.shape
+        window, wcs = _window(cutout, header, shape, limits, reference)
+        inside = window.within(shape)
+        part = None if inside is None else _assembled(layout, inside)
+    del raw
+    if inside is None:  # a colour channel that misses the reference's sky entirely
+        image = np.full(window.shape, np.nan, dtype=np.float32)
+        data_box = Window(0, 0, 0, 0)
+    elif inside == window:
+        # A copy: a view would keep the whole file (plain .fits) or the decoded band of
+        # full-width rows alive for as long as the frame.
+        image, data_box = np.array(part, dtype=np.float32), inside.relative_to(window)
+    else:
+        image = np.full(window.shape, np.nan, dtype=np.float32)
+        data_box = inside.relative_to(window)
+        image[data_box.y0 : data_box.y1, data_box.x0 : data_box.x1] = part
+    frame = Frame(_moved_header(header, window), Layout.single(image))
+    frame.cutout = CutoutGeometry(window, data_box, wcs)
+    return frame
+
+
+def _window(cutout, header, shape, limits, reference: Frame | None):
+    if reference is None or reference.cutout is None:
+        return locate(cutout, header, shape, limits)
+    wcs = _usable_wcs(header)
+    return _channel_window(reference.cutout, wcs, limits), wcs
+
+
+def _assembled(layout: Layout, window: Window) -> np.ndarray:
+    """The detector pixels of `window` (inside the layout), bias-subtracted, float32."""
+    out = np.full(window.shape, np.nan, dtype=np.float32)
+    for amp in layout.amplifiers:
+        rows, cols = amp.data.shape
+        placed = Window(amp.y0, amp.y0 + rows, amp.x0, amp.x0 + cols)
+        y0, y1 = max(placed.y0, window.y0), min(placed.y1, window.y1)
+        x0, x1 = max(placed.x0, window.x0), min(placed.x1, window.x1)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        source = amp.data[y0 - amp.y0 : y1 - amp.y0, x0 - amp.x0 : x1 - amp.x0]
+        target = out[y0 - window.y0 : y1 - window.y0, x0 - window.x0 : x1 - window.x0]
+        np.subtract(source, amp.bias, out=target, casting="unsafe")
+    return out
+
+
+def _moved_header(header, window: Window):
+    """`header` for the cutout: the WCS reference pixel moved by the window, its size set."""
+    values: dict[str, object] = {"NAXIS1": window.shape[1], "NAXIS2": window.shape[0]}
+    for key, offset in (("CRPIX1", window.x0), ("CRPIX2", window.y0)):
+        crpix = fits_io.card_value(header, key)
+        if isinstance(crpix, int | float) and not isinstance(crpix, bool):
+            values[key] = float(crpix) - offset
+    if not isinstance(header, fits_io.CardHeader):  # an astropy Header (unusual cards)
+        moved = header.copy()
+        for key, value in values.items():
+            moved[key] = value
+        return moved
+    cards = [card for card in header.cards if card[:8].rstrip() not in values]
+    # Formatted as astropy formats them: the value right-aligned in 20 columns.
+    cards[1:1] = [f"{key:<8}= {value!r:>20}".ljust(80) for key, value in values.items()]
+    return fits_io.parse_header(cards)
