@@ -132,7 +132,7 @@ def test_the_cli_cuts_by_pixel_and_says_when_padded(frame_file, tmp_path, capsys
     out = tmp_path / "cut.png"
     argv = ["render", str(frame_file), "-o", str(out), "--x", "5", "--y", "5", "--size", "40"]
     assert cli.main(argv) == 0
-    assert "40x40 png, padded" in capsys.readouterr().out
+    assert "40x40 png, orientation: north, padded" in capsys.readouterr().out
 
 
 def test_the_cli_reports_a_cutout_off_the_frame_in_one_line(frame_file, tmp_path, capsys):
