@@ -35,6 +35,7 @@ ENVIRONMENT: dict[str, str] = {
     "DOWNLOAD_TIMEOUT": "60",
     "DOWNLOAD_RETRIES": "2",
     "PRESIGNED_URL_EXPIRY": "604800",
+    "THUMBNAIL_EXPIRATION_DAYS": "30",
     "CORS_ALLOW_ORIGIN": "*",
     "PREGENERATE_PRESETS": "width=200&height=200;width=1000&height=1000",
     "PREGENERATE_SUFFIXES": ".fits,.fits.fz",
@@ -79,6 +80,7 @@ class Settings:
     download_timeout: float
     download_retries: int
     presigned_url_expiry: int
+    thumbnail_expiration_days: int
     cors_allow_origin: str
     pregenerate_presets: tuple[str, ...]
     pregenerate_suffixes: tuple[str, ...]
@@ -112,6 +114,13 @@ class Settings:
         expiry = whole("PRESIGNED_URL_EXPIRY", 1)
         if expiry > 604800:
             raise SettingsError("PRESIGNED_URL_EXPIRY must be at most 604800 s (SigV4's limit)")
+        expiration_days = whole("THUMBNAIL_EXPIRATION_DAYS", 1)
+        if expiration_days * 86400 <= expiry:
+            # A URL handed out for a just-written thumbnail would outlive the object.
+            raise SettingsError(
+                f"THUMBNAIL_EXPIRATION_DAYS ({expiration_days} days) must be longer than "
+                f"PRESIGNED_URL_EXPIRY ({expiry} s)"
+            )
         presets = tuple(p.strip() for p in get("PREGENERATE_PRESETS").split(";") if p.strip())
         return cls(
             archive_api_url=archive_url,
@@ -129,6 +138,7 @@ class Settings:
             download_timeout=seconds("DOWNLOAD_TIMEOUT"),
             download_retries=whole("DOWNLOAD_RETRIES", 0),
             presigned_url_expiry=expiry,
+            thumbnail_expiration_days=expiration_days,
             cors_allow_origin=get("CORS_ALLOW_ORIGIN"),
             pregenerate_presets=presets,
             pregenerate_suffixes=_csv(get("PREGENERATE_SUFFIXES")),
