@@ -312,6 +312,11 @@ class Pregenerator:
         self._remove_other_versions(obj, basename, version, etag)
         return Outcome(obj.bucket, obj.key, rendered=tuple(written))
 
+    def _skip(self, obj: ObjectCreated, reason: str) -> Outcome:
+        metrics.add_metric(name="PregenerateSkipped", unit=MetricUnit.Count, value=1)
+        logger.info("skipped", extra={"bucket": obj.bucket, "key": obj.key, "reason": reason})
+        return Outcome(obj.bucket, obj.key, skipped=reason)
+
     def _keys(self, basename: str, version: str) -> dict[str, ThumbnailParams]:
         """Preset key -> parameters for one version of a frame."""
         return {cache_keys.thumbnail_key(basename, version, p): p for p in self.presets}
