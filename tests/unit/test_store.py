@@ -44,6 +44,13 @@ def test_put_stores_type_caching_encryption_and_metadata(store):
     assert store.get("frame/abc.jpg") == b"jpeg bytes"
 
 
+def test_an_object_is_written_once_and_never_overwritten(store):
+    store.put("frame/v/abc.jpg", b"first", "image/jpeg", metadata={"n": "1"})
+    store.put("frame/v/abc.jpg", b"second", "image/jpeg", metadata={"n": "2"})  # no error
+    assert store.get("frame/v/abc.jpg") == b"first"
+    assert store.metadata("frame/v/abc.jpg") == {"n": "1"}
+
+
 def test_an_object_without_metadata_has_empty_metadata(store):
     store.put("frame/abc.jpg", b"x", "image/jpeg")
     assert store.metadata("frame/abc.jpg") == {}

@@ -240,7 +240,10 @@ class ThumbnailStore:
     ) -> None:
         """Store a thumbnail: content type, immutable caching, AES256 server-side encryption.
 
-        `metadata` values must be ASCII (S3 user metadata travels in HTTP headers).
+        Written once: a conditional write (``If-None-Match: *``) leaves an object that is
+        already there untouched (another worker stored the same version and parameters,
+        hence the same image). `metadata` values must be ASCII (S3 user metadata travels in
+        HTTP headers).
         """
         try:
             self.s3.put_object(
@@ -251,8 +254,14 @@ class ThumbnailStore:
                 CacheControl=OBJECT_CACHE_CONTROL,
                 ServerSideEncryption="AES256",
                 Metadata=dict(metadata or {}),
+                IfNoneMatch="*",
             )
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
+            if _error_code(error) in ("PreconditionFailed", "412") or _http_status(error) == 412:
+                logger.debug("%s was already stored; kept as it is", key)
+                return
+            raise _storage_error("write", error) from None
+        except BotoCoreError as error:
             raise _storage_error("write", error) from None
 
     def presign(self, key: str) -> str:
