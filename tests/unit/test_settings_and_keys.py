@@ -3,6 +3,9 @@ canonical, name the source version, and cannot be steered outside a frame's pref
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from thumbnails.cache_keys import basename_of, frame_prefix, thumbnail_key, validate_basename
@@ -96,6 +99,31 @@ class TestCacheKeys:
         assert thumbnail_key("r-e91", VERSION, params, other_blue) != key
         assert thumbnail_key("r-e91", VERSION, params, list(reversed(channels))) != key
         assert thumbnail_key("r-e91", VERSION, params, channels) == key  # deterministic
+
+    def test_keys_are_the_same_in_every_process(self):
+        code = (
+            "from thumbnails.cache_keys import thumbnail_key as k;"
+            "from thumbnails.params import ThumbnailParams as P;"
+            f"c = [('r', '{VERSION}'), ('v', '{OTHER}'), ('b', '{VERSION}')];"
+            f"print(k('r', '{VERSION}', P(width=500, label='M 51')),"
+            f" k('r', '{VERSION}', P(color=True, stretch='asinh'), c))"
+        )
+        keys = {
+            subprocess.run(
+                [sys.executable, "-c", code],
+                env={"PYTHONHASHSEED": seed},
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            for seed in ("1", "2", "3")
+        }
+        channels = [("r", VERSION), ("v", OTHER), ("b", VERSION)]
+        here = (
+            thumbnail_key("r", VERSION, ThumbnailParams(width=500, label="M 51")),
+            thumbnail_key("r", VERSION, ThumbnailParams(color=True, stretch="asinh"), channels),
+        )
+        assert keys == {" ".join(here)}
 
     def test_a_colour_key_needs_its_three_channels_and_a_single_frame_none(self):
         with pytest.raises(ValueError, match="three channels"):
