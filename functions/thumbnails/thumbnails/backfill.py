@@ -6,8 +6,9 @@ sent, so the same Lambda fleet (and the same handler, retries and dead-letter qu
 them. Progress goes to stderr, a one-line summary to stdout.
 
 Running it again is safe: a frame whose thumbnails are already current is recognised by the
-handler from its ETag (carried in the message) with a few HEAD requests and not rendered
-again. An interrupted run can be resumed with ``--start-after`` the last key it reported.
+handler from its ETag (carried in the message, the frame's version for a single-part upload)
+with a few HEAD requests, or after reading it (a multipart upload), and not rendered again.
+An interrupted run can be resumed with ``--start-after`` the last key it reported.
 """
 
 from __future__ import annotations
