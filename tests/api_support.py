@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -32,6 +33,10 @@ TOKEN = "Token 0123456789abcdef-test-archive-token"  # the token in the events/ 
 FRAME_ID = 3863274  # the frame id in the events/ files
 BASENAME = "coj2m002-ep02-20260102-0050-e91"  # the basename in events/api-basename.json
 REQUEST_ID = 3400001
+#: The ``md5`` of `frame_record`'s version until `ApiWorld.add_frame` sets the file's own.
+PLACEHOLDER_MD5 = "0" * 32
+#: `ApiWorld.add_frame`'s default ETag: the file's MD5, as S3 answers for a single-part upload.
+S3_ETAG = "<md5 of the file>"
 
 
 def frame_record(
@@ -50,7 +55,9 @@ def frame_record(
         "url": f"{DATA_HOST}{basename}{suffix}?X-Amz-Signature=presigned-archive-secret",
         "area": None,
         "related_frames": [],
-        "version_set": [{"id": frame_id * 10, "key": "abc", "md5": "0" * 32, "extension": suffix}],
+        "version_set": [
+            {"id": frame_id * 10, "key": "abc", "md5": PLACEHOLDER_MD5, "extension": suffix}
+        ],
         "proposal_id": "LCO2026A-001",
         "request_id": REQUEST_ID,
         "observation_id": 4200001,
@@ -133,11 +140,16 @@ class ApiWorld:
         record: dict | None = None,
         *,
         fits: bytes | None = None,
-        etag: str | None = '"5d41402abc4b2a76b9719d911017c592"',
+        etag: str | None = S3_ETAG,
         by_id: bool = True,
         by_basename: bool = True,
     ) -> dict:
-        """Serve `record` by id and by basename, and its file (real FITS) at its URL."""
+        """Serve `record` by id and by basename, and its file (real FITS) at its URL.
+
+        As S3 and the archive would: the file is served with its MD5 as ETag (unless `etag`
+        says otherwise), and a record made by `frame_record` (placeholder ``md5``) names the
+        file's MD5 as its newest version.
+        """
         record = record or frame_record()
         if fits is None:
             # Imported here: this module must not load numpy/astropy (import-cost tests).
@@ -145,6 +157,12 @@ class ApiWorld:
 
             filter_name = record.get("primary_optical_element") or "rp"
             fits = reduced_frame_bytes((64, 80), compression="RICE_1", filter=filter_name)
+        md5 = hashlib.md5(fits).hexdigest()
+        if etag is S3_ETAG:
+            etag = f'"{md5}"'
+        versions = record.get("version_set")
+        if versions and versions[0].get("md5") == PLACEHOLDER_MD5:
+            record["version_set"] = [dict(versions[0], md5=md5), *versions[1:]]
         if by_id:
             self.archive.get(f"{ARCHIVE}frames/{record['id']}/", json=record)
         if by_basename:

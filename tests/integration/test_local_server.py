@@ -7,6 +7,7 @@ gateway, the real API handler, the embedded archive, the real renderer and moto'
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -38,6 +39,10 @@ pytestmark = pytest.mark.integration
 START_LIMIT_S = 120
 WAIT_LIMIT_S = 60
 REDUCED = next(spec for spec in SAMPLES if spec.name.endswith("0042-e91"))
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
 
 
 @dataclass
@@ -202,7 +207,9 @@ def test_every_gallery_image_url_returns_a_decodable_image(service: Running):
 
 # ---------------------------------------------------------------------- pregeneration
 def test_the_samples_are_pregenerated_at_start_up(service: Running, s3):
-    keys = [thumbnail_key(spec.name, ThumbnailParams()) for spec in SAMPLES]
+    keys = [
+        thumbnail_key(spec.name, md5(sample_bytes(spec)), ThumbnailParams()) for spec in SAMPLES
+    ]
 
     wait_for(
         lambda: all(is_stored(s3, service.urls["thumbnail_bucket"], key) for key in keys),
@@ -215,7 +222,7 @@ def test_a_frame_put_into_the_data_bucket_is_pregenerated_and_served(service: Ru
     s3.put_object(
         Bucket=service.urls["data_bucket"], Key=f"incoming/{spec.filename}", Body=sample_bytes(spec)
     )
-    key = thumbnail_key(spec.name, ThumbnailParams())
+    key = thumbnail_key(spec.name, md5(sample_bytes(spec)), ThumbnailParams())
 
     wait_for(
         lambda: is_stored(s3, service.urls["thumbnail_bucket"], key),
@@ -225,6 +232,38 @@ def test_a_frame_put_into_the_data_bucket_is_pregenerated_and_served(service: Ru
 
     assert urlsplit(served.url).path.endswith(key)  # the API redirected to the pregenerated one
     assert decoded(served).size == (200, 200)
+
+
+def test_a_frame_uploaded_in_parts_is_pregenerated_and_served_from_the_cache(service: Running, s3):
+    # `aws s3 cp` uploads large files in parts: the ETag is no MD5, so pregeneration and the
+    # local archive both take the MD5 of the bytes, and the API finds the pregenerated image.
+    from boto3.s3.transfer import TransferConfig
+
+    from tests.fits_factory import reduced_frame_bytes
+
+    name = "lsc1m005-fa15-20260315-0044-e91"
+    data = reduced_frame_bytes((1200, 1200))  # 5.8 MB: two 5 MiB parts
+    config = TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20)
+    s3.upload_fileobj(
+        io.BytesIO(data), service.urls["data_bucket"], f"big/{name}.fits", Config=config
+    )
+    key = thumbnail_key(name, md5(data), ThumbnailParams())
+
+    wait_for(
+        lambda: is_stored(s3, service.urls["thumbnail_bucket"], key),
+        f"s3://{service.urls['thumbnail_bucket']}/{key}",
+    )
+    served = requests.get(f"{service.api}{name}/?image=true", timeout=WAIT_LIMIT_S)
+    records = requests.get(
+        urljoin(service.urls["archive"], "frames/"),
+        params={"basename_exact": name},
+        timeout=WAIT_LIMIT_S,
+    ).json()["results"]
+
+    assert served.status_code == 200
+    assert urlsplit(served.url).path.endswith(key)
+    # As LCO's archive: the version's md5 is the file's MD5 (so the API needs no download).
+    assert [record["version_set"][0]["md5"] for record in records] == [md5(data)]
 
 
 # ---------------------------------------------------------------------- stopping

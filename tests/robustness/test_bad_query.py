@@ -205,7 +205,7 @@ class TestOddLabels:
         with Image.open(io.BytesIO(image_body(response))) as image:
             assert image.format == "PNG"
         [key] = harness.cached()
-        assert key.startswith(BASENAME + "/") and key.count("/") == 1
+        assert key.startswith(BASENAME + "/") and key.count("/") == 2
 
 
 # --------------------------------------------------------------------------- the CLI

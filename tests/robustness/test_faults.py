@@ -225,7 +225,7 @@ class TestPregenerationBatches:
         # S3 keys are not paths: "raw/../../escape.fits" is a file named escape.fits, whose
         # thumbnails belong under "escape/". Every other name cannot be a basename.
         assert {key.split("/")[0] for key in _cache_keys(pregeneration)} == {"escape"}
-        assert all(key.count("/") == 1 for key in _cache_keys(pregeneration))
+        assert all(key.count("/") == 2 for key in _cache_keys(pregeneration))
 
     def test_a_failed_put_is_retried_from_the_queue_and_nothing_is_lost(
         self, pregeneration, lambda_context

@@ -81,17 +81,20 @@ def test_the_colour_lookup_asks_for_the_request_at_reduction_level_91(world):
 
 
 def test_colour_answers_say_how_the_channels_were_aligned_hit_or_miss(world):
-    _colour_request(world)
+    records = _colour_request(world)
     miss = world.invoke("api-color.json")
     hit = world.invoke("api-color.json")
     alignment = header(miss, "X-Thumbnail-Alignment")
     assert alignment == "wcs"  # the frames carry one WCS, shifted as the images are
     assert header(hit, "X-Thumbnail-Alignment") == alignment
     assert len(world.downloads()) == 3  # the hit downloaded nothing
-    key = thumbnail_key(BASENAME, ThumbnailParams(width=300, height=300, color=True))
+    versions = {name: records[name]["version_set"][0]["md5"] for name in ("rp", "V", "B")}
+    channels = [(records[name]["basename"], versions[name]) for name in ("rp", "V", "B")]
+    params = ThumbnailParams(width=300, height=300, color=True)
+    key = thumbnail_key(BASENAME, versions["rp"], params, channels)
     metadata = world.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
     assert metadata["alignment"] == alignment
-    assert metadata["source-etag"] == "etag-rp-3,etag-V-2,etag-B-0"
+    assert metadata["channels"] == ",".join(f"{b}:{v}" for b, v in channels)
     assert body_json(hit)["url"].split("?")[0] == body_json(miss)["url"].split("?")[0]
 
 

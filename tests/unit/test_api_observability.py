@@ -81,17 +81,33 @@ for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     monkeypatch.setenv(name, "testing")
 monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 with ApiWorld.started(monkeypatch) as world:
-    world.archive.get(f"{ARCHIVE}frames/{FRAME_ID}/", json=frame_record())
-    key = thumbnail_key(BASENAME, ThumbnailParams(width=200, height=200))
+    record = frame_record()
+    world.archive.get(f"{ARCHIVE}frames/{FRAME_ID}/", json=record)
+    version = record["version_set"][0]["md5"]
+    key = thumbnail_key(BASENAME, version, ThumbnailParams(width=200, height=200))
     world.s3.put_object(Bucket=BUCKET, Key=key, Body=b"cached")
-    status = world.invoke("api-frame-id.json")["statusCode"]
+    s3_calls = []
+    world.s3.meta.events.register(
+        "before-call.s3", lambda model, **kwargs: s3_calls.append(model.name)
+    )
+    signed = []
+    world.s3.meta.events.register("before-sign.s3", lambda **kwargs: signed.append(1))
+    response = world.invoke("api-frame-id.json")
     heavy = sorted(m for m in ("numpy", "astropy", "PIL") if m in sys.modules)
+    archive_calls = len(world.archive.calls)
 monkeypatch.undo()
-print(json.dumps({"status": status, "heavy": heavy}))
+print(json.dumps({
+    "status": response["statusCode"],
+    "heavy": heavy,
+    "hit": key in json.loads(response["body"])["url"],
+    "archive": archive_calls,
+    "s3": s3_calls,
+    "signed": len(signed),
+}))
 """
 
 
-def test_a_cache_hit_loads_neither_numpy_astropy_nor_pillow():
+def test_a_cold_cache_hit_costs_a_lookup_a_head_a_presign_and_no_numpy_astropy_pillow():
     # A fresh interpreter: moto S3 already holds the thumbnail, the archive is faked.
     result = subprocess.run(
         [sys.executable, "-c", _HIT_IN_A_FRESH_INTERPRETER],
@@ -102,4 +118,13 @@ def test_a_cache_hit_loads_neither_numpy_astropy_nor_pillow():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome == {"status": 200, "heavy": []}
+    # One archive lookup, one HEAD, one presign (the two signatures: the HEAD's and the
+    # URL's, made locally without a request): nothing else.
+    assert outcome == {
+        "status": 200,
+        "heavy": [],
+        "hit": True,
+        "archive": 1,
+        "s3": ["HeadObject"],
+        "signed": 2,
+    }

@@ -34,13 +34,14 @@ def _image(data: bytes) -> Image.Image:
 
 
 def test_by_default_the_answer_is_json_with_a_presigned_url_and_the_proposal(world):
-    world.add_frame()
+    record = world.add_frame()
     response = world.invoke("api-frame-id.json")
     assert response["statusCode"] == 200
     assert header(response, "Content-Type") == "application/json"
     body = body_json(response)
     assert body["propid"] == "LCO2026A-001"
-    key = thumbnail_key(BASENAME, ThumbnailParams(width=200, height=200))
+    version = record["version_set"][0]["md5"]
+    key = thumbnail_key(BASENAME, version, ThumbnailParams(width=200, height=200))
     assert f"/{BUCKET}/{key}" in body["url"] or f"{BUCKET}.s3" in body["url"]
     assert "X-Amz-Signature=" in body["url"] and "X-Amz-Expires=604800" in body["url"]
 
@@ -52,17 +53,19 @@ def test_the_presigned_url_lifetime_follows_the_setting(monkeypatch):
     assert "X-Amz-Expires=3600" in body["url"]
 
 
-def test_a_miss_renders_and_stores_the_thumbnail_under_the_basename_key(world):
-    world.add_frame()
+def test_a_miss_renders_and_stores_the_thumbnail_under_the_basename_and_version_key(world):
+    record = world.add_frame()
     world.invoke("api-frame-id.json")
-    key = thumbnail_key(BASENAME, ThumbnailParams(width=200, height=200))
+    version = record["version_set"][0]["md5"]
+    key = thumbnail_key(BASENAME, version, ThumbnailParams(width=200, height=200))
+    assert key == f"{BASENAME}/{version}/{ThumbnailParams(width=200, height=200).digest()}.jpg"
     stored = world.s3.head_object(Bucket=BUCKET, Key=key)
     assert stored["ContentType"] == "image/jpeg"
     assert stored["ServerSideEncryption"] == "AES256"
     assert "immutable" in stored["CacheControl"]
     assert stored["Metadata"] == {
         "basename": BASENAME,
-        "source-etag": "5d41402abc4b2a76b9719d911017c592",
+        "source-version": version,
         "orientation": "north",
     }
     image = _image(world.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())

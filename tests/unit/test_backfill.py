@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -24,6 +25,11 @@ from thumbnails.cli import main
 FITS_KEYS = [f"raw/2026/frame{i:02d}-e91.fits{'.fz' if i % 2 else ''}" for i in range(13)]
 OTHER_KEYS = ["raw/2026/notes.txt", "raw/2026/frame00-e91.fits.gz", "raw/2026/preview.jpg"]
 ELSEWHERE = ["processed/frame99-e91.fits"]
+
+
+def reduced_frame_bytes_md5() -> str:
+    """The version of every frame of `archive`: the MD5 of its bytes."""
+    return hashlib.md5(reduced_frame_bytes((24, 32))).hexdigest()
 
 
 @pytest.fixture
@@ -117,7 +123,10 @@ def test_a_message_is_the_s3_notification_the_handler_consumes(queue, renders, l
     run_backfill(sqs, url)
 
     assert all(failed == [] for failed in drain(sqs, url, lambda_context))
-    expected = set().union(*(preset_keys(k.rsplit("/", 1)[1].split(".")[0]) for k in FITS_KEYS))
+    version = reduced_frame_bytes_md5()
+    expected = set().union(
+        *(preset_keys(k.rsplit("/", 1)[1].split(".")[0], version) for k in FITS_KEYS)
+    )
     assert set(cached(boto3.client("s3"))) == expected
 
 
@@ -141,6 +150,32 @@ def test_keys_are_url_encoded_as_s3_encodes_them(queue, archive):
     run_backfill(sqs, url, source=f"s3://{DATA_BUCKET}/odd/")
 
     assert queued_keys(sqs, url) == ["odd/a+b/c%2Bd-e91.fits"]
+
+
+def test_frames_of_the_archives_extensionless_layouts_are_enqueued_and_pregenerated(
+    queue,
+    archive,
+    renders,  # noqa: F811
+    lambda_context,
+):
+    sqs, url = queue
+    data = reduced_frame_bytes((24, 32))
+    layouts = {
+        "old/3f2a/lsc1m005-fa15-20260101-0100-e91": "lsc1m005-fa15-20260101-0100-e91",
+        "old/LSC/fa15/20260101/lsc1m005-fa15-20260101-0101-e91": "lsc1m005-fa15-20260101-0101-e91",
+    }
+    for key in layouts:
+        archive.put_object(Bucket=DATA_BUCKET, Key=key, Body=data)
+    archive.put_object(Bucket=DATA_BUCKET, Key="old/3f2a/README", Body=b"not a frame")
+    archive.put_object(Bucket=DATA_BUCKET, Key="old/3f2a/notes.txt", Body=b"not a frame")
+
+    report = run_backfill(sqs, url, source=f"s3://{DATA_BUCKET}/old/")
+    assert (report.listed, report.matched) == (4, 3)  # notes.txt is not a frame by name
+
+    assert all(failed == [] for failed in drain(sqs, url, lambda_context))
+    version = hashlib.md5(data).hexdigest()
+    expected = set().union(*(preset_keys(basename, version) for basename in layouts.values()))
+    assert set(cached(boto3.client("s3"))) == expected  # README was looked at and skipped
 
 
 def test_start_after_resumes_and_limit_stops(queue):
@@ -232,7 +267,7 @@ def test_the_command_enqueues_and_prints_progress_and_a_summary(queue, capsys):
     assert status == 0
     assert out == (
         f"s3://{DATA_BUCKET}/raw/2026: 16 objects listed, 13 of 13 frames enqueued in 2 "
-        "batches, 3 skipped (suffix), 0 failed\n"
+        "batches, 3 skipped (not frames by name), 0 failed\n"
     )
     assert "backfill: 16 objects listed, 13 frames enqueued, 0 failed" in err
     assert len(queued_keys(sqs, url)) == 13

@@ -16,7 +16,7 @@ from tests.fits_factory import reduced_frame_bytes
 from tests.unit.test_pregenerate import (  # noqa: F401 - fixtures
     DEFAULT_PRESETS,
     cached,
-    preset_keys,
+    keys_of,
     put_frame,
     renders,
     s3,
@@ -111,6 +111,8 @@ def test_a_bad_frame_is_retried_then_dead_lettered_and_good_frames_render_once(
     assert rounds == [[corrupt], [corrupt]]
     dead = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", [])
     assert [m["MessageId"] for m in dead] == [corrupt]
-    assert set(cached(s3)) == preset_keys("good1-e91") | preset_keys("good2-e91")
+    assert set(cached(s3)) == keys_of(s3, "raw/good1-e91.fits.fz") | keys_of(
+        s3, "raw/good2-e91.fits.fz"
+    )
     assert len(renders["render_frames"]) == 2 * len(DEFAULT_PRESETS)  # never re-rendered
     assert not any(key.startswith("corrupt-e91/") for key in cached(s3))

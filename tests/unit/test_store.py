@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -12,7 +13,7 @@ from moto import mock_aws
 
 from thumbnails.errors import StorageError
 from thumbnails.settings import Settings
-from thumbnails.store import OBJECT_CACHE_CONTROL, ThumbnailStore, make_s3_client
+from thumbnails.store import OBJECT_CACHE_CONTROL, StoredObject, ThumbnailStore, make_s3_client
 
 BUCKET = "store-test"
 
@@ -43,6 +44,13 @@ def test_put_stores_type_caching_encryption_and_metadata(store):
     assert store.get("frame/abc.jpg") == b"jpeg bytes"
 
 
+def test_an_object_is_written_once_and_never_overwritten(store):
+    store.put("frame/v/abc.jpg", b"first", "image/jpeg", metadata={"n": "1"})
+    store.put("frame/v/abc.jpg", b"second", "image/jpeg", metadata={"n": "2"})  # no error
+    assert store.get("frame/v/abc.jpg") == b"first"
+    assert store.metadata("frame/v/abc.jpg") == {"n": "1"}
+
+
 def test_an_object_without_metadata_has_empty_metadata(store):
     store.put("frame/abc.jpg", b"x", "image/jpeg")
     assert store.metadata("frame/abc.jpg") == {}
@@ -69,6 +77,45 @@ def test_delete_prefix_deletes_only_that_prefix_in_batches(store):
     assert store.delete_prefix("frame-a/") == 1005
     assert store.delete_prefix("frame-a/") == 0
     assert store.exists("frame-ab/keep.jpg")
+
+
+def test_delete_prefix_keeps_what_is_under_keep(store):
+    for key in ("f/v1/a.jpg", "f/v1/b.jpg", "f/v2/a.jpg", "f/old.jpg", "f-2/v1/a.jpg"):
+        store.put(key, b"x", "image/jpeg")
+    assert store.delete_prefix("f/", keep="f/v2/") == 3
+    listing = store.s3.list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert sorted(item["Key"] for item in listing) == ["f-2/v1/a.jpg", "f/v2/a.jpg"]
+
+
+def test_stat_tells_metadata_type_and_when_the_object_was_written(store):
+    store.put("frame/abc.jpg", b"x", "image/webp", metadata={"Source-Version": "v"})
+    stored = store.stat("frame/abc.jpg")
+    assert stored.metadata == {"source-version": "v"}
+    assert stored.content_type == "image/webp"
+    assert abs(datetime.now(UTC) - stored.last_modified) < timedelta(minutes=1)
+    assert store.stat("frame/other.jpg") is None
+
+
+def test_refresh_rewrites_an_object_onto_itself_unchanged(store):
+    store.put("frame/abc.jpg", b"jpeg bytes", "image/jpeg", metadata={"alignment": "wcs"})
+    before = store.s3.head_object(Bucket=BUCKET, Key="frame/abc.jpg")
+    copies = []
+    store.s3.meta.events.register("before-call.s3.CopyObject", lambda **kw: copies.append(1))
+
+    assert store.refresh("frame/abc.jpg", store.stat("frame/abc.jpg")) is True
+
+    after = store.s3.head_object(Bucket=BUCKET, Key="frame/abc.jpg")
+    assert copies == [1]
+    for field in ("ETag", "ContentType", "CacheControl", "ServerSideEncryption", "Metadata"):
+        assert after[field] == before[field], field
+    assert store.get("frame/abc.jpg") == b"jpeg bytes"
+
+
+def test_refreshing_an_object_that_is_gone_says_so(store):
+    store.put("frame/abc.jpg", b"x", "image/jpeg")
+    stored = store.stat("frame/abc.jpg")
+    store.s3.delete_object(Bucket=BUCKET, Key="frame/abc.jpg")
+    assert store.refresh("frame/abc.jpg", stored) is False
 
 
 def test_delete_prefix_refuses_an_empty_prefix(store):
@@ -129,6 +176,7 @@ def test_head_failures_are_503_when_retrying_may_help_else_502(code, status, exp
         ("put_object", lambda s: s.put("k", b"x", "image/jpeg")),
         ("get_object", lambda s: s.get("k")),
         ("list_objects_v2", lambda s: s.delete_prefix("p/")),
+        ("copy_object", lambda s: s.refresh("k", StoredObject({}, None, "image/jpeg"))),
     ],
 )
 def test_other_operations_fail_as_storage_errors(operation, call):

@@ -224,12 +224,11 @@ def test_failed_frames_are_retried_alone_then_dead_lettered(template: dict) -> N
     assert parameter(template, redrive["maxReceiveCount"])["MinValue"] >= 1
 
 
-def test_the_rule_forwards_exactly_the_suffixes_pregeneration_accepts(template: dict) -> None:
+def test_the_rule_forwards_every_key_so_frames_without_an_extension_arrive(template: dict) -> None:
+    # The archive's older layouts ({sha1[:4]}/{basename}, {SITE}/{INST}/{DAYOBS}/{basename})
+    # have no extension: pregeneration tells frames by name, Content-Type or first bytes.
     pattern = template["Resources"]["FrameCreatedRule"]["Properties"]["EventPattern"]
-    suffixes = {entry["suffix"] for entry in pattern["detail"]["object"]["key"]}
-    for name in functions(template):
-        configured = function_environment(template, name)["PREGENERATE_SUFFIXES"]
-        assert set(configured.split(",")) == suffixes
+    assert "object" not in pattern["detail"]
 
 
 def _rule_pattern_for(template: dict, bucket: str) -> dict:
@@ -247,11 +246,12 @@ def _rule_pattern_for(template: dict, bucket: str) -> dict:
     [
         ("raw/ogg0m406-kb27-20260101-0050-e91.fits.fz", True),
         ("raw/ogg0m406-kb27-20260101-0050-e91.fits", True),
-        ("raw/ogg0m406-kb27-20260101-0050-e91.fits.gz", False),
-        ("raw/ogg0m406-kb27-20260101-0050-e91.json", False),
+        ("raw/ogg0m406-kb27-20260101-0050-e91.fits.gz", True),
+        ("3f2a/ogg0m406-kb27-20260101-0050-e91", True),
+        ("OGG/kb27/20260101/ogg0m406-kb27-20260101-0050-e91", True),
     ],
 )
-def test_new_fits_frames_in_the_data_bucket_reach_the_queue_and_nothing_else(
+def test_new_objects_of_the_data_bucket_reach_the_queue_and_no_other_buckets(
     template: dict, key: str, forwarded: bool
 ) -> None:
     sample = json.loads((EVENTS / "eventbridge-object-created.json").read_text())
@@ -361,6 +361,17 @@ def test_cached_thumbnails_expire_but_not_before_the_urls_handed_out_for_them(
     days = parameter(template, rule["ExpirationInDays"])
     expiry = template["Parameters"]["PresignedUrlExpiry"]
     assert days["MinValue"] * 86400 > expiry["MaxValue"]
+
+
+@pytest.mark.parametrize("name", sorted(functions(_template())))
+def test_the_functions_know_the_lifecycle_expiry_they_refresh_against(
+    template: dict, name: str
+) -> None:
+    (rule,) = template["Resources"]["ThumbnailBucket"]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
+    setting = function_environment(template, name)["THUMBNAIL_EXPIRATION_DAYS"]
+    assert setting == rule["ExpirationInDays"] == {"Ref": "ThumbnailExpirationDays"}
 
 
 # --- Permissions -------------------------------------------------------------------------------

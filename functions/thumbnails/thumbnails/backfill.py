@@ -6,8 +6,9 @@ sent, so the same Lambda fleet (and the same handler, retries and dead-letter qu
 them. Progress goes to stderr, a one-line summary to stdout.
 
 Running it again is safe: a frame whose thumbnails are already current is recognised by the
-handler from its ETag (carried in the message) with a few HEAD requests and not rendered
-again. An interrupted run can be resumed with ``--start-after`` the last key it reported.
+handler from its ETag (carried in the message, the frame's version for a single-part upload)
+with a few HEAD requests, or after reading it (a multipart upload), and not rendered again.
+An interrupted run can be resumed with ``--start-after`` the last key it reported.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import quote_plus
 
 from .cache_keys import normalise_etag
 from .errors import InvalidParameter, StorageError
+from .frame_objects import has_no_extension, named_as_fits
 
 BATCH_SIZE = 10  # SendMessageBatch's maximum
 ATTEMPTS = 4  # per message: the first send and three retries of transient failures
@@ -81,7 +83,7 @@ class BackfillReport:
             f"{self.source}: {self.listed} objects listed, {self.enqueued} of {self.matched} "
             f"frames enqueued in {self.batches} batch{'' if self.batches == 1 else 'es'}, "
             f"{self.listed - self.matched} skipped "
-            f"(suffix), {len(self.failed)} failed"
+            f"(not frames by name), {len(self.failed)} failed"
         )
 
 
@@ -232,7 +234,8 @@ def backfill(
     enqueuer : Enqueuer or None
         None for a dry run (count only).
     suffixes : sequence of str
-        File name endings that are frames (case-sensitive, as the handler's check).
+        File name endings that are frames (case-sensitive, as the handler's check); keys
+        whose last segment has no extension are enqueued too (older archive layouts).
     region : str
         Written into the messages as S3 would.
     start_after, limit
@@ -258,7 +261,9 @@ def backfill(
         report.last_key = key
         if report.listed % 1000 == 0:
             _progress(report, progress)
-        if not key.endswith(tuple(suffixes)):
+        # The archive's older layouts name frames without an extension; the handler tells
+        # those (and FITS bytes under any name it is sent) by their Content-Type or bytes.
+        if not (named_as_fits(key, suffixes) or has_no_extension(key)):
             continue
         report.matched += 1
         if enqueuer is not None:

@@ -1,21 +1,31 @@
 """Canonical S3 keys of cached thumbnails: the one place both handlers compute them.
 
-Keys are ``{basename}/{params digest}.{ext}``. They are keyed by the frame's basename, not its
-archive id, so that the API (which knows the id) and pregeneration (which knows only the
-object key) meet on the same objects, and so that all thumbnails of one frame share a prefix
-that can be replaced when the frame is.
+Keys are ``{basename}/{version}/{digest}.{ext}``:
+
+- ``basename``: the frame's archive basename, not its id, so that the API (which knows the
+  id) and pregeneration (which knows only the object key) meet on the same objects;
+- ``version``: the MD5 of the source file (`thumbnails.versions`), so an answer can only come
+  from the version it names: a reprocessed frame gets new keys, and nothing needs deleting
+  for correctness;
+- ``digest``: of the canonical parameters; for a colour composite, of the parameters and the
+  three channels' ``(basename, version)`` pairs, so a reprocessed channel gives a new key.
+
+Every key of a frame lies under ``{basename}/``, whatever the parameters or channels.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
+from collections.abc import Sequence
 
 from .errors import InvalidParameter
 from .params import ThumbnailParams
 
 MAX_BASENAME_LENGTH = 200
-_BASENAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+_BASENAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+_VERSION_RE = re.compile(r"[0-9a-f]{32}")
 FITS_SUFFIXES = (".fits.fz", ".fits.gz", ".fits", ".fit", ".fts")
 
 
@@ -34,7 +44,8 @@ def validate_basename(basename: str) -> str:
         raise InvalidParameter("basename", "must not be empty")
     if len(basename) > MAX_BASENAME_LENGTH:
         raise InvalidParameter("basename", f"at most {MAX_BASENAME_LENGTH} characters")
-    if not _BASENAME_RE.match(basename):
+    # fullmatch: with match, "$" would also accept a trailing newline.
+    if not _BASENAME_RE.fullmatch(basename):
         raise InvalidParameter(
             "basename", "only letters, digits, '.', '_' and '-' are allowed, not starting with '.'"
         )
@@ -74,19 +85,58 @@ def frame_prefix(basename: str) -> str:
     return validate_basename(basename) + "/"
 
 
-def thumbnail_key(basename: str, params: ThumbnailParams) -> str:
-    """The cache key of the thumbnail of `basename` rendered with `params`.
+def validate_version(version: str) -> str:
+    """Return `version` if it is 32 lower-case hex digits (an MD5), else raise ValueError.
+
+    Versions come from `thumbnails.versions`, never from a caller; anything else is a bug.
+    """
+    if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
+        raise ValueError(f"not a source version (32 lower-case hex digits): {version!r}")
+    return version
+
+
+def version_prefix(basename: str, version: str) -> str:
+    """The key prefix of every thumbnail made from one version of a frame (ends with '/')."""
+    return f"{frame_prefix(basename)}{validate_version(version)}/"
+
+
+def thumbnail_key(
+    basename: str,
+    version: str,
+    params: ThumbnailParams,
+    channels: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The cache key of the thumbnail of `basename` at `version` rendered with `params`.
 
     Parameters
     ----------
     basename : str
-        The frame's archive basename (validated by `validate_basename`).
+        The requested frame's archive basename (validated by `validate_basename`).
+    version : str
+        The requested frame's source version (see `thumbnails.versions`).
     params : ThumbnailParams
-        The rendering parameters; their canonical digest names the object.
+        The rendering parameters.
+    channels : sequence of (basename, version), colour only
+        The red, visual and blue frames the composite is made of, in that order.
 
     Returns
     -------
     str
-        For example ``lsc1m005-fa15-20260101-0100-e91/0f3c...9a.jpg``.
+        For example ``lsc1m005-fa15-20260101-0100-e91/5d41...92/0f3c...9a.jpg``.
+
+    Raises
+    ------
+    ValueError
+        A colour request without its three channels, or channels for a single frame.
     """
-    return f"{frame_prefix(basename)}{params.digest()}.{params.extension}"
+    if params.color:
+        if len(channels) != 3:
+            raise ValueError("a colour key needs the (basename, version) of its three channels")
+        parts = [params.canonical()]
+        parts += [f"{validate_basename(b)}:{validate_version(v)}" for b, v in channels]
+        digest = hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
+    elif channels:
+        raise ValueError("channels are for colour composites only")
+    else:
+        digest = params.digest()
+    return f"{version_prefix(basename, version)}{digest}.{params.extension}"

@@ -10,12 +10,15 @@ accepts:
 - a plain S3 event notification or EventBridge event (``sam local invoke -e events/...``),
   processed directly; any failure is raised after every object was tried.
 
-For each object: suffix filter, then the header (a ranged GET of its first 64 KiB) for the
+For each object: its version (`thumbnails.versions`: the event's ETag when it is a plain MD5,
+else the MD5 of the bytes), the header (a ranged GET of its first 64 KiB) to tell a FITS
+frame by name, ``Content-Type`` or first bytes (`thumbnails.frame_objects`) and for the
 OBSTYPE check, then one download and one decode for all presets, each stored under the key
-the API computes for the equivalent request. Every thumbnail carries the source object's
-ETag as metadata: a second delivery of the same object finds them all current and renders
-nothing; a new version (new ETag) first clears the frame's whole cache prefix, so renders of
-old data are never served after it.
+the API computes for the equivalent request: ``{basename}/{version}/{digest}.{ext}``. A
+second delivery of the same object finds every preset stored and renders nothing. Objects
+are never overwritten. Once a version's presets are stored, the thumbnails of the frame's
+other versions are deleted, best effort (the lifecycle removes whatever is left): they can
+never be served for this version, whose keys differ, so this only frees space.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import cache_keys
+from . import cache_keys, frame_objects, versions
 from .errors import (
     FrameNotFound,
     FrameTooLarge,
@@ -64,8 +67,8 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 #: How much of a frame is fetched to read its headers. LCO headers (~250 cards, 20 KiB for
 #: the primary plus the image extension's) fit; longer ones fall back to the whole object.
 HEADER_BYTES = 64 * 1024
-#: Object metadata written with every pregenerated thumbnail.
-SOURCE_ETAG = "source-etag"
+#: Object metadata written with every pregenerated thumbnail (as the API writes it).
+SOURCE_VERSION = "source-version"
 BASENAME = "basename"
 #: What the API answers as ``X-Thumbnail-Orientation`` on a hit (as the API's renders store).
 ORIENTATION = "orientation"
@@ -168,6 +171,7 @@ class _Fetched:
     etag: str | None
     complete: bool
     size: int | None
+    content_type: str | None = None
 
 
 class Pregenerator:
@@ -195,12 +199,12 @@ class Pregenerator:
 
     @tracer.capture_method(capture_response=False)
     def pregenerate(self, obj: ObjectCreated) -> Outcome:
-        """Render and store every preset of `obj` that is not already current.
+        """Render and store every preset of `obj` that is not already stored.
 
         Returns
         -------
         Outcome
-            The keys written, or the reason nothing was (wrong suffix, unusable basename,
+            The keys written, or the reason nothing was (not FITS, unusable basename,
             ineligible OBSTYPE, already pregenerated, superseded by a newer version).
 
         Raises
@@ -212,42 +216,54 @@ class Pregenerator:
         StorageError
             S3 failed; worth a retry.
         """
-        # Case-sensitive, as the API's own FITS check: it would never serve "X.FITS".
-        if not obj.key.endswith(self.settings.pregenerate_suffixes):
-            return self._skip(
-                obj, "not a FITS suffix: " + ", ".join(self.settings.pregenerate_suffixes)
-            )
+        named = frame_objects.named_as_fits(obj.key, self.settings.pregenerate_suffixes)
         basename = cache_keys.basename_of(obj.key)
+        version = versions.plain_md5(obj.etag)
+        if named and version is not None:
+            # A redelivery of a single-part upload is recognised without reading the object.
+            try:
+                keys = self._keys(basename, version)
+            except InvalidParameter as error:
+                return self._skip(obj, f"basename cannot be a cache key ({error})")
+            if not self._missing(keys):
+                return self._skip(obj, "already pregenerated")
         try:
-            keys = {cache_keys.thumbnail_key(basename, p): p for p in self.presets}
-        except InvalidParameter as error:
-            # The API could never serve such a name, so a thumbnail of it is useless.
-            return self._skip(obj, f"basename cannot be a cache key ({error})")
-
-        stored = {key: self._stored_etag(key) for key in keys}
-        if obj.etag is not None and all(etag == obj.etag for etag in stored.values()):
-            return self._skip(obj, "already pregenerated")
-        try:
-            return self._pregenerate(obj, basename, keys, stored)
+            return self._pregenerate(obj, basename, named=named)
         except _Superseded:
             # The newer version's own event renders it; this one has nothing left to do.
             return self._skip(obj, "superseded by a newer version of the object")
 
     # ------------------------------------------------------------------ steps
-    def _pregenerate(
-        self,
-        obj: ObjectCreated,
-        basename: str,
-        keys: Mapping[str, ThumbnailParams],
-        stored: Mapping[str, str | None],
-    ) -> Outcome:
-        from . import render  # numpy/astropy/PIL: only once there is something to read
-
-        head = self._fetch(obj, HEADER_BYTES)
+    def _pregenerate(self, obj: ObjectCreated, basename: str, *, named: bool) -> Outcome:
+        try:
+            head = self._fetch(obj, HEADER_BYTES)
+        except UnreadableFrame:
+            if named:
+                raise
+            return self._skip(obj, "not FITS: the object is empty")
+        if not named and not frame_objects.looks_like_fits(head.content_type, head.data):
+            return self._skip(
+                obj,
+                "not FITS: neither its name ("
+                + ", ".join(self.settings.pregenerate_suffixes)
+                + "), its Content-Type nor its first bytes",
+            )
+        try:
+            cache_keys.validate_basename(basename)
+        except InvalidParameter as error:
+            # The API could never serve such a name, so a thumbnail of it is useless.
+            return self._skip(obj, f"basename cannot be a cache key ({error})")
+        # The ETag of the bytes read (the event's may be older); every later read must match.
         etag = head.etag or obj.etag
-        if etag != obj.etag and all(value == etag for value in stored.values()):
-            return self._skip(obj, "already pregenerated")
+        version = versions.plain_md5(etag)
+        missing: dict[str, ThumbnailParams] = {}
+        if version is not None:
+            missing = self._missing(self._keys(basename, version))
+            if not missing:
+                return self._skip(obj, "already pregenerated")
         self._check_size(head.size)
+
+        from . import render  # numpy/astropy/PIL: only once there is something to read
 
         data = head.data if head.complete else None
         try:
@@ -269,16 +285,18 @@ class Pregenerator:
         started = time.perf_counter()
         if data is None:
             data = self._fetch(obj, None, if_match=etag).data
+        if version is None:
+            # A multipart upload's ETag is no MD5: the version is the MD5 of the bytes.
+            version = versions.of_bytes(data)
+            missing = self._missing(self._keys(basename, version))
+            if not missing:
+                return self._skip(obj, "already pregenerated")
         frame = render.load_frame(data, limits=RenderLimits(self.settings.max_frame_pixels))
         del data  # only the decoded frame is needed from here on: free the file's bytes
 
-        # Not every preset is current, so this version is being rendered now: whatever is
-        # under the prefix was rendered from other data, or cannot be told apart from such
-        # (an API render of the old data under other parameters), and goes first.
-        self.store.delete_prefix(cache_keys.frame_prefix(basename))
-        metadata = {SOURCE_ETAG: etag or "", BASENAME: basename}
+        metadata = {SOURCE_VERSION: version, BASENAME: basename}
         written = []
-        for key, params in keys.items():
+        for key, params in missing.items():
             thumbnail = render.render_frames([frame], params)
             self.store.put(
                 key,
@@ -293,10 +311,12 @@ class Pregenerator:
             extra={
                 "bucket": obj.bucket,
                 "key": obj.key,
+                "version": version,
                 "thumbnails": written,
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
+        self._remove_other_versions(obj, basename, version, etag)
         return Outcome(obj.bucket, obj.key, rendered=tuple(written))
 
     def _skip(self, obj: ObjectCreated, reason: str) -> Outcome:
@@ -304,11 +324,49 @@ class Pregenerator:
         logger.info("skipped", extra={"bucket": obj.bucket, "key": obj.key, "reason": reason})
         return Outcome(obj.bucket, obj.key, skipped=reason)
 
-    def _stored_etag(self, key: str) -> str | None:
-        metadata = self.store.metadata(key)
-        if metadata is None:
-            return None
-        return cache_keys.normalise_etag(metadata.get(SOURCE_ETAG))
+    def _keys(self, basename: str, version: str) -> dict[str, ThumbnailParams]:
+        """Preset key -> parameters for one version of a frame."""
+        return {cache_keys.thumbnail_key(basename, version, p): p for p in self.presets}
+
+    def _missing(self, keys: Mapping[str, ThumbnailParams]) -> dict[str, ThumbnailParams]:
+        """The presets not stored yet (one HEAD each): stored objects are never rewritten."""
+        return {key: params for key, params in keys.items() if not self.store.exists(key)}
+
+    def _remove_other_versions(
+        self, obj: ObjectCreated, basename: str, version: str, etag: str | None
+    ) -> None:
+        """Delete the thumbnails of the frame's other versions; log, never raise, on failure.
+
+        Only while the object still is the version just rendered: a worker that rendered an
+        older version late must not delete the current version's thumbnails.
+        """
+        where = {"bucket": obj.bucket, "key": obj.key, "version": version}
+        try:
+            current = self.s3.head_object(Bucket=obj.bucket, Key=obj.key).get("ETag")
+        except (ClientError, BotoCoreError) as error:
+            logger.warning(
+                "other versions kept: the object could not be looked at",
+                extra={**where, "error": type(error).__name__},
+            )
+            return
+        if etag is not None and cache_keys.normalise_etag(current) != etag:
+            logger.info(
+                "other versions kept: the object has changed since it was read", extra=where
+            )
+            return
+        try:
+            deleted = self.store.delete_prefix(
+                cache_keys.frame_prefix(basename),
+                keep=cache_keys.version_prefix(basename, version),
+            )
+        except StorageError as error:
+            logger.warning(
+                "other versions kept: deleting them failed",
+                extra={**where, "error": type(error).__name__, "reason": error.message},
+            )
+            return
+        if deleted:
+            logger.info("deleted other versions' thumbnails", extra={**where, "deleted": deleted})
 
     def _check_size(self, size: int | None) -> None:
         limit = self.settings.max_download_bytes
@@ -347,6 +405,7 @@ class Pregenerator:
             etag=cache_keys.normalise_etag(response.get("ETag")),
             complete=length is None or size is None or len(data) >= size,
             size=size,
+            content_type=response.get("ContentType"),
         )
 
 

@@ -6,6 +6,10 @@ imported only on a cache miss, so a hit in a cold container never loads numpy or
 Every request first looks the frame up in the archive with the caller's credentials; the
 cache never answers on its own, so a thumbnail of a proprietary frame is only ever handed to
 someone the archive lets see the frame.
+
+The archive record also names the frame's current version (`thumbnails.versions`), which is
+part of the cache key: a reprocessed frame, or a reprocessed channel of a colour composite,
+is a miss, rendered from the new file, never answered with the old image.
 """
 
 from __future__ import annotations
@@ -14,15 +18,20 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from . import versions
 from .archive import Download, Frame
 from .cache_keys import basename_of, thumbnail_key, validate_basename
 from .eligibility import EligibilityRules, check_eligible
 from .errors import InvalidParameter, UpstreamError
 from .params import RenderLimits, ThumbnailParams
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .store import StoredObject
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +56,9 @@ class Archive(Protocol):
 class Store(Protocol):
     """What the service needs of `thumbnails.store.ThumbnailStore`."""
 
-    def metadata(self, key: str) -> dict[str, str] | None: ...
+    def stat(self, key: str) -> StoredObject | None: ...
+
+    def refresh(self, key: str, stored: StoredObject) -> bool: ...
 
     def get(self, key: str, *, max_bytes: int | None = None) -> bytes | None: ...
 
@@ -113,7 +124,7 @@ def _default_renderer() -> ModuleType:
 
 
 class ThumbnailService:
-    """Thumbnails of archive frames, cached by basename and parameters.
+    """Thumbnails of archive frames, cached by basename, source version and parameters.
 
     Parameters
     ----------
@@ -125,6 +136,8 @@ class ThumbnailService:
         defaults to importing `thumbnails.render` on first use.
     clock : callable
         Monotonic seconds, for ``render_ms``.
+    now : callable
+        The current time (timezone-aware), for the age of cached objects.
     """
 
     def __init__(
@@ -135,6 +148,7 @@ class ThumbnailService:
         *,
         render: Callable[[], ModuleType] = _default_renderer,
         clock: Callable[[], float] = time.perf_counter,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.archive = archive
@@ -143,6 +157,11 @@ class ThumbnailService:
         self.limits = RenderLimits(max_pixels=settings.max_frame_pixels)
         self._renderer = render
         self._clock = clock
+        self._now = now
+        # S3 may expire an object this long after it was written; a URL lives this long.
+        self._refresh_age = timedelta(
+            days=settings.thumbnail_expiration_days, seconds=-settings.presigned_url_expiry
+        )
 
     def lookup(self, frame: FrameRef, authorization: str | None) -> Frame:
         """The archive record of `frame` (id or basename), fetched with the caller's credentials."""
@@ -177,12 +196,34 @@ class ThumbnailService:
         """
         record = self.lookup(frame, authorization)
         check_eligible(record, self.rules, color=params.color)
-        basename = _record_basename(record)
-        key = thumbnail_key(basename, params)
+        requested = _Source.of(record)
+        channels = (
+            [
+                requested if _same_frame(channel, record) else _Source.of(channel)
+                for channel in self.archive.color_frames(record["request_id"], authorization)
+            ]
+            if params.color
+            else [requested]
+        )
+        for source in {id(s): s for s in (requested, *channels)}.values():
+            if source.version is None:
+                # No usable md5 in the record: the version is only known from the file.
+                self._download(source, authorization)
+        if all(channel is not requested for channel in channels):
+            requested.download = None  # only its version was needed
+        key = _key(requested, params, channels)
         propid = record.get("proposal_id")
 
-        cached = self.store.metadata(key)
-        if cached is not None:
+        stored = self.store.stat(key)
+        # A URL handed out for an old object would outlive it: restart its age first (or,
+        # when it expired meanwhile, render it again).
+        if (
+            stored is not None
+            and self._expires_too_soon(stored)
+            and not self.store.refresh(key, stored)
+        ):
+            stored = None
+        if stored is not None:
             data = None
             if inline_limit is not None:
                 data = self.store.get(key, max_bytes=inline_limit)
@@ -192,22 +233,20 @@ class ThumbnailService:
                 key=key,
                 cached=True,
                 content_type=params.content_type,
-                alignment=cached.get("alignment") if params.color else None,
-                orientation=cached.get("orientation"),
-                color_balance=cached.get("color-balance") if params.color else None,
-                cutout=cached.get("cutout") if params.cutout is not None else None,
+                alignment=stored.metadata.get("alignment") if params.color else None,
+                orientation=stored.metadata.get("orientation"),
+                color_balance=stored.metadata.get("color-balance") if params.color else None,
+                cutout=stored.metadata.get("cutout") if params.cutout is not None else None,
                 thumbnail_bytes=data,
             )
 
-        sources = (
-            self.archive.color_frames(record["request_id"], authorization)
-            if params.color
-            else [record]
-        )
-        thumbnail, etags, source_bytes, render_ms = self._render(sources, params, authorization)
-        metadata = {"basename": basename}
-        if all(etags):
-            metadata["source-etag"] = ",".join(etags)  # type: ignore[arg-type]
+        thumbnail, source_bytes, render_ms = self._render(channels, params, authorization)
+        # The downloads may be another version than the record named (a reprocess between
+        # lookup and download): the key names the version actually rendered.
+        key = _key(requested, params, channels)
+        metadata = {"basename": requested.basename, "source-version": requested.version}
+        if params.color:
+            metadata["channels"] = ",".join(f"{c.basename}:{c.version}" for c in channels)
         if thumbnail.alignment is not None:
             metadata["alignment"] = thumbnail.alignment
         metadata["orientation"] = thumbnail.orientation
@@ -234,17 +273,45 @@ class ThumbnailService:
             source_bytes=source_bytes,
         )
 
-    def _render(self, sources: Sequence[Frame], params: ThumbnailParams, authorization: str | None):
+    def _expires_too_soon(self, stored: StoredObject) -> bool:
+        """Whether S3's lifecycle may delete `stored` before a URL signed now expires."""
+        if stored.last_modified is None:
+            return False
+        return self._now() - stored.last_modified >= self._refresh_age
+
+    def _download(self, source: _Source, authorization: str | None) -> Download:
+        """Download `source`'s file (once) and take its version from what was downloaded."""
+        if source.download is None:
+            download = self.archive.download(_record_url(source.record), authorization)
+            downloaded = versions.plain_md5(download.etag)
+            if source.version is None:
+                source.version = downloaded or versions.of_bytes(download.data)
+            elif downloaded is not None and downloaded != source.version:
+                # Without an ETag the record is trusted: its md5 may be an ETag that is not
+                # the MD5 of the bytes (SSE-KMS), and computing it would never match.
+                logger.warning(
+                    "%s: the archive names version %s but the download is %s; keyed by the latter",
+                    source.basename,
+                    source.version,
+                    downloaded,
+                )
+                source.version = downloaded
+            source.download = download
+        return source.download
+
+    def _render(
+        self, sources: Sequence[_Source], params: ThumbnailParams, authorization: str | None
+    ):
         """Download and decode the frames one at a time (one compressed file in memory at
-        once), then render them. Returns the thumbnail, the ETags, bytes read and ms spent."""
+        once, unless already downloaded for its version), then render them. Returns the
+        thumbnail, bytes read and ms spent."""
         render = self._renderer()
-        frames, etags = [], []
+        frames = []
         source_bytes = 0
         render_seconds = 0.0
         for source in sources:
-            download = self.archive.download(_record_url(source), authorization)
+            download = self._download(source, authorization)
             source_bytes += len(download.data)
-            etags.append(download.etag)
             started = self._clock()
             # Colour cutouts: the other channels are cut around the first one's patch of sky.
             reference = frames[0] if frames else None
@@ -254,11 +321,35 @@ class ThumbnailService:
                 )
             )
             render_seconds += self._clock() - started
+            source.download = None
             del download
         started = self._clock()
         thumbnail = render.render_frames(frames, params)
         render_seconds += self._clock() - started
-        return thumbnail, etags, source_bytes, render_seconds * 1000.0
+        return thumbnail, source_bytes, render_seconds * 1000.0
+
+
+@dataclass
+class _Source:
+    """One frame a thumbnail is made of: its record, basename and version (once known)."""
+
+    record: Frame
+    basename: str
+    version: str | None
+    download: Download | None = None
+
+    @classmethod
+    def of(cls, record: Frame) -> _Source:
+        return cls(record, _record_basename(record), versions.of_record(record))
+
+
+def _same_frame(a: Frame, b: Frame) -> bool:
+    return a.get("id") is not None and a.get("id") == b.get("id")
+
+
+def _key(requested: _Source, params: ThumbnailParams, channels: Sequence[_Source]) -> str:
+    pairs = [(c.basename, c.version) for c in channels] if params.color else ()
+    return thumbnail_key(requested.basename, requested.version, params, pairs)  # type: ignore[arg-type]
 
 
 def _record_basename(record: Frame) -> str:

@@ -39,6 +39,7 @@ ENVIRONMENT: dict[str, str] = {
     "CLOUDFRONT_DOMAIN": "",
     "CLOUDFRONT_KEY_PAIR_ID": "",
     "CLOUDFRONT_PRIVATE_KEY_SECRET": "",
+    "THUMBNAIL_EXPIRATION_DAYS": "30",
     "CORS_ALLOW_ORIGIN": "*",
     "PREGENERATE_PRESETS": "width=200&height=200;width=1000&height=1000",
     "PREGENERATE_SUFFIXES": ".fits,.fits.fz",
@@ -91,6 +92,7 @@ class Settings:
     cloudfront_domain: str
     cloudfront_key_pair_id: str
     cloudfront_private_key_secret: str
+    thumbnail_expiration_days: int
     cors_allow_origin: str
     pregenerate_presets: tuple[str, ...]
     pregenerate_suffixes: tuple[str, ...]
@@ -124,6 +126,13 @@ class Settings:
         expiry = whole("PRESIGNED_URL_EXPIRY", 1)
         if expiry > 604800:
             raise SettingsError("PRESIGNED_URL_EXPIRY must be at most 604800 s (SigV4's limit)")
+        expiration_days = whole("THUMBNAIL_EXPIRATION_DAYS", 1)
+        if expiration_days * 86400 <= expiry:
+            # A URL handed out for a just-written thumbnail would outlive the object.
+            raise SettingsError(
+                f"THUMBNAIL_EXPIRATION_DAYS ({expiration_days} days) must be longer than "
+                f"PRESIGNED_URL_EXPIRY ({expiry} s)"
+            )
         presets = tuple(p.strip() for p in get("PREGENERATE_PRESETS").split(";") if p.strip())
         signer = get("URL_SIGNER").strip().lower()
         if signer not in URL_SIGNERS:
@@ -157,6 +166,7 @@ class Settings:
             cloudfront_domain=cloudfront["CLOUDFRONT_DOMAIN"],
             cloudfront_key_pair_id=cloudfront["CLOUDFRONT_KEY_PAIR_ID"],
             cloudfront_private_key_secret=cloudfront["CLOUDFRONT_PRIVATE_KEY_SECRET"],
+            thumbnail_expiration_days=expiration_days,
             cors_allow_origin=get("CORS_ALLOW_ORIGIN"),
             pregenerate_presets=presets,
             pregenerate_suffixes=_csv(get("PREGENERATE_SUFFIXES")),

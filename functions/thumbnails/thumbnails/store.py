@@ -1,7 +1,9 @@
 """The thumbnail cache: one S3 bucket (or any S3-compatible store), keyed by `cache_keys`.
 
-Objects are immutable per key (the key holds the parameters' digest and the render version),
-so they are written once with a long ``Cache-Control`` and read through presigned URLs.
+Objects are immutable per key (the key holds the source version, the parameters' digest and
+the render version), so they are written once with a long ``Cache-Control`` and read through
+presigned URLs. The only write to an existing key is `ThumbnailStore.refresh`, which copies
+an object onto itself, unchanged, to restart its lifecycle expiry.
 Every S3 failure becomes a `StorageError`: 503 when S3 throttles or is unreachable, 502
 otherwise; messages name the operation and the S3 error code, never credentials or URLs.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -79,6 +83,24 @@ def _storage_error(operation: str, error: Exception) -> StorageError:
     if isinstance(error, S3ConnectionError | ReadTimeoutError):
         return StorageError(f"Thumbnail cache unavailable during {operation}", status=503)
     return StorageError(f"Thumbnail cache {operation} failed: {type(error).__name__}")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What one HEAD request tells about a cached thumbnail.
+
+    Attributes
+    ----------
+    metadata : dict of str to str
+        User metadata (``x-amz-meta-*``), names lower-case.
+    last_modified : datetime or None
+        When the object was written (timezone-aware): S3's lifecycle counts its age from it.
+    content_type : str or None
+    """
+
+    metadata: dict[str, str]
+    last_modified: datetime | None
+    content_type: str | None
 
 
 class ThumbnailStore:
@@ -156,10 +178,61 @@ class ThumbnailStore:
 
     def metadata(self, key: str) -> dict[str, str] | None:
         """The user metadata of `key` (``x-amz-meta-*``, names lower-case), None if absent."""
+        stored = self.stat(key)
+        return None if stored is None else stored.metadata
+
+    def stat(self, key: str) -> StoredObject | None:
+        """Metadata, age and type of `key` (one HEAD request), None if absent.
+
+        Raises
+        ------
+        StorageError
+            As `exists`.
+        """
         head = self._head(key)
         if head is None:
             return None
-        return {str(k).lower(): str(v) for k, v in (head.get("Metadata") or {}).items()}
+        return StoredObject(
+            metadata={str(k).lower(): str(v) for k, v in (head.get("Metadata") or {}).items()},
+            last_modified=head.get("LastModified"),
+            content_type=head.get("ContentType"),
+        )
+
+    def refresh(self, key: str, stored: StoredObject) -> bool:
+        """Restart the lifecycle age of `key`: copy it onto itself, bytes and headers unchanged.
+
+        S3 expires objects by their creation time and refuses a copy onto itself that changes
+        nothing; ``MetadataDirective=REPLACE`` with the same metadata is the documented way.
+
+        Returns
+        -------
+        bool
+            False if the object is gone (expired since it was looked at).
+
+        Raises
+        ------
+        StorageError
+            For any other failure.
+        """
+        try:
+            self.s3.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                ContentType=stored.content_type or "application/octet-stream",
+                CacheControl=OBJECT_CACHE_CONTROL,
+                ServerSideEncryption="AES256",
+                Metadata=dict(stored.metadata),
+            )
+        except ClientError as error:
+            if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
+                return False
+            raise _storage_error("refresh", error) from None
+        except BotoCoreError as error:
+            raise _storage_error("refresh", error) from None
+        logger.info("refreshed %s (restarted its expiry)", key)
+        return True
 
     def get(self, key: str, *, max_bytes: int | None = None) -> bytes | None:
         """The bytes of `key`; None if absent or larger than `max_bytes` (body not read)."""
@@ -191,7 +264,10 @@ class ThumbnailStore:
     ) -> None:
         """Store a thumbnail: content type, immutable caching, AES256 server-side encryption.
 
-        `metadata` values must be ASCII (S3 user metadata travels in HTTP headers).
+        Written once: a conditional write (``If-None-Match: *``) leaves an object that is
+        already there untouched (another worker stored the same version and parameters,
+        hence the same image). `metadata` values must be ASCII (S3 user metadata travels in
+        HTTP headers).
         """
         try:
             self.s3.put_object(
@@ -202,8 +278,14 @@ class ThumbnailStore:
                 CacheControl=OBJECT_CACHE_CONTROL,
                 ServerSideEncryption="AES256",
                 Metadata=dict(metadata or {}),
+                IfNoneMatch="*",
             )
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
+            if _error_code(error) in ("PreconditionFailed", "412") or _http_status(error) == 412:
+                logger.debug("%s was already stored; kept as it is", key)
+                return
+            raise _storage_error("write", error) from None
+        except BotoCoreError as error:
             raise _storage_error("write", error) from None
 
     def presign(self, key: str) -> str:
@@ -220,8 +302,10 @@ class ThumbnailStore:
         except (ClientError, BotoCoreError) as error:
             raise _storage_error("signing", error) from None
 
-    def delete_prefix(self, prefix: str) -> int:
+    def delete_prefix(self, prefix: str, *, keep: str | None = None) -> int:
         """Delete every object under `prefix` (e.g. a frame's thumbnails); return the count.
+
+        Keys under `keep` (e.g. the current version's prefix) are left alone.
 
         Raises
         ------
@@ -238,7 +322,11 @@ class ThumbnailStore:
                 Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": _DELETE_BATCH}
             )
             for page in pages:
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                keys = [
+                    {"Key": item["Key"]}
+                    for item in page.get("Contents", [])
+                    if not (keep and item["Key"].startswith(keep))
+                ]
                 if not keys:
                     continue
                 answer = self.s3.delete_objects(

@@ -96,6 +96,7 @@ def frame_record(
     size: int,
     etag: str,
     modified: str,
+    md5: str | None = None,
 ) -> dict[str, Any]:
     """The archive record of the FITS object `key`, from its header (no ``url`` yet).
 
@@ -108,9 +109,13 @@ def frame_record(
     size : int
         The object's size in bytes.
     etag : str
-        The object's ETag (without quotes): the version's ``md5`` and ``key``.
+        The object's ETag (without quotes): the version's ``key``, and its ``md5`` unless
+        `md5` is given.
     modified : str
         ISO 8601 time the object was written.
+    md5 : str, optional
+        The MD5 of the file, for an object whose ETag is not one (a multipart upload): the
+        archive's ingester uploads in one part, so its ``md5`` always is.
     """
     filename = posixpath.basename(key)
     extension = next((suffix for suffix in FITS_SUFFIXES if filename.lower().endswith(suffix)), "")
@@ -123,7 +128,13 @@ def frame_record(
         "area": None,
         "related_frames": [],
         "version_set": [
-            {"id": ident, "key": etag, "md5": etag, "extension": extension, "created": modified}
+            {
+                "id": ident,
+                "key": etag,
+                "md5": md5 or etag,
+                "extension": extension,
+                "created": modified,
+            }
         ],
         "proposal_id": _text(header.get("PROPID")),
         "request_id": _as_int(header.get("REQNUM")),

@@ -280,6 +280,7 @@ class LocalService:
         """Describe one object in the archive from its header; False if it has none."""
         from ..errors import ThumbnailError
         from ..render import read_header
+        from ..versions import of_bytes, plain_md5
         from .archive import frame_record
 
         key = entry["Key"]
@@ -300,13 +301,18 @@ class LocalService:
         if header is None:
             self._log(f"archive: {key} is not listed, its header is unreadable ({reason})")
             return False
+        etag = normalise_etag(entry["ETag"])
+        md5 = plain_md5(etag)
+        if md5 is None:  # uploaded in parts (aws s3 cp of a large file): compute it
+            md5 = of_bytes(self.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())
         self.archive.add(
             frame_record(
                 key,
                 header,
                 size=int(entry["Size"]),
-                etag=normalise_etag(entry["ETag"]),
+                etag=etag,
                 modified=entry["LastModified"].isoformat(),
+                md5=md5,
             )
         )
         return True
