@@ -46,13 +46,14 @@ def test_a_sky_cutout_is_centred_and_says_it_is_inside_hit_or_miss(world):
 
 
 def test_a_cutout_has_its_own_cache_key_shared_by_every_spelling_of_its_position(world):
-    world.add_frame(fits=sky_frame())
+    record = world.add_frame(fits=sky_frame())
     sexagesimal = body_json(world.invoke(query=SKY))["url"].split("?")[0]
     decimal = {**SKY, "ra": str(TARGET[0]), "dec": str(TARGET[1])}
     assert body_json(world.invoke(query=decimal))["url"].split("?")[0] == sexagesimal
     whole = body_json(world.invoke(query={"format": "png"}))["url"].split("?")[0]
     assert whole != sexagesimal
-    key = thumbnail_key(BASENAME, ThumbnailParams.from_query(SKY))
+    version = record["version_set"][0]["md5"]
+    key = thumbnail_key(BASENAME, version, ThumbnailParams.from_query(SKY))
     assert world.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["cutout"] == "inside"
 
 

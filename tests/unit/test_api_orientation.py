@@ -42,14 +42,15 @@ def test_the_default_is_north_and_the_answer_says_so_hit_or_miss(world):
 
 
 def test_detector_is_a_separate_thumbnail_under_its_own_key(world):
-    world.add_frame(fits=_turned_frame())
+    record = world.add_frame(fits=_turned_frame())
     north = world.invoke(query={"image": "inline", "format": "png"})
     detector = world.invoke(query={"image": "inline", "format": "png", "orientation": "detector"})
     assert header(detector, "X-Thumbnail-Orientation") == "detector"
     assert _size(detector) == (48, 64)  # as stored
     assert len(world.downloads()) == 2  # not served from the north thumbnail's object
+    version = record["version_set"][0]["md5"]
     keys = {
-        thumbnail_key(BASENAME, ThumbnailParams(format="png", orientation=value))
+        thumbnail_key(BASENAME, version, ThumbnailParams(format="png", orientation=value))
         for value in ("north", "detector")
     }
     assert len(keys) == 2

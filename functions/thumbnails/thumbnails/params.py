@@ -21,7 +21,7 @@ from .positions import CUTOUT_PARAMETERS, Cutout, PixelCutout, SkyCutout, parse_
 
 #: Bumped whenever rendering changes what the same parameters produce, so stale cache
 #: entries are never served for the new renderer.
-RENDER_VERSION = "v1"
+RENDER_VERSION = "v2"
 #: The same for colour composites only (in their canonical form as ``color_render``), so
 #: that a change to colour rendering leaves the single-frame cache alone. 2: skies
 #: subtracted and channels flux-balanced (issue 16).
