@@ -487,7 +487,12 @@ def run(args: argparse.Namespace) -> int:
             partial = args.ready_file.with_name(args.ready_file.name + ".partial")
             partial.write_text(json.dumps(service.urls()))
             partial.replace(args.ready_file)
-        threading.Event().wait()  # until a signal interrupts it
+        # Until a signal handler raises KeyboardInterrupt. Not one untimed wait: the kernel
+        # may deliver the signal to any of the service's threads, and then a main thread
+        # blocked on a lock is never woken to run the handler (the stop tests hung about one
+        # run in three). Python runs pending handlers each time this sleep returns.
+        while True:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print("stopping...", flush=True)
     except OSError as error:  # the port is taken, most likely
