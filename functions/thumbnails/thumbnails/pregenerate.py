@@ -55,7 +55,12 @@ from .settings import Settings
 # Powertools reads its settings when these are built (at import): the defaults keep a
 # template without POWERTOOLS_METRICS_NAMESPACE from failing every batch at the flush.
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thumbnails")
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thumbnails")
+# Only botocore is patched for X-Ray: the default also patches requests and http.client, whose
+# subsegments record exception text, and a failed frame download's text holds its presigned URL
+# (X-Amz-Signature). Our own errors never carry URLs; tests/robustness/test_trace_secrets.py.
+tracer = Tracer(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thumbnails", patch_modules=("botocore",)
+)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Thumbnails")
 # A batch whose every record failed is still answered with a partial response (all ids
 # listed) rather than an exception: the outcome for SQS is the same, and the log is clearer.

@@ -19,8 +19,9 @@ from typing import Protocol
 
 from .archive import Download, Frame
 from .cache_keys import basename_of, thumbnail_key, validate_basename
+from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
-from .errors import InvalidParameter, UpstreamError
+from .errors import InvalidParameter, StorageError, UpstreamError, UpstreamTimeout
 from .params import RenderLimits, ThumbnailParams
 from .settings import Settings
 
@@ -33,15 +34,25 @@ FrameRef = int | str
 class Archive(Protocol):
     """What the service needs of `thumbnails.archive.ArchiveClient`."""
 
-    def frame_by_id(self, frame_id: int, authorization: str | None = None) -> Frame: ...
+    def frame_by_id(
+        self, frame_id: int, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Frame: ...
 
-    def frame_by_basename(self, basename: str, authorization: str | None = None) -> Frame: ...
+    def frame_by_basename(
+        self, basename: str, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Frame: ...
 
     def color_frames(
-        self, request_id: int | str, authorization: str | None = None
+        self,
+        request_id: int | str,
+        authorization: str | None = None,
+        *,
+        deadline: Deadline | None = None,
     ) -> list[Frame]: ...
 
-    def download(self, url: str, authorization: str | None = None) -> Download: ...
+    def download(
+        self, url: str, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Download: ...
 
 
 class Store(Protocol):
@@ -131,11 +142,15 @@ class ThumbnailService:
         self._renderer = render
         self._clock = clock
 
-    def lookup(self, frame: FrameRef, authorization: str | None) -> Frame:
+    def lookup(
+        self, frame: FrameRef, authorization: str | None, deadline: Deadline | None = None
+    ) -> Frame:
         """The archive record of `frame` (id or basename), fetched with the caller's credentials."""
         if isinstance(frame, int):
-            return self.archive.frame_by_id(frame, authorization)
-        return self.archive.frame_by_basename(validate_basename(frame), authorization)
+            return self.archive.frame_by_id(frame, authorization, deadline=deadline)
+        return self.archive.frame_by_basename(
+            validate_basename(frame), authorization, deadline=deadline
+        )
 
     def get_thumbnail(
         self,
@@ -144,6 +159,7 @@ class ThumbnailService:
         authorization: str | None = None,
         *,
         inline_limit: int | None = None,
+        deadline: Deadline | None = None,
     ) -> Result:
         """Find or make the thumbnail of `frame` with `params`.
 
@@ -156,23 +172,30 @@ class ThumbnailService:
             The caller's ``Authorization`` header, forwarded to the archive.
         inline_limit : int, optional
             Also return the image bytes when at most this many (a hit then reads the object).
+        deadline : Deadline, optional
+            Bounds every archive, download and S3 call (the invocation's time left): past
+            it, the archive's calls raise `UpstreamTimeout` (504) and S3's `StorageError`
+            (503). No render starts once it has passed.
 
         Raises
         ------
         ThumbnailError
             Any of them: not found, refused, not eligible, unreadable, upstream or storage.
         """
-        record = self.lookup(frame, authorization)
+        deadline = deadline or Deadline.unbounded()
+        record = self.lookup(frame, authorization, deadline)
         check_eligible(record, self.rules, color=params.color)
         basename = _record_basename(record)
         key = thumbnail_key(basename, params)
         propid = record.get("proposal_id")
 
-        cached = self.store.metadata(key)
+        cached = deadline.call(_s3_timeout("lookup"), self.store.metadata, key)
         if cached is not None:
             data = None
             if inline_limit is not None:
-                data = self.store.get(key, max_bytes=inline_limit)
+                data = deadline.call(
+                    _s3_timeout("read"), self.store.get, key, max_bytes=inline_limit
+                )
             return Result(
                 url=self.store.presign(key),
                 propid=propid,
@@ -184,17 +207,26 @@ class ThumbnailService:
             )
 
         sources = (
-            self.archive.color_frames(record["request_id"], authorization)
+            self.archive.color_frames(record["request_id"], authorization, deadline=deadline)
             if params.color
             else [record]
         )
-        thumbnail, etags, source_bytes, render_ms = self._render(sources, params, authorization)
+        thumbnail, etags, source_bytes, render_ms = self._render(
+            sources, params, authorization, deadline
+        )
         metadata = {"basename": basename}
         if all(etags):
             metadata["source-etag"] = ",".join(etags)  # type: ignore[arg-type]
         if thumbnail.alignment is not None:
             metadata["alignment"] = thumbnail.alignment
-        self.store.put(key, thumbnail.data, thumbnail.content_type, metadata=metadata)
+        deadline.call(
+            _s3_timeout("write"),
+            self.store.put,
+            key,
+            thumbnail.data,
+            thumbnail.content_type,
+            metadata=metadata,
+        )
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit
         return Result(
@@ -209,7 +241,13 @@ class ThumbnailService:
             source_bytes=source_bytes,
         )
 
-    def _render(self, sources: Sequence[Frame], params: ThumbnailParams, authorization: str | None):
+    def _render(
+        self,
+        sources: Sequence[Frame],
+        params: ThumbnailParams,
+        authorization: str | None,
+        deadline: Deadline,
+    ):
         """Download and decode the frames one at a time (one compressed file in memory at
         once), then render them. Returns the thumbnail, the ETags, bytes read and ms spent."""
         render = self._renderer()
@@ -217,7 +255,9 @@ class ThumbnailService:
         source_bytes = 0
         render_seconds = 0.0
         for source in sources:
-            download = self.archive.download(_record_url(source), authorization)
+            download = self.archive.download(_record_url(source), authorization, deadline=deadline)
+            if deadline.expired:
+                raise UpstreamTimeout("No time was left to render the frame")
             source_bytes += len(download.data)
             etags.append(download.etag)
             started = self._clock()
@@ -228,6 +268,11 @@ class ThumbnailService:
         thumbnail = render.render_frames(frames, params)
         render_seconds += self._clock() - started
         return thumbnail, etags, source_bytes, render_seconds * 1000.0
+
+
+def _s3_timeout(operation: str) -> Callable[[], StorageError]:
+    """The error of an S3 call still running at the deadline (503: worth a retry)."""
+    return lambda: StorageError(f"Thumbnail cache {operation} did not finish in time", status=503)
 
 
 def _record_basename(record: Frame) -> str:
