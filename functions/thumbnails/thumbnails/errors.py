@@ -102,3 +102,10 @@ class UpstreamThrottled(UpstreamError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DeadlineExceeded(ThumbnailError):
+    """No time is left in the invocation for the next step (504; a pregeneration record
+    that fails with it is retried)."""
+
+    status = 504

@@ -21,7 +21,7 @@ from .archive import Download, Frame
 from .cache_keys import basename_of, thumbnail_key, validate_basename
 from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
-from .errors import InvalidParameter, StorageError, UpstreamError, UpstreamTimeout
+from .errors import DeadlineExceeded, InvalidParameter, StorageError, UpstreamError
 from .params import RenderLimits, ThumbnailParams
 from .settings import Settings
 
@@ -257,7 +257,7 @@ class ThumbnailService:
         for source in sources:
             download = self.archive.download(_record_url(source), authorization, deadline=deadline)
             if deadline.expired:
-                raise UpstreamTimeout("No time was left to render the frame")
+                raise DeadlineExceeded("No time was left to render the frame")
             source_bytes += len(download.data)
             etags.append(download.etag)
             started = self._clock()
