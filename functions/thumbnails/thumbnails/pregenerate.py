@@ -514,8 +514,11 @@ def processing_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     def size(record: dict[str, Any]) -> float:
         try:
-            created = objects_created(json.loads(record.get("body") or ""))
-        except (TypeError, ValueError, UnrecognisedEvent):
+            body = json.loads(record.get("body") or "") if isinstance(record, dict) else None
+            if not isinstance(body, dict):
+                return -1.0
+            created = objects_created(body)
+        except Exception:  # noqa: BLE001 - the record's own handler reports what is wrong
             return -1.0
         return max((_size_order(obj) for obj in created), default=-1.0)
 
