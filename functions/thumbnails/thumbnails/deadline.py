@@ -75,6 +75,10 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
+    def less(self, seconds: float) -> Deadline:
+        """This deadline moved `seconds` earlier (time kept back for work that follows)."""
+        return Deadline(None if self.at is None else self.at - seconds, clock=self._clock)
+
     def within(self, seconds: float) -> Deadline:
         """This deadline, or `seconds` from now if that is sooner (a per-attempt deadline)."""
         soon = self._clock() + seconds

@@ -250,7 +250,7 @@ class Pregenerator:
             Not enough of the invocation was left to start or finish; worth a retry.
         """
         deadline = deadline or Deadline.unbounded()
-        io = Deadline(None if deadline.at is None else deadline.at - RECORD_RESERVE)
+        io = deadline.less(RECORD_RESERVE)
         if io.expired:
             raise DeadlineExceeded(
                 f"not started: {max(0.0, deadline.remaining()):.1f} s were left of the "

@@ -104,6 +104,11 @@ class Result:
     source_bytes: int = 0
 
 
+#: Seconds kept back from the frame downloads for decoding and rendering, which cannot be cut
+#: short: a 4096x4096 frame takes well under a second on one vCPU (README, "Performance").
+RENDER_RESERVE = 2.0
+
+
 def _default_renderer() -> ModuleType:
     from . import render  # deferred: numpy, astropy and Pillow load on a miss only
 
@@ -255,7 +260,9 @@ class ThumbnailService:
         source_bytes = 0
         render_seconds = 0.0
         for source in sources:
-            download = self.archive.download(_record_url(source), authorization, deadline=deadline)
+            download = self.archive.download(
+                _record_url(source), authorization, deadline=deadline.less(RENDER_RESERVE)
+            )
             if deadline.expired:
                 raise DeadlineExceeded("No time was left to render the frame")
             source_bytes += len(download.data)
