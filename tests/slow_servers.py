@@ -4,6 +4,7 @@
   `interval`: every ``recv`` returns within any socket timeout, yet the body never ends
   (until `give_up_after`, so that a client that would wait for ever fails its test instead
   of hanging it);
+- ``trickle-headers``: the same with the status line and headers (an endless header line);
 - ``stall``: reads the request and answers nothing (a stalled S3 endpoint) until
   `give_up_after`;
 - ``serve``: answers `status` with `body` (and ``Content-Length``), to every method.
@@ -34,7 +35,7 @@ class SlowServer:
         headers: dict[str, str] | None = None,
         give_up_after: float = 15.0,
     ) -> None:
-        assert mode in ("trickle", "stall", "serve")
+        assert mode in ("trickle", "trickle-headers", "stall", "serve")
         self.mode = mode
         self.body = body
         self.status = status
@@ -47,6 +48,8 @@ class SlowServer:
         self.give_up_after = give_up_after
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.bytes_sent = 0
+        # Set when the client closes the connection while we trickle (not when we give up).
+        self.client_hung_up = threading.Event()
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -90,6 +93,11 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
                 server.stop.wait(server.give_up_after)
                 self.close_connection = True
                 return
+            if server.mode == "trickle-headers":
+                self._trickle(
+                    b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * server.declared_length, started
+                )
+                return
             self.send_response(server.status)
             self.send_header("Content-Type", server.content_type)
             for name, value in server.headers.items():
@@ -103,15 +111,21 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
                 return
             self.send_header("Content-Length", str(server.declared_length))
             self.end_headers()
+            self._trickle(server.body, started)
+
+        def _trickle(self, data: bytes, started: float) -> None:
+            """Send `data` (spaces past its end) a byte per interval, up to the declared length."""
             for index in range(server.declared_length):
                 if server.stop.is_set() or time.monotonic() - started > server.give_up_after:
                     self.close_connection = True
                     return
                 try:
-                    self.wfile.write(server.body[index : index + 1] or b" ")
+                    self.wfile.write(data[index : index + 1] or b" ")
                     self.wfile.flush()
                 except OSError:
-                    return  # the client hung up, as it should
+                    server.client_hung_up.set()  # as it should, at its deadline
+                    self.close_connection = True
+                    return
                 server._sent(1)
                 time.sleep(server.interval)
 

@@ -140,4 +140,16 @@ def test_the_per_attempt_timeout_ends_a_read_from_a_trickling_server():
         client = ArchiveClient(server.url, download_timeout=1.0, download_retries=0)
         with pytest.raises(UpstreamTimeout, match="Timeout while downloading"):
             client.download(server.url + "frame.fits")
-    assert 0 < server.bytes_sent < 1000
+        assert server.client_hung_up.wait(5)
+
+
+def test_the_deadline_ends_a_lookup_whose_headers_trickle_in():
+    # The status line comes, then an endless header, a byte per 0.2 s: no socket timeout
+    # fires, and the headers are read inside requests, before any body.
+    with SlowServer("trickle-headers", declared_length=1000) as server:
+        client = ArchiveClient(server.url, lookup_timeout=10.0)
+        with pytest.raises(UpstreamTimeout, match="Timeout while looking up frame 7"):
+            client.frame_by_id(7, deadline=Deadline.after(1.0))
+        # Cut off by the client (the server notices at its next byte), not given up on by
+        # the server after its 15 s.
+        assert server.client_hung_up.wait(5)

@@ -8,8 +8,8 @@ with ``Retry-After``) -> `UpstreamThrottled` (503, its ``Retry-After`` passed on
 `UpstreamTimeout` (504), a frame above the size cap -> `FrameTooLarge` (413).
 
 Every call takes a `Deadline` (the invocation's time left): socket timeouts never exceed it, a
-`Watchdog` ends a body that trickles in past it, and a retry, or a server's ``Retry-After``,
-is waited for only if the next attempt can still finish in time.
+`Watchdog` ends an answer (headers or body) that trickles in past it, and a retry, or a
+server's ``Retry-After``, is waited for only if the next attempt can still finish in time.
 
 Nothing here logs the ``Authorization`` header or a download URL's query string (the archive
 hands out presigned URLs; their signature is a credential).
@@ -41,6 +41,7 @@ from .errors import (
     UpstreamTimeout,
 )
 from .settings import Settings
+from .watched_http import ConnectionSlot, tracking, watched_session
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,8 @@ class ArchiveClient:
     retry_backoff : float
         Seconds before the first retry, doubled for each further one.
     session : requests.Session, optional
-        Shared connection pool; one is made when not given.
+        Shared connection pool; when not given, a `watched_session`, whose requests a
+        deadline can cut off while their headers trickle in, not only their body.
     sleep : callable
         ``time.sleep``; injectable so tests of the retry do not wait.
     """
@@ -212,7 +214,7 @@ class ArchiveClient:
         self.max_download_bytes = max_download_bytes
         self.download_retries = download_retries
         self.retry_backoff = retry_backoff
-        self.session = session or requests.Session()
+        self.session = session or watched_session()
         self._sleep = sleep
         base = urlsplit(self.base_url)
         self._archive_origin = (base.scheme, base.netloc)
@@ -466,36 +468,45 @@ class ArchiveClient:
         Raises `_Retryable` around the errors another attempt may cure.
         """
         timeout = deadline.timeout(limit)  # each connect and recv
-        deadline = deadline.within(limit)  # the whole answer
-        try:
-            response = self.session.get(
-                url, params=params, headers=dict(headers), timeout=timeout, stream=True
-            )
-        except requests.Timeout:
-            raise _Retryable(UpstreamTimeout(messages.timeout)) from None
-        except requests.RequestException as error:
-            # The exception's text holds the URL; the class name says enough.
-            raise _Retryable(
-                UpstreamError(messages.unreachable.format(type(error).__name__))
-            ) from None
-        with response:
-            logger.debug("GET %s -> %s", _shown_url(url), response.status_code)
-            status = response.status_code
+        deadline = deadline.within(limit)  # the whole answer, headers and body
+        slot = ConnectionSlot()
+        with Watchdog(deadline, slot.socket) as watchdog:
             try:
-                _raise_for_status(response, what)
-            except UpstreamThrottled as error:
-                raise _Retryable(error) from None
-            except UpstreamError as error:
-                if status in retry_statuses:
+                with tracking(slot):
+                    response = self.session.get(
+                        url, params=params, headers=dict(headers), timeout=timeout, stream=True
+                    )
+            except requests.Timeout:
+                raise _Retryable(UpstreamTimeout(messages.timeout)) from None
+            except requests.RequestException as error:
+                if watchdog.fired:  # cut off while the headers trickled in
+                    raise _Retryable(UpstreamTimeout(messages.timeout)) from None
+                # The exception's text holds the URL; the class name says enough.
+                raise _Retryable(
+                    UpstreamError(messages.unreachable.format(type(error).__name__))
+                ) from None
+            if slot.connection is None:  # a session of the caller's: watch what it used
+                slot.connection = getattr(response.raw, "connection", None)
+            with response:
+                logger.debug("GET %s -> %s", _shown_url(url), response.status_code)
+                status = response.status_code
+                try:
+                    _raise_for_status(response, what)
+                except UpstreamThrottled as error:
                     raise _Retryable(error) from None
-                raise
-            declared = response.headers.get("Content-Length")
-            size = int(declared) if declared and declared.isdigit() else None
-            if size is not None and size > max_bytes:
-                raise on_too_large()  # refused before a byte of the body is read
-            data = _read_body(response, size, deadline, max_bytes, messages, on_too_large)
-            logger.debug("read %d bytes from %s", len(data), _shown_url(url))
-            return Download(data, normalise_etag(response.headers.get("ETag")))
+                except UpstreamError as error:
+                    if status in retry_statuses:
+                        raise _Retryable(error) from None
+                    raise
+                declared = response.headers.get("Content-Length")
+                size = int(declared) if declared and declared.isdigit() else None
+                if size is not None and size > max_bytes:
+                    raise on_too_large()  # refused before a byte of the body is read
+                data = _read_body(response, size, max_bytes, messages, on_too_large, watchdog)
+        if watchdog.fired:
+            raise _Retryable(UpstreamTimeout(messages.timeout))
+        logger.debug("read %d bytes from %s", len(data), _shown_url(url))
+        return Download(data, normalise_etag(response.headers.get("ETag")))
 
     def _too_large(self) -> ThumbnailError:
         return FrameTooLarge(
@@ -506,41 +517,37 @@ class ArchiveClient:
 def _read_body(
     response: requests.Response,
     size: int | None,
-    deadline: Deadline,
     max_bytes: int,
     messages: _Messages,
     on_too_large: Callable[[], ThumbnailError],
+    watchdog: Watchdog,
 ) -> bytes:
-    """The body of a streamed `response`, read before `deadline`.
+    """The body of a streamed `response`, read until `watchdog` cuts it off.
 
     With a ``Content-Length`` and no content coding (presigned S3 URLs, the archive) the body
     is read by one ``read(size)``, which fills a single ``bytes`` object: no second copy,
     which ``bytes(bytearray)`` would make and ``fits_io`` would make of a ``bytearray``. The
-    socket's timeout bounds each ``recv`` only, so a `Watchdog` shuts it down at the
-    deadline: a server trickling bytes cannot hold the read past it.
+    socket's timeout bounds each ``recv`` only; the watchdog shuts the socket down at the
+    deadline, so a server trickling bytes cannot hold the read past it.
     """
     raw = response.raw
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
     encoded = response.headers.get("Content-Encoding", "identity").strip().lower()
-    with Watchdog(deadline, sock) as watchdog:
-        try:
-            if size is not None and encoded in ("", "identity"):
-                data = raw.read(size, decode_content=False)
-                complete = len(data) == size
-            else:
-                buffer = bytearray()
-                while chunk := raw.read(_CHUNK_BYTES, decode_content=True):
-                    buffer += chunk
-                    if len(buffer) > max_bytes:
-                        raise on_too_large()
-                data, complete = bytes(buffer), True
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
-            if watchdog.fired or isinstance(error, urllib3.exceptions.ReadTimeoutError):
-                raise _Retryable(UpstreamTimeout(messages.timeout)) from None
-            raise _Retryable(
-                UpstreamError(messages.interrupted.format(type(error).__name__))
-            ) from None
-    if watchdog.fired or deadline.expired:
+    try:
+        if size is not None and encoded in ("", "identity"):
+            data = raw.read(size, decode_content=False)
+            complete = len(data) == size
+        else:
+            buffer = bytearray()
+            while chunk := raw.read(_CHUNK_BYTES, decode_content=True):
+                buffer += chunk
+                if len(buffer) > max_bytes:
+                    raise on_too_large()
+            data, complete = bytes(buffer), True
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
+        if watchdog.fired or isinstance(error, urllib3.exceptions.ReadTimeoutError):
+            raise _Retryable(UpstreamTimeout(messages.timeout)) from None
+        raise _Retryable(UpstreamError(messages.interrupted.format(type(error).__name__))) from None
+    if watchdog.fired:
         raise _Retryable(UpstreamTimeout(messages.timeout))
     if not complete:
         raise _Retryable(UpstreamError(messages.interrupted.format("cut short")))

@@ -129,11 +129,16 @@ class Watchdog:
     Parameters
     ----------
     deadline : Deadline
-    sock : socket.socket or None
-        None (no socket to watch) makes the watchdog do nothing.
+    sock : socket.socket, callable or None
+        The socket, or a callable giving it when the deadline passes (None then if there is
+        none yet); None makes the watchdog do nothing.
     """
 
-    def __init__(self, deadline: Deadline, sock: socket.socket | None) -> None:
+    def __init__(
+        self,
+        deadline: Deadline,
+        sock: socket.socket | Callable[[], socket.socket | None] | None,
+    ) -> None:
         self._sock = sock
         self._fired = threading.Event()
         self._timer: threading.Timer | None = None
@@ -147,9 +152,11 @@ class Watchdog:
 
     def _fire(self) -> None:
         self._fired.set()
+        sock = self._sock() if callable(self._sock) else self._sock
         # An OSError means the socket is already closed: nothing is blocked on it.
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Watchdog:
         if self._timer is not None:
