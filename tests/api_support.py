@@ -210,11 +210,13 @@ class ApiWorld:
         headers: dict[str, str] | None = None,
         authorization: str | None | bool = True,
         method: str = "GET",
+        context: object | None = None,
     ) -> dict:
         """Call the Lambda handler with an ``events/`` file, edited as asked.
 
         `query` replaces the event's query string; `authorization` True keeps the event's
-        header, None removes it, a string replaces it.
+        header, None removes it, a string replaces it; `context` replaces the Lambda context
+        (one with 300 s left).
         """
         from thumbnails import api
 
@@ -238,7 +240,7 @@ class ApiWorld:
         for name, value in (headers or {}).items():
             event["headers"][name] = value
             event["multiValueHeaders"][name] = [value]
-        return api.handler(event, FakeLambdaContext())
+        return api.handler(event, context or FakeLambdaContext())
 
 
 def body_json(response: dict) -> dict:

@@ -11,6 +11,7 @@ container stays fast); the renderer is imported by the service on a miss.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -29,8 +30,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from .archive import ArchiveClient
 from .cache_keys import validate_basename
+from .deadline import ANSWER_MARGIN, Deadline
 from .docs_page import INDEX_HTML, ROBOTS_TXT
-from .errors import InvalidParameter, ThumbnailError, UpstreamError, UpstreamTimeout
+from .errors import (
+    InvalidParameter,
+    ThumbnailError,
+    UpstreamError,
+    UpstreamThrottled,
+    UpstreamTimeout,
+)
 from .params import ThumbnailParams, parse_bool
 from .service import FrameRef, Result, ThumbnailService
 from .settings import ENVIRONMENT, Settings, SettingsError
@@ -88,7 +96,12 @@ def _cold_start_cors() -> CORSConfig:
 # Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (set by the
 # template); the fallbacks keep an unset namespace from failing every metrics flush.
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE_NAME)
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE_NAME)
+# Only botocore is patched for X-Ray: the default also patches requests and http.client, whose
+# subsegments record exception text, and a failed frame download's text holds its presigned URL
+# (X-Amz-Signature). Our own errors never carry URLs; tests/robustness/test_trace_secrets.py.
+tracer = Tracer(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE_NAME, patch_modules=("botocore",)
+)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRICS_NAMESPACE)
 app = APIGatewayRestResolver(cors=_cold_start_cors())
 # Static pages and refused requests publish no metrics; that is expected, not worth a warning
@@ -161,13 +174,11 @@ def _result_response(result: Result, mode: str, max_age: int) -> Response:
     )
 
 
-def _error_response(status: int, message: str) -> Response:
-    return Response(
-        status,
-        content_types.APPLICATION_JSON,
-        {"message": message},
-        {"Cache-Control": ERROR_CACHE_CONTROL},
-    )
+def _error_response(status: int, message: str, retry_after: float | None = None) -> Response:
+    headers = {"Cache-Control": ERROR_CACHE_CONTROL}
+    if retry_after is not None:
+        headers["Retry-After"] = str(math.ceil(retry_after))  # whole seconds, per RFC 9110
+    return Response(status, content_types.APPLICATION_JSON, {"message": message}, headers)
 
 
 # ---------------------------------------------------------------------------- routes
@@ -204,6 +215,9 @@ def thumbnail(identifier: str) -> Response:
         params,
         authorization,
         inline_limit=INLINE_LIMIT_BYTES if mode == "inline" else None,
+        # Every archive, download and S3 call ends before the function would be stopped,
+        # leaving ANSWER_MARGIN to send our JSON error instead of API Gateway's bare 502.
+        deadline=Deadline.from_context(app.lambda_context, margin=ANSWER_MARGIN),
     )
     _record_metrics(result)
     extra = {"key": result.key, "cached": result.cached, "mode": mode}
@@ -229,7 +243,8 @@ def handle_thumbnail_error(error: ThumbnailError) -> Response:
         metrics.add_metric(name="ArchiveErrors", unit=MetricUnit.Count, value=1)
     log = logger.warning if error.status >= 500 else logger.info
     log("request failed", extra={"status": error.status, "error": error.message})
-    return _error_response(error.status, error.message)
+    retry_after = error.retry_after if isinstance(error, UpstreamThrottled) else None
+    return _error_response(error.status, error.message, retry_after)
 
 
 @app.exception_handler(SettingsError)

@@ -3,8 +3,13 @@
 Talks to an OCS science archive API (``ARCHIVE_API_URL``), forwarding the caller's
 ``Authorization`` header so that proprietary frames stay proprietary. Every failure becomes a
 typed error from `thumbnails.errors`: 404 -> `FrameNotFound`, 401/403 -> `AccessDenied` with the
-archive's own message, 5xx/connection errors/nonsense -> `UpstreamError` (502), timeouts ->
+archive's own message, 5xx/connection errors/nonsense -> `UpstreamError` (502), 429 (or 503
+with ``Retry-After``) -> `UpstreamThrottled` (503, its ``Retry-After`` passed on), timeouts ->
 `UpstreamTimeout` (504), a frame above the size cap -> `FrameTooLarge` (413).
+
+Every call takes a `Deadline` (the invocation's time left): socket timeouts never exceed it, a
+`Watchdog` ends an answer (headers or body) that trickles in past it, and a retry, or a
+server's ``Retry-After``, is waited for only if the next attempt can still finish in time.
 
 Nothing here logs the ``Authorization`` header or a download URL's query string (the archive
 hands out presigned URLs; their signature is a credential).
@@ -12,6 +17,7 @@ hands out presigned URLs; their signature is a credential).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -20,17 +26,22 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
+from urllib3.util import Retry
 
 from .cache_keys import normalise_etag
+from .deadline import Deadline, Watchdog
 from .errors import (
     AccessDenied,
     FrameNotFound,
     FrameTooLarge,
     ThumbnailError,
     UpstreamError,
+    UpstreamThrottled,
     UpstreamTimeout,
 )
 from .settings import Settings
+from .watched_http import ConnectionSlot, tracking, watched_session
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +61,10 @@ REQUEST_FRAMES_LIMIT = 1000
 _CHUNK_BYTES = 1 << 20
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _MAX_MESSAGE_CHARS = 300
+#: A frame record or a request's frame list is JSON of a few kB to a few MB; more is nonsense.
+_MAX_JSON_BYTES = 64 << 20
+#: urllib3's parser of ``Retry-After`` (seconds or an HTTP date).
+_RETRY_AFTER = Retry(respect_retry_after_header=True)
 
 
 @dataclass(frozen=True)
@@ -102,7 +117,57 @@ def _raise_for_status(response: requests.Response, what: str) -> None:
     if status in (401, 403):
         message = _archive_message(response) or f"The archive refused access to {what}"
         raise AccessDenied(message, status=status)
+    retry_after = _retry_after(response)
+    if status == 429 or (status == 503 and retry_after is not None):
+        raise UpstreamThrottled(
+            f"The archive is busy (HTTP {status}) for {what}: try again later",
+            retry_after=retry_after,
+        )
     raise UpstreamError(f"The archive answered HTTP {status} for {what}")
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """The seconds a response's ``Retry-After`` asks for, None if absent or unreadable."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return _RETRY_AFTER.parse_retry_after(value)
+    except urllib3.exceptions.InvalidHeader:
+        return None
+
+
+@dataclass(frozen=True)
+class _Messages:
+    """What to tell the caller when a lookup or a download fails."""
+
+    timeout: str
+    unreachable: str  # formatted with the exception's class name
+    interrupted: str
+
+    @classmethod
+    def lookup(cls, what: str) -> _Messages:
+        return cls(
+            f"Timeout while looking up {what} in the archive",
+            f"Could not reach the archive ({{}}) for {what}",
+            f"The archive's answer for {what} was interrupted ({{}})",
+        )
+
+
+_DOWNLOAD = _Messages(
+    "Timeout while downloading the frame file",
+    "Could not download the frame file ({})",
+    "The frame download was interrupted ({})",
+)
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way another attempt may not (wraps the error to raise)."""
+
+    def __init__(self, error: ThumbnailError) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after: float | None = getattr(error, "retry_after", None)
 
 
 class ArchiveClient:
@@ -113,17 +178,20 @@ class ArchiveClient:
     base_url : str
         The archive API root, ending with ``/`` (``https://archive-api.lco.global/``).
     lookup_timeout : float
-        Seconds to connect and to wait for each read of a record lookup (old service: 10).
+        Seconds allowed for one record lookup, the whole answer read (old service: 10).
     download_timeout : float
-        Total seconds allowed for one frame download, retries excluded (old service: 60).
+        Seconds allowed for one attempt at a frame download, the whole file read (old
+        service: 60). Both are cut short by the deadline a call is given.
     max_download_bytes : int
         Frames larger than this are refused with `FrameTooLarge` before or while reading.
     download_retries : int
-        Extra attempts after a transient download failure (connection error, timeout, 5xx).
+        Extra attempts after a transient download failure (connection error, timeout, 5xx,
+        429), and after an archive lookup answered 429 (or 503 with ``Retry-After``).
     retry_backoff : float
         Seconds before the first retry, doubled for each further one.
     session : requests.Session, optional
-        Shared connection pool; one is made when not given.
+        Shared connection pool; when not given, a `watched_session`, whose requests a
+        deadline can cut off while their headers trickle in, not only their body.
     sleep : callable
         ``time.sleep``; injectable so tests of the retry do not wait.
     """
@@ -146,7 +214,7 @@ class ArchiveClient:
         self.max_download_bytes = max_download_bytes
         self.download_retries = download_retries
         self.retry_backoff = retry_backoff
-        self.session = session or requests.Session()
+        self.session = session or watched_session()
         self._sleep = sleep
         base = urlsplit(self.base_url)
         self._archive_origin = (base.scheme, base.netloc)
@@ -163,17 +231,23 @@ class ArchiveClient:
         )
 
     # ------------------------------------------------------------------ lookups
-    def frame_by_id(self, frame_id: int, authorization: str | None = None) -> Frame:
+    def frame_by_id(
+        self, frame_id: int, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Frame:
         """The record of frame `frame_id` (``GET frames/{id}/``).
 
         Raises
         ------
         FrameNotFound, AccessDenied, UpstreamError, UpstreamTimeout
         """
-        body = self._get_json(f"frames/{int(frame_id)}/", None, authorization, f"frame {frame_id}")
+        body = self._get_json(
+            f"frames/{int(frame_id)}/", None, authorization, f"frame {frame_id}", deadline
+        )
         return _as_record(body)
 
-    def frame_by_basename(self, basename: str, authorization: str | None = None) -> Frame:
+    def frame_by_basename(
+        self, basename: str, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Frame:
         """The one record whose basename is exactly `basename` (``basename_exact=``).
 
         Raises
@@ -183,7 +257,7 @@ class ArchiveClient:
         AccessDenied, UpstreamError, UpstreamTimeout
         """
         body = self._get_json(
-            "frames/", {"basename_exact": basename}, authorization, f"frame {basename}"
+            "frames/", {"basename_exact": basename}, authorization, f"frame {basename}", deadline
         )
         records = _as_results(body)
         if len(records) != 1:
@@ -196,6 +270,7 @@ class ArchiveClient:
         authorization: str | None = None,
         *,
         reduction_level: int = COLOR_REDUCTION_LEVEL,
+        deadline: Deadline | None = None,
     ) -> list[Frame]:
         """Every frame of observing request `request_id` at `reduction_level`."""
         params = {
@@ -204,11 +279,17 @@ class ArchiveClient:
             "limit": str(REQUEST_FRAMES_LIMIT),
         }
         body = self._get_json(
-            "frames/", params, authorization, f"the frames of request {request_id}"
+            "frames/", params, authorization, f"the frames of request {request_id}", deadline
         )
         return _as_results(body)
 
-    def color_frames(self, request_id: int | str, authorization: str | None = None) -> list[Frame]:
+    def color_frames(
+        self,
+        request_id: int | str,
+        authorization: str | None = None,
+        *,
+        deadline: Deadline | None = None,
+    ) -> list[Frame]:
         """The red, visual and blue frames of a request, in that order (reduction level 91).
 
         The first frame of each filter group is taken, as the old service did.
@@ -218,7 +299,7 @@ class ArchiveClient:
         FrameNotFound
             ``RVB frames not found`` when a filter is missing.
         """
-        frames = self.frames_of_request(request_id, authorization)
+        frames = self.frames_of_request(request_id, authorization, deadline=deadline)
         selected = []
         for _colour, filters in COLOR_FILTERS:
             match = next((f for f in frames if f.get("primary_optical_element") in filters), None)
@@ -228,37 +309,63 @@ class ArchiveClient:
         return selected
 
     def _get_json(
-        self, path: str, params: Mapping[str, str] | None, authorization: str | None, what: str
+        self,
+        path: str,
+        params: Mapping[str, str] | None,
+        authorization: str | None,
+        what: str,
+        deadline: Deadline | None,
     ) -> object:
         url = self.base_url + quote(path, safe="/")
-        try:
-            response = self.session.get(
-                url,
-                params=params,
-                headers=_auth_headers(authorization),
-                timeout=self.lookup_timeout,
-            )
-        except requests.Timeout:
-            raise UpstreamTimeout(f"Timeout while looking up {what} in the archive") from None
-        except requests.RequestException as error:
-            # The exception's text holds the URL; the class name says enough.
-            raise UpstreamError(
-                f"Could not reach the archive ({type(error).__name__}) for {what}"
-            ) from None
-        with response:
-            logger.debug("archive GET %s -> %s", _shown_url(url), response.status_code)
-            _raise_for_status(response, what)
+        deadline = deadline or Deadline.unbounded()
+
+        def attempt() -> object:
+            # ARCHIVE_TIMEOUT bounds the whole lookup (a trickling answer too), and what is
+            # left of the invocation bounds that.
             try:
-                return response.json()
+                body = self._get(
+                    url,
+                    params,
+                    _auth_headers(authorization),
+                    deadline,
+                    self.lookup_timeout,
+                    what,
+                    _Messages.lookup(what),
+                    max_bytes=_MAX_JSON_BYTES,
+                    retry_statuses=frozenset(),
+                    on_too_large=lambda: UpstreamError(f"The archive answered too much for {what}"),
+                ).data
+            except _Retryable as failure:
+                if not isinstance(failure.error, UpstreamThrottled):
+                    raise failure.error from None
+                raise
+            try:
+                return json.loads(body)
             except ValueError:
                 raise UpstreamError(f"The archive answered non-JSON for {what}") from None
 
+        # A lookup is retried only when the archive asks for it (429, or 503 with
+        # Retry-After) and the wait fits the deadline; a slow archive is not asked twice.
+        return self._retrying(attempt, deadline, url, what, retries=self.download_retries)
+
     # ------------------------------------------------------------------ downloads
-    def download(self, url: str, authorization: str | None = None) -> Download:
+    def download(
+        self, url: str, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Download:
         """Download a frame file into memory, streamed, with the size cap and retries.
 
         The ``Authorization`` header goes only to the archive's own host: frame URLs are
-        usually presigned S3 URLs, which refuse a second authentication mechanism.
+        usually presigned S3 URLs, which refuse a second authentication mechanism. The size
+        is checked from ``Content-Length`` before the body is read, and the body is read into
+        one buffer (a file of N bytes costs N bytes, not 2N).
+
+        Parameters
+        ----------
+        url : str
+        authorization : str, optional
+        deadline : Deadline, optional
+            Each attempt ends at ``download_timeout`` or at the deadline, whichever is
+            sooner; a retry starts only if its wait ends before the deadline.
 
         Raises
         ------
@@ -266,6 +373,8 @@ class ArchiveClient:
             Above ``max_download_bytes`` (from ``Content-Length`` or while reading).
         FrameNotFound, AccessDenied
             The file's server answered 404, 401 or 403 (not retried).
+        UpstreamThrottled
+            The server answered 429 (or 503 with ``Retry-After``) to the last attempt.
         UpstreamError, UpstreamTimeout
             After the last attempt failed.
         """
@@ -277,67 +386,172 @@ class ArchiveClient:
             if (parts.scheme, parts.netloc) == self._archive_origin
             else {}
         )
-        attempt = 0
+        deadline = deadline or Deadline.unbounded()
+        what = "the frame file"
+
+        def attempt() -> Download:
+            return self._get(
+                url,
+                None,
+                headers,
+                deadline,
+                self.download_timeout,
+                what,
+                _DOWNLOAD,
+                max_bytes=self.max_download_bytes,
+                retry_statuses=_RETRY_STATUSES,
+                on_too_large=self._too_large,
+            )
+
+        return self._retrying(attempt, deadline, url, what, retries=self.download_retries)
+
+    def _retrying(
+        self,
+        attempt: Callable[[], Any],
+        deadline: Deadline,
+        url: str,
+        what: str,
+        *,
+        retries: int,
+    ) -> Any:
+        """``attempt()``, again after a transient failure while retries and time are left.
+
+        The wait is the server's ``Retry-After`` when it gave one, else exponential back-off;
+        a wait that would end past the deadline is not started (the last error is raised).
+        This loop and not urllib3's `Retry` on the session: `Retry` cannot end a series of
+        attempts at a deadline (one timeout serves every attempt, and it sleeps whatever
+        ``Retry-After`` says), nor retry a body cut off mid-stream.
+        """
+        tries = 0
         while True:
+            if deadline.expired:
+                raise UpstreamTimeout(f"No time was left to fetch {what}")
             try:
-                return self._download_once(url, headers)
-            except (UpstreamError, UpstreamTimeout) as error:
-                if attempt >= self.download_retries:
-                    raise
-                delay = self.retry_backoff * (2**attempt)
-                attempt += 1
+                return attempt()
+            except _Retryable as failure:
+                delay = (
+                    failure.retry_after
+                    if failure.retry_after is not None
+                    else self.retry_backoff * (2**tries)
+                )
+                if tries >= retries or delay >= deadline.remaining():
+                    raise failure.error from None
+                tries += 1
                 logger.warning(
-                    "frame download from %s failed (%s); retry %d of %d in %.2fs",
+                    "%s from %s failed (%s); retry %d of %d in %.2fs",
+                    what,
                     _shown_url(url),
-                    error.message,
-                    attempt,
-                    self.download_retries,
+                    failure.error.message,
+                    tries,
+                    retries,
                     delay,
                 )
                 self._sleep(delay)
 
-    def _download_once(self, url: str, headers: Mapping[str, str]) -> Download:
-        what = "the frame file"
-        started = time.monotonic()
-        try:
-            response = self.session.get(
-                url, headers=dict(headers), timeout=self.download_timeout, stream=True
-            )
-        except requests.Timeout:
-            raise UpstreamTimeout("Timeout while downloading the frame file") from None
-        except requests.RequestException as error:
-            raise UpstreamError(
-                f"Could not download the frame file ({type(error).__name__})"
-            ) from None
-        with response:
-            if response.status_code in _RETRY_STATUSES:
-                raise UpstreamError(f"The frame file's server answered HTTP {response.status_code}")
-            _raise_for_status(response, what)
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
-                raise self._too_large()
-            buffer = bytearray()
+    def _get(
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        deadline: Deadline,
+        limit: float,
+        what: str,
+        messages: _Messages,
+        *,
+        max_bytes: int,
+        retry_statuses: frozenset[int],
+        on_too_large: Callable[[], ThumbnailError],
+    ) -> Download:
+        """One GET of `url`, its body read whole within `limit` seconds and before `deadline`
+        (else `UpstreamTimeout`).
+
+        Raises `_Retryable` around the errors another attempt may cure.
+        """
+        timeout = deadline.timeout(limit)  # each connect and recv
+        deadline = deadline.within(limit)  # the whole answer, headers and body
+        slot = ConnectionSlot()
+        with Watchdog(deadline, slot.socket) as watchdog:
             try:
-                for chunk in response.iter_content(_CHUNK_BYTES):
-                    buffer += chunk
-                    if len(buffer) > self.max_download_bytes:
-                        raise self._too_large()
-                    # requests' timeout bounds each read; this bounds the whole download.
-                    if time.monotonic() - started > self.download_timeout:
-                        raise UpstreamTimeout("Timeout while downloading the frame file")
+                with tracking(slot):
+                    response = self.session.get(
+                        url, params=params, headers=dict(headers), timeout=timeout, stream=True
+                    )
             except requests.Timeout:
-                raise UpstreamTimeout("Timeout while downloading the frame file") from None
+                raise _Retryable(UpstreamTimeout(messages.timeout)) from None
             except requests.RequestException as error:
-                raise UpstreamError(
-                    f"The frame download was interrupted ({type(error).__name__})"
+                if watchdog.fired:  # cut off while the headers trickled in
+                    raise _Retryable(UpstreamTimeout(messages.timeout)) from None
+                # The exception's text holds the URL; the class name says enough.
+                raise _Retryable(
+                    UpstreamError(messages.unreachable.format(type(error).__name__))
                 ) from None
-            logger.debug("downloaded %d bytes from %s", len(buffer), _shown_url(url))
-            return Download(bytes(buffer), normalise_etag(response.headers.get("ETag")))
+            if slot.connection is None:  # a session of the caller's: watch what it used
+                slot.connection = getattr(response.raw, "connection", None)
+            with response:
+                logger.debug("GET %s -> %s", _shown_url(url), response.status_code)
+                status = response.status_code
+                try:
+                    _raise_for_status(response, what)
+                except UpstreamThrottled as error:
+                    raise _Retryable(error) from None
+                except UpstreamError as error:
+                    if status in retry_statuses:
+                        raise _Retryable(error) from None
+                    raise
+                declared = response.headers.get("Content-Length")
+                size = int(declared) if declared and declared.isdigit() else None
+                if size is not None and size > max_bytes:
+                    raise on_too_large()  # refused before a byte of the body is read
+                data = _read_body(response, size, max_bytes, messages, on_too_large, watchdog)
+        if watchdog.fired:
+            raise _Retryable(UpstreamTimeout(messages.timeout))
+        logger.debug("read %d bytes from %s", len(data), _shown_url(url))
+        return Download(data, normalise_etag(response.headers.get("ETag")))
 
     def _too_large(self) -> ThumbnailError:
         return FrameTooLarge(
             f"The frame file is larger than the service's limit of {self.max_download_bytes} bytes"
         )
+
+
+def _read_body(
+    response: requests.Response,
+    size: int | None,
+    max_bytes: int,
+    messages: _Messages,
+    on_too_large: Callable[[], ThumbnailError],
+    watchdog: Watchdog,
+) -> bytes:
+    """The body of a streamed `response`, read until `watchdog` cuts it off.
+
+    With a ``Content-Length`` and no content coding (presigned S3 URLs, the archive) the body
+    is read by one ``read(size)``, which fills a single ``bytes`` object: no second copy,
+    which ``bytes(bytearray)`` would make and ``fits_io`` would make of a ``bytearray``. The
+    socket's timeout bounds each ``recv`` only; the watchdog shuts the socket down at the
+    deadline, so a server trickling bytes cannot hold the read past it.
+    """
+    raw = response.raw
+    encoded = response.headers.get("Content-Encoding", "identity").strip().lower()
+    try:
+        if size is not None and encoded in ("", "identity"):
+            data = raw.read(size, decode_content=False)
+            complete = len(data) == size
+        else:
+            buffer = bytearray()
+            while chunk := raw.read(_CHUNK_BYTES, decode_content=True):
+                buffer += chunk
+                if len(buffer) > max_bytes:
+                    raise on_too_large()
+            data, complete = bytes(buffer), True
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
+        if watchdog.fired or isinstance(error, urllib3.exceptions.ReadTimeoutError):
+            raise _Retryable(UpstreamTimeout(messages.timeout)) from None
+        raise _Retryable(UpstreamError(messages.interrupted.format(type(error).__name__))) from None
+    if watchdog.fired:
+        raise _Retryable(UpstreamTimeout(messages.timeout))
+    if not complete:
+        raise _Retryable(UpstreamError(messages.interrupted.format("cut short")))
+    return data
 
 
 def _auth_headers(authorization: str | None) -> dict[str, str]:

@@ -97,3 +97,28 @@ class StorageError(ThumbnailError):
     def __init__(self, message: str, status: int = 502) -> None:
         super().__init__(message)
         self.status = status
+
+
+class UpstreamThrottled(UpstreamError):
+    """The archive (or the frame's server) asked us to slow down: 429, or 503 with
+    ``Retry-After`` (503, with that ``Retry-After`` passed on to the caller).
+
+    Parameters
+    ----------
+    message : str
+    retry_after : float, optional
+        Seconds the server asked to wait, if it said.
+    """
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DeadlineExceeded(ThumbnailError):
+    """No time is left in the invocation for the next step (504; a pregeneration record
+    that fails with it is retried)."""
+
+    status = 504

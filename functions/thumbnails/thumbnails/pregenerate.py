@@ -19,6 +19,13 @@ second delivery of the same object finds every preset stored and renders nothing
 are never overwritten. Once a version's presets are stored, the thumbnails of the frame's
 other versions are deleted, best effort (the lifecycle removes whatever is left): they can
 never be served for this version, whose keys differ, so this only frees space.
+
+Inside Lambda's limits: a frame whose event says it is larger than ``MAX_DOWNLOAD_BYTES``
+fails before anything is read; the records of a batch are taken smallest first, so a frame
+that would exhaust the memory goes last, after its batch mates are done; every S3 call of a
+record is bounded by the invocation's clock, keeping `RECORD_RESERVE` back for the decode
+and renders, and a record that cannot start in time is reported failed (SQS retries it),
+never dropped.
 """
 
 from __future__ import annotations
@@ -43,7 +50,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import cache_keys, frame_objects, versions
+from .deadline import ANSWER_MARGIN, Deadline
 from .errors import (
+    DeadlineExceeded,
     FrameNotFound,
     FrameTooLarge,
     InvalidParameter,
@@ -58,7 +67,12 @@ from .settings import Settings
 # Powertools reads its settings when these are built (at import): the defaults keep a
 # template without POWERTOOLS_METRICS_NAMESPACE from failing every batch at the flush.
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thumbnails")
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thumbnails")
+# Only botocore is patched for X-Ray: the default also patches requests and http.client, whose
+# subsegments record exception text, and a failed frame download's text holds its presigned URL
+# (X-Amz-Signature). Our own errors never carry URLs; tests/robustness/test_trace_secrets.py.
+tracer = Tracer(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thumbnails", patch_modules=("botocore",)
+)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Thumbnails")
 # A batch whose every record failed is still answered with a partial response (all ids
 # listed) rather than an exception: the outcome for SQS is the same, and the log is clearer.
@@ -67,6 +81,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 #: How much of a frame is fetched to read its headers. LCO headers (~250 cards, 20 KiB for
 #: the primary plus the image extension's) fit; longer ones fall back to the whole object.
 HEADER_BYTES = 64 * 1024
+#: Seconds of the invocation kept back from a record's S3 calls for what follows them and
+#: cannot be cut short: the decode and the preset renders (2 s for a 4096x4096 frame's two
+#: presets on one vCPU, README "Performance"; ten times that fits under MAX_FRAME_PIXELS).
+#: A record with less than this left is not started.
+RECORD_RESERVE = 20.0
 #: Object metadata written with every pregenerated thumbnail (as the API writes it).
 SOURCE_VERSION = "source-version"
 BASENAME = "basename"
@@ -89,11 +108,14 @@ class ObjectCreated:
         Where the object is; `key` already URL-decoded.
     etag : str or None
         The object's ETag without quotes, when the event carries it.
+    size : int or None
+        The object's size in bytes, when the event carries it.
     """
 
     bucket: str
     key: str
     etag: str | None = None
+    size: int | None = None
 
 
 def objects_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
@@ -131,6 +153,7 @@ def objects_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
                     bucket=detail["bucket"]["name"],
                     key=unquote_plus(detail["object"]["key"]),
                     etag=cache_keys.normalise_etag(detail["object"].get("etag")),
+                    size=_size(detail["object"].get("size")),
                 )
             ]
         if isinstance(event.get("Records"), list):
@@ -146,12 +169,17 @@ def objects_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
                         bucket=s3["bucket"]["name"],
                         key=unquote_plus(s3["object"]["key"]),
                         etag=cache_keys.normalise_etag(s3["object"].get("eTag")),
+                        size=_size(s3["object"].get("size")),
                     )
                 )
             return created
     except (KeyError, TypeError) as error:
         raise UnrecognisedEvent(f"malformed S3 event: missing {error}") from None
     raise UnrecognisedEvent("neither an S3 notification nor an EventBridge S3 event")
+
+
+def _size(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # --------------------------------------------------------------------------- the work
@@ -198,8 +226,16 @@ class Pregenerator:
         self.settings = settings
 
     @tracer.capture_method(capture_response=False)
-    def pregenerate(self, obj: ObjectCreated) -> Outcome:
+    def pregenerate(self, obj: ObjectCreated, deadline: Deadline | None = None) -> Outcome:
         """Render and store every preset of `obj` that is not already stored.
+
+        Parameters
+        ----------
+        obj : ObjectCreated
+        deadline : Deadline, optional
+            When the invocation must be done. S3 calls end `RECORD_RESERVE` seconds before
+            it (``DOWNLOAD_TIMEOUT`` bounds the frame's read too); no decode or render
+            starts after it.
 
         Returns
         -------
@@ -212,10 +248,21 @@ class Pregenerator:
         FrameNotFound
             The object no longer exists.
         UnreadableFrame, FrameTooLarge
-            The object cannot be rendered (corrupt, not FITS, too big).
+            The object cannot be rendered (corrupt, not FITS, too big: from the event's size
+            before anything is read).
         StorageError
-            S3 failed; worth a retry.
+            S3 failed, or did not answer in time (503); worth a retry.
+        DeadlineExceeded
+            Not enough of the invocation was left to start or finish; worth a retry.
         """
+        deadline = deadline or Deadline.unbounded()
+        io = deadline.less(RECORD_RESERVE)
+        if io.expired:
+            raise DeadlineExceeded(
+                f"not started: {max(0.0, deadline.remaining()):.1f} s were left of the "
+                f"invocation, less than the {RECORD_RESERVE:.0f} s a frame is given"
+            )
+        self._check_size(obj.size)  # from the event: nothing is read for a frame too large
         named = frame_objects.named_as_fits(obj.key, self.settings.pregenerate_suffixes)
         basename = cache_keys.basename_of(obj.key)
         version = versions.plain_md5(obj.etag)
@@ -225,18 +272,21 @@ class Pregenerator:
                 keys = self._keys(basename, version)
             except InvalidParameter as error:
                 return self._skip(obj, f"basename cannot be a cache key ({error})")
-            if not self._missing(keys):
+            if not self._missing(keys, io):
                 return self._skip(obj, "already pregenerated")
         try:
-            return self._pregenerate(obj, basename, named=named)
+            return self._pregenerate(obj, basename, deadline, io, named=named)
         except _Superseded:
             # The newer version's own event renders it; this one has nothing left to do.
             return self._skip(obj, "superseded by a newer version of the object")
 
     # ------------------------------------------------------------------ steps
-    def _pregenerate(self, obj: ObjectCreated, basename: str, *, named: bool) -> Outcome:
+    def _pregenerate(
+        self, obj: ObjectCreated, basename: str, deadline: Deadline, io: Deadline, *, named: bool
+    ) -> Outcome:
+        # DOWNLOAD_TIMEOUT bounds each read of the frame, the invocation's clock all of them.
         try:
-            head = self._fetch(obj, HEADER_BYTES)
+            head = self._fetch(obj, HEADER_BYTES, io.within(self.settings.download_timeout))
         except UnreadableFrame:
             if named:
                 raise
@@ -258,7 +308,7 @@ class Pregenerator:
         version = versions.plain_md5(etag)
         missing: dict[str, ThumbnailParams] = {}
         if version is not None:
-            missing = self._missing(self._keys(basename, version))
+            missing = self._missing(self._keys(basename, version), io)
             if not missing:
                 return self._skip(obj, "already pregenerated")
         self._check_size(head.size)
@@ -272,7 +322,7 @@ class Pregenerator:
             if head.complete:
                 raise
             # Headers longer than the prefix: read them from the whole object.
-            data = self._fetch(obj, None, if_match=etag).data
+            data = self._fetch(obj, None, io.within(self.settings.download_timeout), etag).data
             header = render.read_header(data)
         del head
         # Compared as the API compares configuration_type: case-insensitively.
@@ -284,21 +334,25 @@ class Pregenerator:
 
         started = time.perf_counter()
         if data is None:
-            data = self._fetch(obj, None, if_match=etag).data
+            data = self._fetch(obj, None, io.within(self.settings.download_timeout), etag).data
         if version is None:
             # A multipart upload's ETag is no MD5: the version is the MD5 of the bytes.
             version = versions.of_bytes(data)
-            missing = self._missing(self._keys(basename, version))
+            missing = self._missing(self._keys(basename, version), io)
             if not missing:
                 return self._skip(obj, "already pregenerated")
+        _check_time(deadline, "decode the frame")
         frame = render.load_frame(data, limits=RenderLimits(self.settings.max_frame_pixels))
         del data  # only the decoded frame is needed from here on: free the file's bytes
 
         metadata = {SOURCE_VERSION: version, BASENAME: basename}
         written = []
         for key, params in missing.items():
+            _check_time(deadline, "render every preset")
             thumbnail = render.render_frames([frame], params)
-            self.store.put(
+            deadline.call(
+                _s3_timeout("write"),
+                self.store.put,
                 key,
                 thumbnail.data,
                 thumbnail.content_type,
@@ -316,7 +370,7 @@ class Pregenerator:
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
-        self._remove_other_versions(obj, basename, version, etag)
+        self._remove_other_versions(obj, basename, version, etag, deadline)
         return Outcome(obj.bucket, obj.key, rendered=tuple(written))
 
     def _skip(self, obj: ObjectCreated, reason: str) -> Outcome:
@@ -328,12 +382,23 @@ class Pregenerator:
         """Preset key -> parameters for one version of a frame."""
         return {cache_keys.thumbnail_key(basename, version, p): p for p in self.presets}
 
-    def _missing(self, keys: Mapping[str, ThumbnailParams]) -> dict[str, ThumbnailParams]:
+    def _missing(
+        self, keys: Mapping[str, ThumbnailParams], deadline: Deadline
+    ) -> dict[str, ThumbnailParams]:
         """The presets not stored yet (one HEAD each): stored objects are never rewritten."""
-        return {key: params for key, params in keys.items() if not self.store.exists(key)}
+        return {
+            key: params
+            for key, params in keys.items()
+            if not deadline.call(_s3_timeout("lookup"), self.store.exists, key)
+        }
 
     def _remove_other_versions(
-        self, obj: ObjectCreated, basename: str, version: str, etag: str | None
+        self,
+        obj: ObjectCreated,
+        basename: str,
+        version: str,
+        etag: str | None,
+        deadline: Deadline,
     ) -> None:
         """Delete the thumbnails of the frame's other versions; log, never raise, on failure.
 
@@ -342,8 +407,10 @@ class Pregenerator:
         """
         where = {"bucket": obj.bucket, "key": obj.key, "version": version}
         try:
-            current = self.s3.head_object(Bucket=obj.bucket, Key=obj.key).get("ETag")
-        except (ClientError, BotoCoreError) as error:
+            current = deadline.call(
+                _s3_timeout("check"), self.s3.head_object, Bucket=obj.bucket, Key=obj.key
+            ).get("ETag")
+        except (ClientError, BotoCoreError, StorageError) as error:
             logger.warning(
                 "other versions kept: the object could not be looked at",
                 extra={**where, "error": type(error).__name__},
@@ -355,7 +422,9 @@ class Pregenerator:
             )
             return
         try:
-            deleted = self.store.delete_prefix(
+            deleted = deadline.call(
+                _s3_timeout("delete"),
+                self.store.delete_prefix,
                 cache_keys.frame_prefix(basename),
                 keep=cache_keys.version_prefix(basename, version),
             )
@@ -374,9 +443,25 @@ class Pregenerator:
             raise FrameTooLarge(f"the frame is {size} bytes, more than MAX_DOWNLOAD_BYTES={limit}")
 
     def _fetch(
-        self, obj: ObjectCreated, length: int | None, *, if_match: str | None = None
+        self,
+        obj: ObjectCreated,
+        length: int | None,
+        deadline: Deadline,
+        if_match: str | None = None,
     ) -> _Fetched:
-        """GET the object (or its first `length` bytes), mapping S3 errors to ours."""
+        """GET the object (or its first `length` bytes) before `deadline`, mapping S3 errors
+        to ours."""
+        return deadline.call(
+            lambda: StorageError(
+                f"reading s3://{obj.bucket}/{obj.key} did not finish in time", status=503
+            ),
+            self._fetch_now,
+            obj,
+            length,
+            if_match,
+        )
+
+    def _fetch_now(self, obj: ObjectCreated, length: int | None, if_match: str | None) -> _Fetched:
         kwargs: dict[str, str] = {"Bucket": obj.bucket, "Key": obj.key}
         if length is not None:
             kwargs["Range"] = f"bytes=0-{length - 1}"
@@ -411,6 +496,15 @@ class Pregenerator:
 
 class _Superseded(Exception):
     """The object changed between reading its header and its data."""
+
+
+def _check_time(deadline: Deadline, step: str) -> None:
+    if deadline.expired:
+        raise DeadlineExceeded(f"no time was left in the invocation to {step}")
+
+
+def _s3_timeout(operation: str):
+    return lambda: StorageError(f"Thumbnail cache {operation} did not finish in time", status=503)
 
 
 def _total_size(content_range: str | None) -> int | None:
@@ -450,7 +544,7 @@ def reset() -> None:
     resources.cache_clear()
 
 
-def pregenerate_event(event: Mapping[str, Any]) -> list[Outcome]:
+def pregenerate_event(event: Mapping[str, Any], deadline: Deadline | None = None) -> list[Outcome]:
     """Pregenerate every object an S3 notification or EventBridge event names.
 
     Raises
@@ -458,15 +552,17 @@ def pregenerate_event(event: Mapping[str, Any]) -> list[Outcome]:
     UnrecognisedEvent, ThumbnailError
         Each object is tried; the first failure is raised afterwards (all are logged).
     """
-    return _pregenerate_all(objects_created(event))
+    return _pregenerate_all(objects_created(event), deadline)
 
 
-def _pregenerate_all(created: Iterable[ObjectCreated]) -> list[Outcome]:
+def _pregenerate_all(
+    created: Iterable[ObjectCreated], deadline: Deadline | None = None
+) -> list[Outcome]:
     pregenerator = resources().pregenerator
     outcomes, failures = [], []
-    for obj in created:
+    for obj in sorted(created, key=_size_order):
         try:
-            outcomes.append(_pregenerate_logged(pregenerator, obj))
+            outcomes.append(_pregenerate_logged(pregenerator, obj, deadline))
         except Exception as error:  # noqa: BLE001 - re-raised below, after the others
             failures.append(error)
     if failures:
@@ -474,9 +570,35 @@ def _pregenerate_all(created: Iterable[ObjectCreated]) -> list[Outcome]:
     return outcomes
 
 
-def _pregenerate_logged(pregenerator: Pregenerator, obj: ObjectCreated) -> Outcome:
+def _size_order(obj: ObjectCreated) -> float:
+    """Smallest first, unknown sizes last: a frame that would exhaust the memory (or crash
+    the decoder, taking the invocation down) is tried after its batch mates are done, so on
+    the next delivery they are found already pregenerated."""
+    return float("inf") if obj.size is None else obj.size
+
+
+def processing_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The SQS records of a batch in the order to process them: by the size their events
+    declare, smallest first (see `_size_order`); unreadable bodies first (they fail fast)."""
+
+    def size(record: dict[str, Any]) -> float:
+        try:
+            body = json.loads(record.get("body") or "") if isinstance(record, dict) else None
+            if not isinstance(body, dict):
+                return -1.0
+            created = objects_created(body)
+        except Exception:  # noqa: BLE001 - the record's own handler reports what is wrong
+            return -1.0
+        return max((_size_order(obj) for obj in created), default=-1.0)
+
+    return sorted(records, key=size)
+
+
+def _pregenerate_logged(
+    pregenerator: Pregenerator, obj: ObjectCreated, deadline: Deadline | None = None
+) -> Outcome:
     try:
-        return pregenerator.pregenerate(obj)
+        return pregenerator.pregenerate(obj, deadline)
     except ThumbnailError as error:
         metrics.add_metric(name="PregenerateFailed", unit=MetricUnit.Count, value=1)
         logger.warning(
@@ -496,7 +618,9 @@ def _pregenerate_logged(pregenerator: Pregenerator, obj: ObjectCreated) -> Outco
         raise
 
 
-def _sqs_record(record: SQSRecord) -> list[dict[str, Any]]:
+def _sqs_record(record: SQSRecord, lambda_context: Any = None) -> list[dict[str, Any]]:
+    # Each record's budget is read from the invocation's clock when the record starts.
+    deadline = Deadline.from_context(lambda_context, margin=ANSWER_MARGIN)
     try:
         body = json.loads(record.body)
         if not isinstance(body, dict):
@@ -510,7 +634,7 @@ def _sqs_record(record: SQSRecord) -> list[dict[str, Any]]:
             extra={"message_id": record.message_id, "error": "UnrecognisedEvent", "reason": reason},
         )
         raise UnrecognisedEvent(reason) from None
-    return [asdict(outcome) for outcome in _pregenerate_all(created)]
+    return [asdict(outcome) for outcome in _pregenerate_all(created, deadline)]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -521,6 +645,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records")
     if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
         return process_partial_response(
-            event=event, record_handler=_sqs_record, processor=processor, context=context
+            event={**event, "Records": processing_order(records)},
+            record_handler=_sqs_record,
+            processor=processor,
+            context=context,
         )
-    return {"results": [asdict(outcome) for outcome in pregenerate_event(event)]}
+    deadline = Deadline.from_context(context, margin=ANSWER_MARGIN)
+    return {"results": [asdict(outcome) for outcome in pregenerate_event(event, deadline)]}

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Protocol
 from . import versions
 from .archive import Download, Frame
 from .cache_keys import basename_of, thumbnail_key, validate_basename
+from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
-from .errors import InvalidParameter, UpstreamError
+from .errors import DeadlineExceeded, InvalidParameter, StorageError, UpstreamError
 from .params import RenderLimits, ThumbnailParams
 from .settings import Settings
 
@@ -42,15 +43,25 @@ FrameRef = int | str
 class Archive(Protocol):
     """What the service needs of `thumbnails.archive.ArchiveClient`."""
 
-    def frame_by_id(self, frame_id: int, authorization: str | None = None) -> Frame: ...
+    def frame_by_id(
+        self, frame_id: int, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Frame: ...
 
-    def frame_by_basename(self, basename: str, authorization: str | None = None) -> Frame: ...
+    def frame_by_basename(
+        self, basename: str, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Frame: ...
 
     def color_frames(
-        self, request_id: int | str, authorization: str | None = None
+        self,
+        request_id: int | str,
+        authorization: str | None = None,
+        *,
+        deadline: Deadline | None = None,
     ) -> list[Frame]: ...
 
-    def download(self, url: str, authorization: str | None = None) -> Download: ...
+    def download(
+        self, url: str, authorization: str | None = None, *, deadline: Deadline | None = None
+    ) -> Download: ...
 
 
 class Store(Protocol):
@@ -123,6 +134,11 @@ def _default_renderer() -> ModuleType:
     return render
 
 
+#: Seconds kept back from the frame downloads for decoding and rendering, which cannot be cut
+#: short: a 4096x4096 frame takes well under a second on one vCPU (README, "Performance").
+RENDER_RESERVE = 2.0
+
+
 class ThumbnailService:
     """Thumbnails of archive frames, cached by basename, source version and parameters.
 
@@ -163,11 +179,15 @@ class ThumbnailService:
             days=settings.thumbnail_expiration_days, seconds=-settings.presigned_url_expiry
         )
 
-    def lookup(self, frame: FrameRef, authorization: str | None) -> Frame:
+    def lookup(
+        self, frame: FrameRef, authorization: str | None, deadline: Deadline | None = None
+    ) -> Frame:
         """The archive record of `frame` (id or basename), fetched with the caller's credentials."""
         if isinstance(frame, int):
-            return self.archive.frame_by_id(frame, authorization)
-        return self.archive.frame_by_basename(validate_basename(frame), authorization)
+            return self.archive.frame_by_id(frame, authorization, deadline=deadline)
+        return self.archive.frame_by_basename(
+            validate_basename(frame), authorization, deadline=deadline
+        )
 
     def get_thumbnail(
         self,
@@ -176,6 +196,7 @@ class ThumbnailService:
         authorization: str | None = None,
         *,
         inline_limit: int | None = None,
+        deadline: Deadline | None = None,
     ) -> Result:
         """Find or make the thumbnail of `frame` with `params`.
 
@@ -188,19 +209,26 @@ class ThumbnailService:
             The caller's ``Authorization`` header, forwarded to the archive.
         inline_limit : int, optional
             Also return the image bytes when at most this many (a hit then reads the object).
+        deadline : Deadline, optional
+            Bounds every archive, download and S3 call (the invocation's time left): past
+            it, the archive's calls raise `UpstreamTimeout` (504) and S3's `StorageError`
+            (503). No render starts once it has passed.
 
         Raises
         ------
         ThumbnailError
             Any of them: not found, refused, not eligible, unreadable, upstream or storage.
         """
-        record = self.lookup(frame, authorization)
+        deadline = deadline or Deadline.unbounded()
+        record = self.lookup(frame, authorization, deadline)
         check_eligible(record, self.rules, color=params.color)
         requested = _Source.of(record)
         channels = (
             [
                 requested if _same_frame(channel, record) else _Source.of(channel)
-                for channel in self.archive.color_frames(record["request_id"], authorization)
+                for channel in self.archive.color_frames(
+                    record["request_id"], authorization, deadline=deadline
+                )
             ]
             if params.color
             else [requested]
@@ -208,25 +236,27 @@ class ThumbnailService:
         for source in {id(s): s for s in (requested, *channels)}.values():
             if source.version is None:
                 # No usable md5 in the record: the version is only known from the file.
-                self._download(source, authorization)
+                self._download(source, authorization, deadline)
         if all(channel is not requested for channel in channels):
             requested.download = None  # only its version was needed
         key = _key(requested, params, channels)
         propid = record.get("proposal_id")
 
-        stored = self.store.stat(key)
+        stored = deadline.call(_s3_timeout("lookup"), self.store.stat, key)
         # A URL handed out for an old object would outlive it: restart its age first (or,
         # when it expired meanwhile, render it again).
         if (
             stored is not None
             and self._expires_too_soon(stored)
-            and not self.store.refresh(key, stored)
+            and not deadline.call(_s3_timeout("refresh"), self.store.refresh, key, stored)
         ):
             stored = None
         if stored is not None:
             data = None
             if inline_limit is not None:
-                data = self.store.get(key, max_bytes=inline_limit)
+                data = deadline.call(
+                    _s3_timeout("read"), self.store.get, key, max_bytes=inline_limit
+                )
             return Result(
                 url=self.store.presign(key),
                 propid=propid,
@@ -240,7 +270,9 @@ class ThumbnailService:
                 thumbnail_bytes=data,
             )
 
-        thumbnail, source_bytes, render_ms = self._render(channels, params, authorization)
+        thumbnail, source_bytes, render_ms = self._render(
+            channels, params, authorization, deadline
+        )
         # The downloads may be another version than the record named (a reprocess between
         # lookup and download): the key names the version actually rendered.
         key = _key(requested, params, channels)
@@ -255,7 +287,14 @@ class ThumbnailService:
         cutout = None if thumbnail.padded is None else ("padded" if thumbnail.padded else "inside")
         if cutout is not None:
             metadata["cutout"] = cutout
-        self.store.put(key, thumbnail.data, thumbnail.content_type, metadata=metadata)
+        deadline.call(
+            _s3_timeout("write"),
+            self.store.put,
+            key,
+            thumbnail.data,
+            thumbnail.content_type,
+            metadata=metadata,
+        )
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit
         return Result(
@@ -279,10 +318,14 @@ class ThumbnailService:
             return False
         return self._now() - stored.last_modified >= self._refresh_age
 
-    def _download(self, source: _Source, authorization: str | None) -> Download:
+    def _download(self, source: _Source, authorization: str | None, deadline: Deadline) -> Download:
         """Download `source`'s file (once) and take its version from what was downloaded."""
         if source.download is None:
-            download = self.archive.download(_record_url(source.record), authorization)
+            download = self.archive.download(
+                _record_url(source.record), authorization, deadline=deadline.less(RENDER_RESERVE)
+            )
+            if deadline.expired:
+                raise DeadlineExceeded("No time was left to render the frame")
             downloaded = versions.plain_md5(download.etag)
             if source.version is None:
                 source.version = downloaded or versions.of_bytes(download.data)
@@ -300,7 +343,11 @@ class ThumbnailService:
         return source.download
 
     def _render(
-        self, sources: Sequence[_Source], params: ThumbnailParams, authorization: str | None
+        self,
+        sources: Sequence[_Source],
+        params: ThumbnailParams,
+        authorization: str | None,
+        deadline: Deadline,
     ):
         """Download and decode the frames one at a time (one compressed file in memory at
         once, unless already downloaded for its version), then render them. Returns the
@@ -310,7 +357,7 @@ class ThumbnailService:
         source_bytes = 0
         render_seconds = 0.0
         for source in sources:
-            download = self._download(source, authorization)
+            download = self._download(source, authorization, deadline)
             source_bytes += len(download.data)
             started = self._clock()
             # Colour cutouts: the other channels are cut around the first one's patch of sky.
@@ -369,3 +416,8 @@ def _record_url(record: Frame) -> str:
     if not isinstance(url, str) or not url:
         raise UpstreamError("The archive record has no download URL")
     return url
+
+
+def _s3_timeout(operation: str) -> Callable[[], StorageError]:
+    """The error of an S3 call still running at the deadline (503: worth a retry)."""
+    return lambda: StorageError(f"Thumbnail cache {operation} did not finish in time", status=503)

@@ -30,7 +30,7 @@ ENVIRONMENT: dict[str, str] = {
     "VALID_CONFIGURATION_TYPES_FOR_COLOR_THUMBS": "EXPOSE,STANDARD",
     "MAX_THUMBNAIL_SIZE": str(DEFAULT_MAX_SIZE),
     "MAX_FRAME_PIXELS": "150000000",
-    "MAX_DOWNLOAD_BYTES": str(1024**3),
+    "MAX_DOWNLOAD_BYTES": "",  # empty: derived from the function's memory, see below
     "ARCHIVE_TIMEOUT": "10",
     "DOWNLOAD_TIMEOUT": "60",
     "DOWNLOAD_RETRIES": "2",
@@ -50,6 +50,34 @@ ENVIRONMENT: dict[str, str] = {
 URL_SIGNERS = ("s3", "cloudfront")
 
 
+#: Peak memory per byte of FITS file, for one frame downloaded, decoded and rendered in the
+#: pregeneration presets (200 and 1000 px). Measured by ``bench/memory_factor.py`` on
+#: 4096x4096 frames (VmHWM of a fresh process, less its imports):
+#:   16-bit raw .fits with BZERO (astropy scales it to float)   32.0 MiB file, +114.7 MiB: 3.59
+#:   reduced float32 .fits (decoded as a view of the file)      64.0 MiB file,  +89.8 MiB: 1.40
+#:   reduced float32 .fits.fz (Rice)                            13.8 MiB file,  +89.8 MiB: 6.52
+#: (``/usr/bin/time -v python -m thumbnails render`` at 1000 px agrees: 3.62 for the first.)
+#: The worst uncompressed frame sets it, rounded up. A compressed frame needs more per file
+#: byte, but what it decodes to is bounded by MAX_FRAME_PIXELS, read from its headers first.
+MEMORY_PER_DOWNLOAD_BYTE = 4.0
+#: MiB a warm container holds before any download: the runtime with thumbnails.api,
+#: thumbnails.pregenerate, the renderer (numpy, astropy, Pillow) and a boto3 client imported
+#: measured 111 MiB of RSS; the rest is headroom (response, thumbnails, S3 buffers).
+MEMORY_RESERVED_MB = 256
+#: The cap where no memory size is known (local runs, the command line).
+UNBOUNDED_MAX_DOWNLOAD_BYTES = 1024**3
+
+
+def derived_max_download_bytes(memory_mb: int) -> int:
+    """The largest download a function of `memory_mb` MB can hold and render.
+
+    ``(memory_mb - MEMORY_RESERVED_MB) MiB / MEMORY_PER_DOWNLOAD_BYTE``, at least 1 MiB:
+    396,623,872 bytes (378 MiB) for the template's 1769 MB functions.
+    """
+    usable = max(0, memory_mb - MEMORY_RESERVED_MB) * 2**20
+    return max(2**20, int(usable / MEMORY_PER_DOWNLOAD_BYTE))
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value the service cannot use."""
 
@@ -66,6 +94,15 @@ def _number(name: str, value: str, kind: type[int] | type[float], minimum: float
     if number < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value!r}")
     return number
+
+
+def _default_max_download_bytes(env: Mapping[str, str]) -> int:
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+    if not memory:
+        return UNBOUNDED_MAX_DOWNLOAD_BYTES
+    return derived_max_download_bytes(
+        int(_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory, int, 128))
+    )
 
 
 @dataclass(frozen=True)
@@ -101,7 +138,9 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the settings from `environ` (default: ``os.environ``), defaults filled in.
 
-        ``THUMBNAIL_BUCKET`` falls back to the old service's ``AWS_BUCKET``.
+        ``THUMBNAIL_BUCKET`` falls back to the old service's ``AWS_BUCKET``. An empty
+        ``MAX_DOWNLOAD_BYTES`` is derived from ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` (set by
+        Lambda) with `derived_max_download_bytes`, else `UNBOUNDED_MAX_DOWNLOAD_BYTES`.
 
         Raises
         ------
@@ -157,7 +196,11 @@ class Settings:
             ),
             max_thumbnail_size=whole("MAX_THUMBNAIL_SIZE", 1),
             max_frame_pixels=whole("MAX_FRAME_PIXELS", 1),
-            max_download_bytes=whole("MAX_DOWNLOAD_BYTES", 1),
+            max_download_bytes=(
+                whole("MAX_DOWNLOAD_BYTES", 1)
+                if get("MAX_DOWNLOAD_BYTES").strip()
+                else _default_max_download_bytes(env)
+            ),
             archive_timeout=seconds("ARCHIVE_TIMEOUT"),
             download_timeout=seconds("DOWNLOAD_TIMEOUT"),
             download_retries=whole("DOWNLOAD_RETRIES", 0),

@@ -1,0 +1,192 @@
+"""The function answers before Lambda stops it, whatever the archive, the download or S3 do.
+
+A 5 s function timeout (the test's Lambda context counts down a real clock) against real
+local HTTP servers that trickle bytes or never answer: the caller gets our JSON error in
+under 5 s, the function's timeout being the contract. Pregeneration reports the records it
+could not finish or start as batch item failures, before its timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import boto3
+import pytest
+import responses
+from moto import mock_aws
+
+from tests.api_support import (
+    ARCHIVE,
+    BUCKET,
+    FRAME_ID,
+    ApiWorld,
+    body_json,
+    frame_record,
+    header,
+)
+from tests.conftest import FakeLambdaContext, load_event
+from tests.slow_servers import SlowServer
+from thumbnails import api, pregenerate
+from thumbnails.deadline import ANSWER_MARGIN
+
+FUNCTION_TIMEOUT = 5.0
+
+
+@dataclass
+class TimedContext(FakeLambdaContext):
+    """A Lambda context whose remaining time runs down from `timeout_s`, as Lambda's does."""
+
+    timeout_s: float = FUNCTION_TIMEOUT
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - self.elapsed()) * 1000))
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _invoke_api(context: TimedContext) -> dict:
+    return api.handler(load_event("api-frame-id.json"), context)
+
+
+# --------------------------------------------------------------------------- the API
+def test_an_archive_that_trickles_its_answer_is_a_json_504_before_the_timeout(monkeypatch):
+    trickle = SlowServer("trickle", content_type="application/json", declared_length=100_000)
+    with trickle, mock_aws():
+        # Retries and the archive's own 10 s timeout as deployed: only the deadline can stop it.
+        for name, value in {
+            "ARCHIVE_API_URL": trickle.url,
+            "THUMBNAIL_BUCKET": BUCKET,
+            "DOWNLOAD_RETRIES": "2",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("STORAGE_URL", raising=False)
+        api.get_service.cache_clear()
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        context = TimedContext()
+        response = _invoke_api(context)
+        elapsed = context.elapsed()
+        api.get_service.cache_clear()
+
+    assert response["statusCode"] == 504
+    assert "Timeout" in body_json(response)["message"]
+    assert elapsed < FUNCTION_TIMEOUT
+    # It was the archive's slowness that was cut short: asked, and sending when stopped.
+    assert trickle.requests == [("GET", f"/frames/{FRAME_ID}/")]
+    assert trickle.bytes_sent > 0
+
+
+def test_a_frame_download_that_trickles_is_a_json_504_before_the_timeout(monkeypatch):
+    with (
+        SlowServer("trickle") as trickle,
+        ApiWorld.started(monkeypatch, DOWNLOAD_RETRIES="2", DOWNLOAD_TIMEOUT="60") as world,
+    ):
+        world.archive.add_passthru(trickle.url)
+        record = frame_record(url=f"{trickle.url}frame.fits.fz?X-Amz-Signature=s")
+        world.archive.get(f"{ARCHIVE}frames/{FRAME_ID}/", json=record)
+        context = TimedContext()
+        response = world.invoke(context=context)
+        elapsed = context.elapsed()
+
+    assert response["statusCode"] == 504
+    assert body_json(response) == {"message": "Timeout while downloading the frame file"}
+    assert elapsed < FUNCTION_TIMEOUT
+    assert [method for method, _path in trickle.requests] == ["GET"]
+    assert 0 < trickle.bytes_sent < trickle.declared_length
+
+
+def test_a_stalled_s3_is_a_json_503_before_the_timeout(monkeypatch):
+    with SlowServer("stall") as s3, responses.RequestsMock() as archive:
+        for name, value in {
+            "ARCHIVE_API_URL": ARCHIVE,
+            "THUMBNAIL_BUCKET": BUCKET,
+            "STORAGE_URL": s3.url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        archive.get(f"{ARCHIVE}frames/{FRAME_ID}/", json=frame_record())
+        api.get_service.cache_clear()
+        context = TimedContext()
+        response = _invoke_api(context)
+        elapsed = context.elapsed()
+        api.get_service.cache_clear()
+
+    assert response["statusCode"] == 503
+    assert body_json(response) == {"message": "Thumbnail cache lookup did not finish in time"}
+    assert header(response, "Cache-Control") == "no-store"
+    assert elapsed < FUNCTION_TIMEOUT
+    assert s3.requests and s3.requests[0][0] == "HEAD"  # the cache lookup reached it
+
+
+# --------------------------------------------------------------------------- pregeneration
+def _sqs_batch(*keys: str, bucket: str = "frames-test", size: int = 1000) -> dict:
+    event = load_event("sqs-s3-batch.json")
+    template = event["Records"][0]
+    body = load_event("eventbridge-object-created.json")
+    event["Records"] = []
+    for index, key in enumerate(keys):
+        record = json.loads(json.dumps(template))
+        record["messageId"] = f"message-{index}"
+        message = json.loads(json.dumps(body))
+        message["detail"]["bucket"]["name"] = bucket
+        message["detail"]["object"].update({"key": key, "size": size})
+        message["detail"]["object"].pop("etag", None)
+        record["body"] = json.dumps(message)
+        event["Records"].append(record)
+    return event
+
+
+def test_a_stalled_s3_fails_the_batch_records_before_the_pregeneration_timeout(monkeypatch):
+    # Just enough time for the first record to start: its S3 calls get 2 s, the rest none.
+    timeout = pregenerate.RECORD_RESERVE + ANSWER_MARGIN + 2.0
+    keys = [f"lsc1m005-fa15-20260101-010{i}-e91.fits.fz" for i in range(3)]
+    with SlowServer("stall") as s3:
+        monkeypatch.setenv("THUMBNAIL_BUCKET", "thumbnails-test")
+        monkeypatch.setenv("STORAGE_URL", s3.url)
+        pregenerate.reset()
+        context = TimedContext(timeout_s=timeout)
+        answer = pregenerate.handler(_sqs_batch(*keys), context)
+        elapsed = context.elapsed()
+        pregenerate.reset()
+
+    failed = sorted(item["itemIdentifier"] for item in answer["batchItemFailures"])
+    assert failed == ["message-0", "message-1", "message-2"]  # none dropped
+    assert elapsed < timeout
+    assert len(s3.requests) == 1  # the first record's first call; the others never started
+
+
+@pytest.fixture
+def frames_s3(monkeypatch):
+    monkeypatch.setenv("THUMBNAIL_BUCKET", "thumbnails-test")
+    monkeypatch.delenv("STORAGE_URL", raising=False)
+    pregenerate.reset()
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="frames-test")
+        client.create_bucket(Bucket="thumbnails-test")
+        yield client
+    pregenerate.reset()
+
+
+def test_records_that_cannot_start_in_time_are_reported_failed_untouched(frames_s3):
+    from tests.fits_factory import reduced_frame_bytes
+
+    key = "lsc1m005-fa15-20260101-0100-e91.fits.fz"
+    frames_s3.put_object(
+        Bucket="frames-test", Key=key, Body=reduced_frame_bytes((64, 80), compression="RICE_1")
+    )
+    context = TimedContext(timeout_s=pregenerate.RECORD_RESERVE / 2)
+    answer = pregenerate.handler(_sqs_batch(key, key), context)
+
+    assert sorted(i["itemIdentifier"] for i in answer["batchItemFailures"]) == [
+        "message-0",
+        "message-1",
+    ]
+    assert frames_s3.list_objects_v2(Bucket="thumbnails-test").get("KeyCount") == 0
+
+    # With the time, the same batch renders.
+    answer = pregenerate.handler(_sqs_batch(key, key), TimedContext(timeout_s=300))
+    assert answer["batchItemFailures"] == []
+    assert frames_s3.list_objects_v2(Bucket="thumbnails-test")["KeyCount"] == 2

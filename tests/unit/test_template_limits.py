@@ -1,0 +1,186 @@
+"""The template loses no event silently and tells someone when things fail.
+
+EventBridge's delivery to the queue has a retry policy and a dead-letter queue of its own;
+every dead-letter queue, the rule's failed deliveries and the API's 5xx answers and function
+errors have an alarm, notifying the optional SNS topic. Read with SAM's YAML loader, as in
+``test_template.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from tests.unit.test_template import TEMPLATE, function_environment, parameter, resources_of
+
+NOTIFY_TOPIC_IF_GIVEN = {
+    "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+}
+
+
+@cache
+def _template() -> dict:
+    return yaml_parse(TEMPLATE.read_text())
+
+
+@pytest.fixture
+def template() -> dict:
+    return copy.deepcopy(_template())
+
+
+def alarms(template: dict) -> dict[str, dict]:
+    return {
+        name: r["Properties"]
+        for name, r in resources_of(template, "AWS::CloudWatch::Alarm").items()
+    }
+
+
+def dimension(alarm: dict, name: str) -> object:
+    (value,) = [d["Value"] for d in alarm["Dimensions"] if d["Name"] == name]
+    return value
+
+
+def alarms_on(template: dict, namespace: str, metric: str) -> list[dict]:
+    return [
+        a
+        for a in alarms(template).values()
+        if a["Namespace"] == namespace and a["MetricName"] == metric
+    ]
+
+
+# --- events that cannot be delivered -----------------------------------------------------------
+
+
+def test_the_rule_retries_a_failed_delivery_then_dead_letters_the_event(template: dict) -> None:
+    (target,) = template["Resources"]["FrameCreatedRule"]["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["PregenerateQueue", "Arn"]}
+    retry = target["RetryPolicy"]
+    assert 0 < retry["MaximumRetryAttempts"] <= 185  # EventBridge's range
+    assert 60 <= retry["MaximumEventAgeInSeconds"] <= 86400
+    (queue,) = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][:1]
+    assert template["Resources"][queue]["Type"] == "AWS::SQS::Queue"
+    assert queue != "PregenerateQueue"
+
+
+def test_only_the_rule_may_send_to_its_dead_letter_queue_and_only_over_tls(
+    template: dict,
+) -> None:
+    (target,) = template["Resources"]["FrameCreatedRule"]["Properties"]["Targets"]
+    queue = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    (policy,) = [
+        p["Properties"]
+        for p in resources_of(template, "AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": queue}]
+    ]
+    statements = policy["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert allow["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["FrameCreatedRule", "Arn"]}}
+    }
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_dead_letter_queues_keep_messages_as_long_as_sqs_can(template: dict) -> None:
+    (target,) = template["Resources"]["FrameCreatedRule"]["Properties"]["Targets"]
+    for queue in (target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0], "PregenerateDeadLetterQueue"):
+        properties = template["Resources"][queue]["Properties"]
+        assert properties["MessageRetentionPeriod"] == 1209600
+        assert properties["SqsManagedSseEnabled"] is True
+
+
+# --- alarms ------------------------------------------------------------------------------------
+
+
+def _dead_letter_queues(template: dict) -> set[str]:
+    (target,) = template["Resources"]["FrameCreatedRule"]["Properties"]["Targets"]
+    queues = {target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]}
+    for resource in resources_of(template, "AWS::SQS::Queue").values():
+        redrive = resource["Properties"].get("RedrivePolicy")
+        if redrive:
+            queues.add(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0])
+    return queues
+
+
+def test_every_dead_letter_queue_alarms_as_soon_as_it_holds_a_message(template: dict) -> None:
+    queues = _dead_letter_queues(template)
+    assert queues == {"PregenerateDeadLetterQueue", "FrameCreatedRuleDeadLetterQueue"}
+    watched = {}
+    for alarm in alarms_on(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible"):
+        watched[dimension(alarm, "QueueName")["Fn::GetAtt"][0]] = alarm
+    assert set(watched) == queues
+    for alarm in watched.values():
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert alarm["Statistic"] == "Maximum"
+
+
+def test_failed_deliveries_of_the_rule_alarm(template: dict) -> None:
+    (alarm,) = alarms_on(template, "AWS/Events", "FailedInvocations")
+    assert dimension(alarm, "RuleName") == {"Ref": "FrameCreatedRule"}
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_errors_of_the_api_function_alarm(template: dict) -> None:
+    (alarm,) = alarms_on(template, "AWS/Lambda", "Errors")
+    assert dimension(alarm, "FunctionName") == {"Ref": "ThumbnailFunction"}
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+
+
+def test_5xx_answers_of_the_api_alarm_on_the_deployed_api_and_stage(template: dict) -> None:
+    (alarm,) = alarms_on(template, "AWS/ApiGateway", "5XXError")
+    api = template["Resources"]["ThumbnailApi"]["Properties"]
+    assert dimension(alarm, "ApiName") == api["Name"]
+    assert dimension(alarm, "Stage") == api["StageName"]
+    assert alarm["Statistic"] == "Average"  # a share of the answers, not a count
+    assert 0 < alarm["Threshold"] < 1
+
+
+def test_every_alarm_notifies_the_topic_only_when_one_is_given(template: dict) -> None:
+    topic = template["Parameters"]["AlarmTopicArn"]
+    assert topic["Default"] == ""
+    assert template["Conditions"]["HasAlarmTopic"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
+    }
+    every = alarms(template)
+    assert len(every) >= 5
+    for name, alarm in every.items():
+        assert alarm["AlarmActions"] == NOTIFY_TOPIC_IF_GIVEN, name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+# --- parameters --------------------------------------------------------------------------------
+
+
+def _references(node: object) -> set[str]:
+    text = json.dumps(node)
+    return {
+        name for name in _template()["Parameters"] if f'"{name}"' in text or "${" + name in text
+    }
+
+
+def test_every_parameter_is_used(template: dict) -> None:
+    used = _references(
+        {k: template.get(k) for k in ("Resources", "Conditions", "Outputs", "Globals", "Mappings")}
+    )
+    assert set(template["Parameters"]) == used
+
+
+def test_the_pregeneration_download_timeout_reaches_pregeneration(template: dict) -> None:
+    value = function_environment(template, "PregenerateFunction")["DOWNLOAD_TIMEOUT"]
+    assert value == {"Ref": "PregenerateDownloadTimeout"}
+    timeout = parameter(template, value)
+    assert timeout["MaxValue"] <= 900  # Lambda's longest invocation
+
+
+def test_an_empty_download_cap_leaves_it_to_the_functions_memory(template: dict) -> None:
+    cap = template["Parameters"]["MaxDownloadBytes"]
+    assert cap["Default"] == ""
+    assert cap["AllowedPattern"] == "^$|^[1-9][0-9]*$"
