@@ -21,7 +21,7 @@ A `Frame` caches its sample and binned versions, so several presets rendered fro
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,11 +29,12 @@ import numpy as np
 from PIL import Image
 
 from . import fits_io
-from .binning import SAMPLE_COUNT, sample
+from .binning import SAMPLE_COUNT
 from .errors import InvalidParameter
 from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_layout
 from .params import RenderLimits, ThumbnailParams
 from .scaling import clip_limits, finite_sorted, scale_channel
+from .streaming import StreamedLayout, streamed_layout
 
 if TYPE_CHECKING:
     from astropy.io import fits
@@ -43,6 +44,7 @@ __all__ = [
     "Thumbnail",
     "fit_size",
     "load_frame",
+    "prepare",
     "read_header",
     "render_frames",
     "render_thumbnail",
@@ -93,7 +95,9 @@ class Frame:
         ``(rows, cols)`` of the whole image (the detector, for amplifier mosaics).
     """
 
-    def __init__(self, header: fits.Header | fits_io.CardHeader, layout: Layout) -> None:
+    def __init__(
+        self, header: fits.Header | fits_io.CardHeader, layout: Layout | StreamedLayout
+    ) -> None:
         self._header = header
         self.layout = layout
         self.shape: tuple[int, int] = layout.shape
@@ -102,7 +106,7 @@ class Frame:
         self._data: np.ndarray | None = None
 
     def __repr__(self) -> str:
-        amps = len(self.layout.amplifiers)
+        amps = len(self.layout.boxes)
         return f"Frame(shape={self.shape}, amplifiers={amps})"
 
     @property
@@ -125,12 +129,26 @@ class Frame:
     def samples(self) -> np.ndarray:
         """Sorted finite pixel values sampled on a fixed grid (about 2000 of them)."""
         if self._samples is None:
-            amps = self.layout.amplifiers
-            per_amp = max(1, SAMPLE_COUNT // len(amps))
-            parts = [sample(amp.data, per_amp) - amp.bias for amp in amps]
-            self._samples = finite_sorted(np.concatenate(parts))
+            self._samples = finite_sorted(self.layout.samples(SAMPLE_COUNT))
             self._samples.setflags(write=False)
         return self._samples
+
+    def expect(self, factor: int) -> None:
+        """Say that `binned` will be asked for `factor`: a streamed frame then bins at it
+        in the same pass as the others (see `prepare`). Nothing for a decoded frame."""
+        if isinstance(self.layout, StreamedLayout):
+            self.layout.expect(self.layout.tiling_factor(factor))
+
+    def decode(self) -> None:
+        """Decode a streamed frame now, for the factors expected (the statistics always).
+
+        Raises
+        ------
+        UnreadableFrame
+            A corrupt tile (a decoded frame raised this from `load_frame`).
+        """
+        if isinstance(self.layout, StreamedLayout):
+            self.layout.decode(SAMPLE_COUNT)
 
     def binned(
         self, factor: int, clip: tuple[float, float] | None = None
@@ -162,8 +180,13 @@ class Frame:
         return self._binned[key]
 
 
-def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
+def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS, stream: bool = True) -> Frame:
     """Decode one frame from its bytes (``.fits``, ``.fits.fz`` or ``.fits.gz``).
+
+    A frame stored in tiles of whole rows (Rice or GZIP: every reduced and raw LCO
+    ``.fits.fz``) is not decoded here but band by band when it is rendered, into its
+    statistics and binned images only (`streaming`): memory stays near the compressed size.
+    Anything else is decoded here.
 
     Parameters
     ----------
@@ -171,6 +194,9 @@ def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
         The whole file.
     limits : RenderLimits
         ``max_pixels`` is checked against the headers before anything is decompressed.
+    stream : bool
+        False decodes the whole image now even when it could be streamed (the two give the
+        same thumbnails).
 
     Returns
     -------
@@ -184,11 +210,14 @@ def load_frame(data: bytes, *, limits: RenderLimits = DEFAULT_LIMITS) -> Frame:
         Not FITS, truncated, corrupt, or without image data.
     """
     raw, selection = fits_io.open_fits(data, limits)
-    arrays = fits_io.read_arrays(raw, selection)
-    del raw
     first = selection.hdus[0]
     header = fits_io.parse_header(fits_io.merged_cards(selection.primary, first))
-    return Frame(header, _layout(selection, arrays, header))
+
+    def decoded() -> Layout:
+        return _layout(selection, fits_io.read_arrays(raw, selection), header)
+
+    layout = streamed_layout(raw, selection, header, decoded) if stream else None
+    return Frame(header, decoded() if layout is None else layout)
 
 
 def _layout(selection: fits_io.Selection, arrays: list[np.ndarray], header) -> Layout:
@@ -250,6 +279,27 @@ def _bin_factor(cols: int, rows: int, out_w: int, out_h: int) -> int:
     return max(1, min(cols // out_w, rows // out_h))
 
 
+def prepare(frames: Sequence[Frame], presets: Iterable[ThumbnailParams]) -> None:
+    """Decode streamed `frames` now, in one pass for all of `presets`.
+
+    Rendering the presets then decodes nothing more: pregeneration calls this so that its
+    presets cost one pass and a corrupt tile is found before anything is written.
+
+    Raises
+    ------
+    UnreadableFrame
+        A corrupt tile.
+    """
+    rows, cols = frames[0].shape
+    for params in presets:
+        out_w, out_h = fit_size(cols, rows, params.width, params.height)
+        factor = _bin_factor(cols, rows, out_w, out_h)
+        for frame in frames:
+            frame.expect(factor)
+    for frame in frames:
+        frame.decode()
+
+
 def _align(images: list[np.ndarray], frames: Sequence[Frame], bins: list[int]):
     from .align import align_channels  # owned by the colour work; imported only for colour
 
@@ -295,6 +345,8 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
     rows, cols = frames[0].shape
     out_w, out_h = fit_size(cols, rows, params.width, params.height)
     factor = _bin_factor(cols, rows, out_w, out_h)
+    for frame in frames:
+        frame.expect(factor)  # a streamed frame: one pass for the statistics and the binning
     lupton = params.color and params.stretch == "asinh"
     binned = [
         frame.binned(
