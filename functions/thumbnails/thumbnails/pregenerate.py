@@ -268,7 +268,9 @@ class Pregenerator:
         if data is None:
             data = self._fetch(obj, None, if_match=etag).data
         frame = render.load_frame(data, limits=RenderLimits(self.settings.max_frame_pixels))
-        del data  # only the decoded frame is needed from here on: free the file's bytes
+        del data  # a decoded frame no longer needs the file's bytes (a streamed one keeps them)
+        # One decoding pass for every preset, and a corrupt tile found before any deletion.
+        render.prepare([frame], keys.values())
 
         # Not every preset is current, so this version is being rendered now: whatever is
         # under the prefix was rendered from other data, or cannot be told apart from such

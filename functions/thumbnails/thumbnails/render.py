@@ -290,14 +290,19 @@ def prepare(frames: Sequence[Frame], presets: Iterable[ThumbnailParams]) -> None
     UnreadableFrame
         A corrupt tile.
     """
+    expect(frames, presets)
+    for frame in frames:
+        frame.decode()
+
+
+def expect(frames: Sequence[Frame], presets: Iterable[ThumbnailParams]) -> None:
+    """Tell streamed `frames` the bin factors that rendering them with `presets` needs."""
     rows, cols = frames[0].shape
     for params in presets:
         out_w, out_h = fit_size(cols, rows, params.width, params.height)
         factor = _bin_factor(cols, rows, out_w, out_h)
         for frame in frames:
             frame.expect(factor)
-    for frame in frames:
-        frame.decode()
 
 
 def _align(images: list[np.ndarray], frames: Sequence[Frame], bins: list[int]):
