@@ -210,8 +210,9 @@ class ThumbnailService:
         )
 
     def _render(self, sources: Sequence[Frame], params: ThumbnailParams, authorization: str | None):
-        """Download and decode the frames one at a time (one compressed file in memory at
-        once), then render them. Returns the thumbnail, the ETags, bytes read and ms spent."""
+        """Download and load the frames one at a time, then render them (a frame compressed
+        in rows keeps its compressed bytes and is decoded band by band as it is rendered).
+        Returns the thumbnail, the ETags, bytes read and ms spent."""
         render = self._renderer()
         frames, etags = [], []
         source_bytes = 0
