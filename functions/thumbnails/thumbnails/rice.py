@@ -259,12 +259,10 @@ class TileRows:
         length, offset = self._tiles[index]
         start = self._heap + offset
         data = self.raw[start : start + length]
+        decoded = None
         if plan.algorithm == "RICE_1":
-            values = np.frombuffer(
-                self._decompress_rice(data, plan.blocksize, plan.bytepix, size),
-                dtype=f"i{plan.bytepix}",
-                count=size,
-            )
+            decoded = self._decompress_rice(data, plan.blocksize, plan.bytepix, size)
+            values = np.frombuffer(decoded, dtype=f"i{plan.bytepix}", count=size)
         else:
             values = _gunzip_tile(data, size, plan.algorithm)
         blank = self._blanks[index]
@@ -272,10 +270,11 @@ class TileRows:
             if plan.method == -1:
                 target[...] = values * self._scales[index] + self._zeros[index]
             else:
-                quantized = values if values.dtype.isnative else values.astype(np.int32)
+                if decoded is None or len(decoded) != 4 * size:  # big-endian, or padded
+                    decoded = values.astype(np.int32).tobytes()
                 target[...] = np.frombuffer(
                     self._unquantize(
-                        quantized.tobytes(), index + plan.seed, size, self._scales[index],
+                        decoded, index + plan.seed, size, self._scales[index],
                         self._zeros[index], plan.method, 0, 0, 0.0, 4,
                     ),
                     dtype=np.float32,
