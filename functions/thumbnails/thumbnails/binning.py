@@ -14,6 +14,8 @@ import numpy as np
 
 #: fits2image took 2000 samples; the same count keeps the same zscale limits.
 SAMPLE_COUNT = 2000
+#: How much of the row sums `RowSums.binned` clips at a time (a copy).
+_CLIP_BYTES = 4 << 20
 
 
 def block_mean(
@@ -114,13 +116,18 @@ class RowSums:
         factor, cols = self.factor, self.cols
         if factor == 1:
             return np.array(self.sums, dtype=np.float32)
-        if clip is not None:
-            rowsum = np.clip(self.sums, factor * clip[0], factor * clip[1])
-        else:
-            rowsum = self.sums
-        binned = np.array(rowsum[:, 0::factor], dtype=np.float32)
-        for offset in range(1, factor):
-            binned += rowsum[:, offset::factor]
+        binned = np.empty((self.rows, cols), dtype=np.float32)
+        # The sums stay as they are (another clip may follow): clip a copy of a few MB of
+        # block rows at a time.
+        step = max(1, _CLIP_BYTES // max(1, self.sums.shape[1] * 4))
+        for start in range(0, self.rows, step):
+            rowsum = self.sums[start : start + step]
+            if clip is not None:
+                rowsum = np.clip(rowsum, factor * clip[0], factor * clip[1])
+            out = binned[start : start + step]
+            np.copyto(out, rowsum[:, 0::factor])
+            for offset in range(1, factor):
+                out += rowsum[:, offset::factor]
         binned *= np.float32(1.0 / (factor * factor))
         bad = np.flatnonzero(~np.isfinite(binned).all(axis=1))
         for block in bad:
