@@ -9,13 +9,15 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
    ~0.3 s of CPU; see `fits_io`);
 3. the scaling limits come from a deterministic sample of ~2000 pixels (`binning.sample`);
 4. the frame is block-averaged by an integer factor to within 2x of the output size, each
-   amplifier separately (`mosaic`), before any float work on the whole frame;
+   amplifier separately (`mosaic`), before any float work on the whole frame. A frame
+   compressed in rows (Rice or GZIP, as LCO writes them) is never decoded whole: steps 2 to
+   4 run band by band in one pass (`streaming`), so memory stays near the compressed size;
 5. the stretch maps the binned image to 0..255 (`scaling`); FITS row 1 goes to the bottom;
 6. Pillow LANCZOS-resamples to the final size, the label is drawn (`label`), and the image
    is encoded.
 
 A `Frame` caches its sample and binned versions, so several presets rendered from one
-`load_frame` decode the file once.
+`load_frame` decode the file once (a streamed frame: once `prepare` has named them all).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Frame",
     "Thumbnail",
+    "expect",
     "fit_size",
     "load_frame",
     "prepare",
