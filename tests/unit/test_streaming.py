@@ -139,11 +139,11 @@ def test_presets_prepared_together_cost_one_pass(monkeypatch):
 def test_a_big_frame_is_binned_in_a_fraction_of_its_decoded_size(monkeypatch):
     monkeypatch.setattr(rice, "BAND_BYTES", 256 << 10)
     rng = np.random.default_rng(0)
-    image = rng.normal(1000.0, 20.0, (1200, 1200)).astype(np.float32)
+    image = rng.normal(1000.0, 20.0, (1600, 1600)).astype(np.float32)
     data = reduced_frame_bytes(data=image, compression="RICE_1", wcs=False)
     decoded_bytes = image.nbytes
     del image
-    params = ThumbnailParams(width=100, height=100)
+    params = ThumbnailParams(width=50, height=50)
 
     def peak(stream: bool) -> int:
         tracemalloc.start()
