@@ -58,11 +58,20 @@ def raw_mosaic(compression="RICE_1") -> bytes:
     )
 
 
+def raw_single_amplifier() -> bytes:
+    shape = (58, 41)
+    signal = star_field(shape, stars=3, sky=200.0, seed=9)
+    return raw_amplifier_frame_bytes(
+        [signal], data_shape=shape, overscan=5, detsecs=["[1:41,1:58]"], compression="RICE_1"
+    )
+
+
 FRAMES = {
     "reduced-rice": lambda: reduced_with_defects(),
     "reduced-gzip2": lambda: reduced_with_defects(compression="GZIP_2"),
     "raw-mosaic-rice": lambda: raw_mosaic(),
     "raw-mosaic-gzip1": lambda: raw_mosaic("GZIP_1"),
+    "raw-single-amplifier": raw_single_amplifier,  # trimmed to DATASEC, overscan subtracted
 }
 QUERIES = [
     {"width": "40", "height": "40"},
