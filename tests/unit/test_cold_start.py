@@ -52,6 +52,7 @@ def astropy_modules_after_render(path, params: str = "{}") -> list[str]:
     ("name", "compression", "params"),
     [
         ("frame.fits.fz", "RICE_1", "{}"),
+        ("frame.fits.fz", "GZIP_2", "{}"),
         ("frame.fits", None, "{}"),
         ("frame.fits.fz", "RICE_1", "{'format': 'png', 'label': 'lsc1m005 e91'}"),
         ("frame.fits", None, "{'format': 'webp', 'width': 50, 'height': 50}"),
@@ -66,7 +67,7 @@ def test_the_usual_frame_renders_without_importing_astropy(tmp_path, name, compr
 @pytest.mark.parametrize(
     ("frame", "params", "needed"),
     [
-        (lambda: reduced_frame_bytes(SHAPE, compression="GZIP_1"), "{}", "astropy.io.fits"),
+        (lambda: reduced_frame_bytes(SHAPE, compression="PLIO_1"), "{}", "astropy.io.fits"),
         (lambda: reduced_frame_bytes(SHAPE, compression="HCOMPRESS_1"), "{}", "astropy.io.fits"),
         (
             lambda: reduced_frame_bytes(SHAPE, compression="RICE_1"),
@@ -79,7 +80,7 @@ def test_the_usual_frame_renders_without_importing_astropy(tmp_path, name, compr
             "astropy.io.fits",
         ),
     ],
-    ids=["gzip tiles", "hcompress tiles", "asinh stretch", "a CONTINUE card"],
+    ids=["plio tiles", "hcompress tiles", "asinh stretch", "a CONTINUE card"],
 )
 def test_other_frames_and_stretches_import_astropy_when_they_need_it(
     tmp_path, frame, params, needed

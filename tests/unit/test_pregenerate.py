@@ -439,6 +439,31 @@ def test_a_failure_to_delete_other_versions_is_logged_and_not_fatal(s3, lambda_c
     assert "AccessDenied" in warnings[0].reason
 
 
+def corrupt_tiles(data: bytes) -> bytes:
+    """`data` with the compressed tiles of its image overwritten: headers intact."""
+    from thumbnails import fits_io
+
+    info = fits_io.select_image(list(fits_io.iter_hdus(data))).hdus[0]
+    heap = info.data_start + info.table["NAXIS1"] * info.table["NAXIS2"]
+    return data[:heap] + b"\xff" * (info.data_end - heap) + data[info.data_end :]
+
+
+def test_a_new_version_with_corrupt_tiles_fails_before_the_old_thumbnails_go(s3, lambda_context):
+    # A streamed frame is decoded after load_frame: the tiles are read (and found corrupt)
+    # before anything under the basename is deleted.
+    key, basename = "raw/broken-e91.fits.fz", "broken-e91"
+    put_frame(s3, key, frame(seed=1))
+    pregenerate.handler(s3_put_event(key), lambda_context)
+    before = {k: cached_image(s3, k) for k in cached(s3)}
+    put_frame(s3, key, corrupt_tiles(frame(seed=2)))
+
+    with pytest.raises(UnreadableFrame, match="corrupt"):
+        pregenerate.handler(s3_put_event(key), lambda_context)
+
+    assert set(before) == preset_keys(basename)
+    assert {k: cached_image(s3, k) for k in cached(s3)} == before
+
+
 def test_a_late_event_for_an_older_version_renders_nothing(s3, lambda_context, renders):
     key = "raw/late-e91.fits.fz"
     old_etag = put_frame(s3, key, frame(seed=1))

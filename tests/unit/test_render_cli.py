@@ -111,6 +111,27 @@ def test_non_fits_input_is_one_line_naming_the_file(tmp_path, capsys):
     assert str(path) in line and "not a FITS file" in line
 
 
+def test_corrupt_tiles_of_a_colour_frame_are_one_line_naming_the_file(tmp_path, capsys):
+    # Row-tiled frames are decoded after they are loaded (band by band): still named.
+    from thumbnails import fits_io
+
+    paths = []
+    for name in ("r", "v", "b"):
+        data = reduced_frame_bytes((48, 64), compression="RICE_1")
+        if name == "v":
+            info = fits_io.select_image(list(fits_io.iter_hdus(data))).hdus[0]
+            heap = info.data_start + info.table["NAXIS1"] * info.table["NAXIS2"]
+            data = data[:heap] + b"\xff" * (info.data_end - heap) + data[info.data_end :]
+        paths.append(tmp_path / f"{name}.fits.fz")
+        paths[-1].write_bytes(data)
+
+    out = tmp_path / "x.jpg"
+    assert cli.main(["render", *map(str, paths), "--color", "-o", str(out)]) == 2
+    line = _error_line(capsys)
+    assert str(paths[1]) in line and "corrupt" in line
+    assert not out.exists()
+
+
 def test_frame_over_the_pixel_limit_is_refused(frame, tmp_path, capsys):
     out = tmp_path / "x.jpg"
     assert cli.main(["render", str(frame), "-o", str(out), "--max-pixels", "1000"]) == 2

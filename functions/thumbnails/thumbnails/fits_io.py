@@ -613,9 +613,7 @@ def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
     UnreadableFrame
         For anything astropy cannot decode (corrupt compressed tiles, bad values...).
     """
-    # astropy refused these at open, before any decoding; the fast paths never open it.
-    if not isinstance(card_value(selection.primary.header, "SIMPLE"), bool):
-        raise UnreadableFrame("not a FITS file (its first card is not SIMPLE = T)")
+    check_decodable(selection)
     arrays = []
     hdul = None
     try:
@@ -623,7 +621,6 @@ def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
             warnings.simplefilter("ignore")
             try:
                 for info in selection.hdus:
-                    _check_dither_seed(info)
                     plain = _plain_image(raw, info)
                     if plain is None:
                         plain = rice_image(raw, info)
@@ -648,6 +645,21 @@ def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
             "the file is corrupt"
         ) from None
     return arrays
+
+
+def check_decodable(selection: Selection) -> None:
+    """Refuse, before any pixel is decoded, what astropy would refuse or crash on.
+
+    Raises
+    ------
+    UnreadableFrame
+        The first card is not ``SIMPLE = T``, or a dither seed is outside the convention.
+    """
+    # astropy refused these at open, before any decoding; the fast paths never open it.
+    if not isinstance(card_value(selection.primary.header, "SIMPLE"), bool):
+        raise UnreadableFrame("not a FITS file (its first card is not SIMPLE = T)")
+    for info in selection.hdus:
+        _check_dither_seed(info)
 
 
 def _astropy_image(hdu, info: HduInfo) -> np.ndarray:

@@ -5,7 +5,7 @@ the readout is light-sensitive, ``BIASSEC`` where the overscan is, and ``DETSEC`
 data goes on the detector; a reversed ``DETSEC`` range (``[4096:2049,...]``) means that
 amplifier reads out from the other side, so its data is flipped on that axis. Where LCO files
 leave these keywords out, BANZAI (``banzai/lco.py``) is the reference for what they are:
-`cube_layout` for the old Sinistro cubes, `amplifier_layout` for an extension without
+`cube_layout` for the old Sinistro cubes, `amplifier_placements` for an extension without
 ``DETSEC``.
 
 An `Amplifier` is a *view* of the decoded array (trimmed, flipped into detector orientation)
@@ -16,17 +16,19 @@ time, straight into the binned mosaic.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .binning import block_mean
+from .binning import block_mean, sample
 from .fits_io import card_value, has_section
 
 _SECTION = re.compile(r"^\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]$")
 #: How far below the requested bin factor we look for one that tiles the amplifiers exactly.
 _MAX_FACTOR_SHRINK = 2
+
+
 _CCDSUM = re.compile(r"^\s*(\d+)\s+(\d+)\s*$")
 
 #: The old Sinistro cubes: 4 planes of 2080 columns (2048 of data, then overscan) and 2048
@@ -135,22 +137,25 @@ class Layout:
             np.subtract(amp.data, amp.bias, out=target, casting="unsafe")
         return mosaic
 
+    @property
+    def boxes(self) -> list[tuple[int, int, int, int]]:
+        """``(y0, x0, rows, cols)`` of every amplifier on the detector."""
+        return [(amp.y0, amp.x0, *amp.data.shape) for amp in self.amplifiers]
+
     def tiling_factor(self, factor: int) -> int:
         """A bin factor close to `factor` that tiles every amplifier exactly, if there is one.
 
         With such a factor each binned amplifier lands on whole binned pixels, with no seam.
         """
-        if len(self.amplifiers) == 1:
-            return factor
-        lowest = max(1, factor // _MAX_FACTOR_SHRINK)
-        for candidate in range(factor, lowest - 1, -1):
-            if all(
-                value % candidate == 0
-                for amp in self.amplifiers
-                for value in (amp.y0, amp.x0, *amp.data.shape)
-            ):
-                return candidate
-        return factor
+        return tiling_factor(self.boxes, factor)
+
+    def samples(self, count: int) -> np.ndarray:
+        """About `count` pixel values (bias subtracted, float64, unsorted; NaN kept).
+
+        Each amplifier gives ``count // amplifiers`` of them, picked by `binning.sample`.
+        """
+        per_amp = max(1, count // len(self.amplifiers))
+        return np.concatenate([sample(amp.data, per_amp) - amp.bias for amp in self.amplifiers])
 
     def binned(self, factor: int, clip: tuple[float, float] | None = None) -> np.ndarray:
         """Block-averaged detector image, binning each amplifier before placing it.
@@ -163,44 +168,130 @@ class Layout:
         ndarray
             float32 ``(rows // factor, cols // factor)``, bias-subtracted, NaN where no data.
         """
-        if len(self.amplifiers) == 1:
-            amp = self.amplifiers[0]
-            binned = block_mean(amp.data, factor, _shifted(clip, amp.bias))
-            if amp.bias:
-                binned -= np.float32(amp.bias)
-            return binned
-        # Positions round down, like sizes: amplifiers that abut on the detector then abut
-        # in the binned mosaic too (no seam), whatever the factor.
-        places = [(amp.y0 // factor, amp.x0 // factor) for amp in self.amplifiers]
-        ends = [
-            (y + amp.data.shape[0] // factor, x + amp.data.shape[1] // factor)
-            for (y, x), amp in zip(places, self.amplifiers, strict=True)
-        ]
-        rows, cols = max(end[0] for end in ends), max(end[1] for end in ends)
-        mosaic = np.full((rows, cols), np.nan, dtype=np.float32)
-        for (y0, x0), amp in zip(places, self.amplifiers, strict=True):
-            binned = block_mean(amp.data, factor, _shifted(clip, amp.bias))
-            binned -= np.float32(amp.bias)
-            mosaic[y0 : y0 + binned.shape[0], x0 : x0 + binned.shape[1]] = binned
-        return mosaic
+        return place_binned(
+            self.boxes,
+            factor,
+            (
+                (block_mean(amp.data, factor, shifted(clip, amp.bias)), amp.bias)
+                for amp in self.amplifiers
+            ),
+        )
 
 
-def _shifted(clip: tuple[float, float] | None, bias: float) -> tuple[float, float] | None:
+def tiling_factor(boxes: Sequence[tuple[int, int, int, int]], factor: int) -> int:
+    """`Layout.tiling_factor` of amplifiers at ``(y0, x0, rows, cols)``."""
+    if len(boxes) == 1:
+        return factor
+    lowest = max(1, factor // _MAX_FACTOR_SHRINK)
+    for candidate in range(factor, lowest - 1, -1):
+        if all(value % candidate == 0 for box in boxes for value in box):
+            return candidate
+    return factor
+
+
+def place_binned(
+    boxes: Sequence[tuple[int, int, int, int]],
+    factor: int,
+    binned: Iterable[tuple[np.ndarray, float]],
+) -> np.ndarray:
+    """The binned mosaic of amplifiers at `boxes`, from each one's ``(binned, bias)``.
+
+    Each binned amplifier (float32, a new array) has its bias subtracted in place.
+    """
+    if len(boxes) == 1:
+        image, bias = next(iter(binned))
+        if bias:
+            image -= np.float32(bias)
+        return image
+    # Positions round down, like sizes: amplifiers that abut on the detector then abut
+    # in the binned mosaic too (no seam), whatever the factor.
+    places = [(y0 // factor, x0 // factor) for y0, x0, _rows, _cols in boxes]
+    ends = [
+        (y + rows // factor, x + cols // factor)
+        for (y, x), (_y0, _x0, rows, cols) in zip(places, boxes, strict=True)
+    ]
+    rows, cols = max(end[0] for end in ends), max(end[1] for end in ends)
+    mosaic = np.full((rows, cols), np.nan, dtype=np.float32)
+    for (y0, x0), (image, bias) in zip(places, binned, strict=True):
+        image -= np.float32(bias)
+        mosaic[y0 : y0 + image.shape[0], x0 : x0 + image.shape[1]] = image
+    return mosaic
+
+
+def shifted(clip: tuple[float, float] | None, bias: float) -> tuple[float, float] | None:
+    """Display limits of bias-subtracted values, in the amplifier's own (raw) values."""
     return None if clip is None else (clip[0] + bias, clip[1] + bias)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an amplifier's data lies in its readout and on the detector (no pixels).
+
+    Attributes
+    ----------
+    rows, cols : slice
+        ``DATASEC`` as numpy slices of the readout (as stored, not flipped).
+    flip_y, flip_x : bool
+        A reversed ``DETSEC`` range: the data is flipped on that axis.
+    biassec : Section or None
+        The overscan, when it lies inside the readout.
+    y0, x0 : int
+        Detector position of the data's first pixel (0-based, binned readout pixels).
+    """
+
+    rows: slice
+    cols: slice
+    flip_y: bool = False
+    flip_x: bool = False
+    biassec: Section | None = None
+    y0: int = 0
+    x0: int = 0
+
+    @classmethod
+    def whole(cls, shape: tuple[int, ...]) -> Placement:
+        """All of a readout of `shape`, as it is (an ordinary image)."""
+        return cls(slice(0, shape[-2]), slice(0, shape[-1]))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows.stop - self.rows.start, self.cols.stop - self.cols.start
+
+    def view(self, readout: np.ndarray) -> np.ndarray:
+        """The data of `readout`, trimmed and flipped into detector orientation (a view)."""
+        data = readout[self.rows, self.cols]
+        if self.flip_x:
+            data = data[:, ::-1]
+        if self.flip_y:
+            data = data[::-1, :]
+        return data
+
+
+def overscan_level(region: np.ndarray) -> float:
+    """The bias level of an overscan region: the median of its finite values (0 if none)."""
+    finite = region[np.isfinite(region)] if region.dtype.kind == "f" else region
+    return float(np.median(finite)) if finite.size else 0.0
 
 
 def _overscan_level(readout: np.ndarray, biassec: Section | None) -> float:
     if biassec is None or not biassec.inside(readout.shape):
         return 0.0
-    region = readout[biassec.slices()]
-    finite = region[np.isfinite(region)] if region.dtype.kind == "f" else region
-    return float(np.median(finite)) if finite.size else 0.0
+    return overscan_level(readout[biassec.slices()])
 
 
-def _amplifier(readout: np.ndarray, header, primary=None) -> tuple[np.ndarray, float, int, int]:
-    """(trimmed data in detector orientation, bias, y0, x0) from DATASEC/DETSEC/BIASSEC."""
+def amplifier_placement(shape: tuple[int, int], header, primary=None) -> Placement:
+    """The `Placement` of one amplifier readout of `shape` from DATASEC/DETSEC/BIASSEC.
+
+    An extension without DETSEC (missing, ``UNKNOWN`` or ``N/A``) is placed as BANZAI places
+    it: at the detector's origin, its size from DATASEC and CCDSUM (`_detector_section`;
+    `primary` gives the CCDSUM of an extension without one).
+
+    Raises
+    ------
+    LayoutError
+        When DATASEC is missing or outside the readout, or DETSEC invalid or of another size.
+    """
     datasec = Section.parse(card_value(header, "DATASEC"))
-    if datasec is None or not datasec.inside(readout.shape):
+    if datasec is None or not datasec.inside(shape):
         raise LayoutError("amplifier without a valid DATASEC")
     if has_section(header, "DETSEC"):
         detsec = Section.parse(card_value(header, "DETSEC"))
@@ -212,15 +303,15 @@ def _amplifier(readout: np.ndarray, header, primary=None) -> tuple[np.ndarray, f
     if detsec.width % datasec.width or detsec.height % datasec.height:
         raise LayoutError("DETSEC and DATASEC sizes disagree")
     xbin, ybin = detsec.width // datasec.width, detsec.height // datasec.height
-    data = readout[datasec.slices()]
-    if detsec.x0 > detsec.x1:
-        data = data[:, ::-1]
-    if detsec.y0 > detsec.y1:
-        data = data[::-1, :]
-    bias = _overscan_level(readout, Section.parse(card_value(header, "BIASSEC")))
-    y0 = (min(detsec.y0, detsec.y1) - 1) // ybin
-    x0 = (min(detsec.x0, detsec.x1) - 1) // xbin
-    return data, bias, y0, x0
+    biassec = Section.parse(card_value(header, "BIASSEC"))
+    return Placement(
+        *datasec.slices(),
+        flip_y=detsec.y0 > detsec.y1,
+        flip_x=detsec.x0 > detsec.x1,
+        biassec=biassec if biassec is not None and biassec.inside(shape) else None,
+        y0=(min(detsec.y0, detsec.y1) - 1) // ybin,
+        x0=(min(detsec.x0, detsec.x1) - 1) // xbin,
+    )
 
 
 def _detector_section(datasec: Section, header, primary) -> Section:
@@ -240,13 +331,46 @@ def _detector_section(datasec: Section, header, primary) -> Section:
     return Section(1, datasec.width * xbin, 1, datasec.height * ybin)
 
 
-def _check_disjoint(parts: Sequence[tuple[np.ndarray, float, int, int]]) -> None:
-    """Refuse amplifiers that land on the same detector pixels (one would hide the other)."""
-    boxes = [(y, y + d.shape[0], x, x + d.shape[1]) for d, _, y, x in parts]
+def amplifier_placements(
+    shapes: Sequence[tuple[int, int]], headers: Sequence, primary=None
+) -> list[Placement]:
+    """Every amplifier's `Placement` (see `amplifier_placement`), checked not to overlap.
+
+    Raises
+    ------
+    LayoutError
+        When one cannot be placed, or two land on the same detector pixels (one would hide
+        the other).
+    """
+    placements = [
+        amplifier_placement(shape, header, primary)
+        for shape, header in zip(shapes, headers, strict=True)
+    ]
+    _check_disjoint(placements)
+    return placements
+
+
+def _check_disjoint(placements: Sequence[Placement]) -> None:
+    boxes = [(p.y0, p.y0 + p.shape[0], p.x0, p.x0 + p.shape[1]) for p in placements]
     for i, (top, bottom, left, right) in enumerate(boxes):
         for other in boxes[i + 1 :]:
             if top < other[1] and other[0] < bottom and left < other[3] and other[2] < right:
                 raise LayoutError("two amplifiers cover the same detector pixels")
+
+
+
+
+def corner_shifted(placements: Sequence[Placement]) -> tuple[list[Placement], tuple[int, int]]:
+    """Placements moved so the mosaic starts at (0, 0), and the mosaic's shape.
+
+    Windowed readouts need not start at the detector origin: shift to the smallest corner.
+    """
+    ymin = min(place.y0 for place in placements)
+    xmin = min(place.x0 for place in placements)
+    moved = [replace(place, y0=place.y0 - ymin, x0=place.x0 - xmin) for place in placements]
+    rows = max(place.y0 + place.shape[0] for place in moved)
+    cols = max(place.x0 + place.shape[1] for place in moved)
+    return moved, (rows, cols)
 
 
 def _layout(parts: Sequence[tuple[np.ndarray, float, int, int]]) -> Layout:
@@ -280,9 +404,13 @@ def amplifier_layout(readouts: Sequence[np.ndarray], headers: Sequence, primary=
         When the keywords are missing or inconsistent, or amplifiers overlap (the caller
         falls back to the first amplifier as it is).
     """
-    parts = [_amplifier(r, h, primary) for r, h in zip(readouts, headers, strict=True)]
-    _check_disjoint(parts)
-    return _layout(parts)
+    placements = amplifier_placements([r.shape for r in readouts], headers, primary)
+    return _layout(
+        [
+            (place.view(readout), _overscan_level(readout, place.biassec), place.y0, place.x0)
+            for readout, place in zip(readouts, placements, strict=True)
+        ]
+    )
 
 
 def cube_layout(cube: np.ndarray, header) -> Layout:
@@ -341,11 +469,21 @@ def _sinistro_layout(planes: Sequence[np.ndarray]) -> Layout:
     return Layout(amplifiers, (layout.shape[0] - 1, layout.shape[1]))
 
 
+def trimmed_placement(shape: tuple[int, int], header) -> Placement:
+    """A single-amplifier raw frame's `Placement`: DATASEC and BIASSEC, at (0, 0)."""
+    datasec = Section.parse(card_value(header, "DATASEC"))
+    if datasec is None or not datasec.inside(shape):
+        return Placement.whole(shape)
+    biassec = Section.parse(card_value(header, "BIASSEC"))
+    return Placement(
+        *datasec.slices(),
+        biassec=biassec if biassec is not None and biassec.inside(shape) else None,
+    )
+
+
 def trimmed_layout(readout: np.ndarray, header) -> Layout:
     """A single-amplifier raw frame: trimmed to DATASEC, its overscan level subtracted."""
-    datasec = Section.parse(card_value(header, "DATASEC"))
-    if datasec is None or not datasec.inside(readout.shape):
-        return Layout.single(readout)
-    bias = _overscan_level(readout, Section.parse(card_value(header, "BIASSEC")))
-    data = readout[datasec.slices()]
+    place = trimmed_placement(readout.shape, header)
+    bias = _overscan_level(readout, place.biassec)
+    data = place.view(readout)
     return Layout((Amplifier(data, bias, 0, 0),), (data.shape[0], data.shape[1]))

@@ -343,7 +343,10 @@ class Pregenerator:
                 return self._skip(obj, "already pregenerated")
         _check_time(deadline, "decode the frame")
         frame = render.load_frame(data, limits=RenderLimits(self.settings.max_frame_pixels))
-        del data  # only the decoded frame is needed from here on: free the file's bytes
+        del data  # a decoded frame no longer needs the file's bytes (a streamed one keeps them)
+        # One decoding pass for every missing preset, and a corrupt tile found before any
+        # thumbnail is written.
+        render.prepare([frame], missing.values())
 
         metadata = {SOURCE_VERSION: version, BASENAME: basename}
         written = []

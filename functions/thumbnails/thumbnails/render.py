@@ -9,7 +9,9 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
    ~0.3 s of CPU; see `fits_io`);
 3. the scaling limits come from a deterministic sample of ~2000 pixels (`binning.sample`);
 4. the frame is block-averaged by an integer factor to within 2x of the output size, each
-   amplifier separately (`mosaic`), before any float work on the whole frame;
+   amplifier separately (`mosaic`), before any float work on the whole frame. A frame
+   compressed in rows (Rice or GZIP, as LCO writes them) is never decoded whole: steps 2 to
+   4 run band by band in one pass (`streaming`), so memory stays near the compressed size;
 5. the stretch maps the binned image to 0..255 (`scaling`); colour: the three binned frames
    are first aligned by WCS (`align`), their skies removed and fluxes balanced
    (`color_balance`), their softness matched (`color_match`), and one stretch maps all three;
@@ -20,13 +22,13 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
    encoded.
 
 A `Frame` caches its sample and binned versions, so several presets rendered from one
-`load_frame` decode the file once.
+`load_frame` decode the file once (a streamed frame: once `prepare` has named them all).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from . import fits_io
-from .binning import SAMPLE_COUNT, sample
+from .binning import SAMPLE_COUNT
 from .errors import InvalidParameter
 from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_layout
 from .orientation import KEYWORDS as ORIENTATION_KEYWORDS
@@ -42,6 +44,7 @@ from .orientation import Orientation, choose_orientation, orient, oriented_size
 from .params import RenderLimits, ThumbnailParams
 from .positions import Cutout
 from .scaling import clip_limits, finite_sorted, limits, robust_sigma, scale_channel
+from .streaming import StreamedLayout, streamed_layout
 
 if TYPE_CHECKING:
     from astropy.io import fits
@@ -49,8 +52,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Frame",
     "Thumbnail",
+    "expect",
     "fit_size",
     "load_frame",
+    "prepare",
     "read_header",
     "render_frames",
     "render_thumbnail",
@@ -136,7 +141,7 @@ class Frame:
     def __init__(
         self,
         header: fits.Header | fits_io.CardHeader,
-        layout: Layout,
+        layout: Layout | StreamedLayout,
         *,
         wcs_header: fits.Header | fits_io.CardHeader | None = None,
     ) -> None:
@@ -153,7 +158,7 @@ class Frame:
         self.cutout = None
 
     def __repr__(self) -> str:
-        amps = len(self.layout.amplifiers)
+        amps = len(self.layout.boxes)
         return f"Frame(shape={self.shape}, amplifiers={amps})"
 
     @property
@@ -176,12 +181,26 @@ class Frame:
     def samples(self) -> np.ndarray:
         """Sorted finite pixel values sampled on a fixed grid (about 2000 of them)."""
         if self._samples is None:
-            amps = self.layout.amplifiers
-            per_amp = max(1, SAMPLE_COUNT // len(amps))
-            parts = [sample(amp.data, per_amp) - amp.bias for amp in amps]
-            self._samples = finite_sorted(np.concatenate(parts))
+            self._samples = finite_sorted(self.layout.samples(SAMPLE_COUNT))
             self._samples.setflags(write=False)
         return self._samples
+
+    def expect(self, factor: int) -> None:
+        """Say that `binned` will be asked for `factor`: a streamed frame then bins at it
+        in the same pass as the others (see `prepare`). Nothing for a decoded frame."""
+        if isinstance(self.layout, StreamedLayout):
+            self.layout.expect(self.layout.tiling_factor(factor))
+
+    def decode(self) -> None:
+        """Decode a streamed frame now, for the factors expected (the statistics always).
+
+        Raises
+        ------
+        UnreadableFrame
+            A corrupt tile (a decoded frame raised this from `load_frame`).
+        """
+        if isinstance(self.layout, StreamedLayout):
+            self.layout.decode(SAMPLE_COUNT)
 
     def binned(
         self, factor: int, clip: tuple[float, float] | None = None
@@ -219,8 +238,14 @@ def load_frame(
     limits: RenderLimits = DEFAULT_LIMITS,
     cutout: Cutout | None = None,
     reference: Frame | None = None,
+    stream: bool = True,
 ) -> Frame:
     """Decode one frame from its bytes (``.fits``, ``.fits.fz`` or ``.fits.gz``).
+
+    A frame stored in tiles of whole rows (Rice or GZIP: every reduced and raw LCO
+    ``.fits.fz``) is not decoded here but band by band when it is rendered, into its
+    statistics and binned images only (`streaming`): memory stays near the compressed size.
+    Anything else is decoded here.
 
     Parameters
     ----------
@@ -235,6 +260,9 @@ def load_frame(
         With `cutout`, for the second and third channels of a colour image: the first
         channel's cutout frame, whose patch of sky they are cut around (ignored without
         `cutout`).
+    stream : bool
+        False decodes the whole image now even when it could be streamed (the two give the
+        same thumbnails).
 
     Returns
     -------
@@ -254,14 +282,17 @@ def load_frame(
 
         return load_cutout(data, cutout, limits=limits, reference=reference, layout_of=_layout)
     raw, selection = fits_io.open_fits(data, limits)
-    arrays = fits_io.read_arrays(raw, selection)
-    del raw
     first = selection.hdus[0]
     header = fits_io.parse_header(fits_io.merged_cards(selection.primary, first))
     # Amplifier extensions carry their own readout's keywords; the detector's WCS, which
     # the mosaic is shown in, is the primary header's.
     wcs_header = selection.primary.header if selection.layout == "amplifiers" else None
-    return Frame(header, _layout(selection, arrays, header), wcs_header=wcs_header)
+
+    def decoded() -> Layout:
+        return _layout(selection, fits_io.read_arrays(raw, selection), header)
+
+    layout = streamed_layout(raw, selection, header, decoded) if stream else None
+    return Frame(header, decoded() if layout is None else layout, wcs_header=wcs_header)
 
 
 def _layout(selection: fits_io.Selection, arrays: list[np.ndarray], header) -> Layout:
@@ -322,6 +353,41 @@ def _bin_factor(cols: int, rows: int, out_w: int, out_h: int) -> int:
     # The largest factor that keeps the binned image at least as large as the output: the
     # binned image is then within 2x of it, and LANCZOS does the last step.
     return max(1, min(cols // out_w, rows // out_h))
+
+
+def prepare(frames: Sequence[Frame], presets: Iterable[ThumbnailParams]) -> None:
+    """Decode streamed `frames` now, in one pass for all of `presets`.
+
+    Rendering the presets then decodes nothing more: pregeneration calls this so that its
+    presets cost one pass and a corrupt tile is found before anything is written.
+
+    Raises
+    ------
+    UnreadableFrame
+        A corrupt tile.
+    """
+    expect(frames, presets)
+    for frame in frames:
+        frame.decode()
+
+
+def expect(frames: Sequence[Frame], presets: Iterable[ThumbnailParams]) -> None:
+    """Tell streamed `frames` the bin factors that rendering them with `presets` needs."""
+    for params in presets:
+        _orientation, _size, factor = _geometry(frames, params)
+        for frame in frames:
+            frame.expect(factor)
+
+
+def _geometry(frames: Sequence[Frame], params: ThumbnailParams):
+    """How `frames` are shown with `params`: the orientation (colour: the first frame's, the
+    channels are aligned on its grid), the output size, and the bin factor."""
+    orientation = choose_orientation(params.orientation, frames[0].sky_cards)
+    rows, cols = frames[0].shape
+    # A quarter turn makes the frame's rows the thumbnail's width.
+    shown_w, shown_h = oriented_size(cols, rows, orientation)
+    out_w, out_h = fit_size(shown_w, shown_h, params.width, params.height)
+    return orientation, (out_w, out_h), _bin_factor(shown_w, shown_h, out_w, out_h)
 
 
 def _align(images: list[np.ndarray], frames: Sequence[Frame], bins: list[int]):
@@ -439,13 +505,9 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         raise InvalidParameter(
             "color", f"needs {expected} frame{'s' if expected > 1 else ''}, got {len(frames)}"
         )
-    # Colour: the channels are aligned onto the first frame's grid, so its WCS orients all.
-    orientation = choose_orientation(params.orientation, frames[0].sky_cards)
-    rows, cols = frames[0].shape
-    # A quarter turn makes the frame's rows the thumbnail's width.
-    shown_w, shown_h = oriented_size(cols, rows, orientation)
-    out_w, out_h = fit_size(shown_w, shown_h, params.width, params.height)
-    factor = _bin_factor(shown_w, shown_h, out_w, out_h)
+    orientation, (out_w, out_h), factor = _geometry(frames, params)
+    for frame in frames:
+        frame.expect(factor)  # a streamed frame: one pass for the statistics and the binning
     binned = [frame.binned(factor, _binning_clip(frame, params)) for frame in frames]
     images = [image for image, _used in binned]
     alignment = balance = sky = None

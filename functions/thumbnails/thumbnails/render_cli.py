@@ -81,7 +81,11 @@ def _read(path: Path) -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     """Render ``args.frames`` into ``args.output``; return the exit code."""
-    from .render import load_frame, render_frames  # numpy/astropy/Pillow only when rendering
+    from .render import (
+        expect,
+        load_frame,
+        render_frames,
+    )  # numpy/astropy/Pillow only when rendering
 
     # An option given empty (--width=) is passed on, so it is refused as the API refuses it.
     query = {
@@ -114,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
             )
         except (UnreadableFrame, FrameTooLarge, CutoutOutsideFrame, NoUsableWcs) as error:
             # Name the file: with three frames the user must know which one is bad.
+            raise type(error)(f"{path}: {error.message}") from None
+    expect(frames, [params])
+    for path, frame in zip(args.frames, frames, strict=True):
+        try:
+            frame.decode()  # a streamed frame's tiles: a corrupt one is named too
+        except (UnreadableFrame, FrameTooLarge) as error:
             raise type(error)(f"{path}: {error.message}") from None
     thumbnail = render_frames(frames, params)
     try:

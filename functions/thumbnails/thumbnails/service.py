@@ -349,9 +349,10 @@ class ThumbnailService:
         authorization: str | None,
         deadline: Deadline,
     ):
-        """Download and decode the frames one at a time (one compressed file in memory at
-        once, unless already downloaded for its version), then render them. Returns the
-        thumbnail, bytes read and ms spent."""
+        """Download and load the frames one at a time (one compressed file in memory at once,
+        unless already downloaded for its version), then render them; a frame compressed in
+        rows keeps its compressed bytes and is decoded band by band as it is rendered.
+        Returns the thumbnail, bytes read and ms spent."""
         render = self._renderer()
         frames = []
         source_bytes = 0
