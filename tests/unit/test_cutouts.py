@@ -300,11 +300,12 @@ def tiles_decoded(monkeypatch):
 
 def test_a_small_cutout_decodes_only_the_tiles_of_its_rows(tiles_decoded):
     data = reduced_frame_bytes((1024, 128), compression="RICE_1", stars=4)
-    load_frame(data)
-    assert len(tiles_decoded) == 1024  # one tile a row
+    # The lean decoder decodes the first tile once more to check astropy's C functions.
+    load_frame(data, stream=False)  # decoded whole
+    assert len(tiles_decoded) == 1024 + 1  # one tile a row
     tiles_decoded.clear()
     frame = load_frame(data, cutout=PixelCutout(64.0, 500.0, 40))
-    assert len(tiles_decoded) == 40
+    assert len(tiles_decoded) == 40 + 1
     assert len(tiles_decoded) / 1024 < 0.05
     assert frame.cutout.window.shape == (40, 40)
 

@@ -450,17 +450,18 @@ def corrupt_tiles(data: bytes) -> bytes:
 
 def test_a_new_version_with_corrupt_tiles_fails_before_the_old_thumbnails_go(s3, lambda_context):
     # A streamed frame is decoded after load_frame: the tiles are read (and found corrupt)
-    # before anything under the basename is deleted.
-    key, basename = "raw/broken-e91.fits.fz", "broken-e91"
+    # before any thumbnail of the new version is written or any other version's deleted.
+    key = "raw/broken-e91.fits.fz"
     put_frame(s3, key, frame(seed=1))
     pregenerate.handler(s3_put_event(key), lambda_context)
     before = {k: cached_image(s3, k) for k in cached(s3)}
+    first_version = keys_of(s3, key)
     put_frame(s3, key, corrupt_tiles(frame(seed=2)))
 
     with pytest.raises(UnreadableFrame, match="corrupt"):
         pregenerate.handler(s3_put_event(key), lambda_context)
 
-    assert set(before) == preset_keys(basename)
+    assert set(before) == first_version
     assert {k: cached_image(s3, k) for k in cached(s3)} == before
 
 
