@@ -21,14 +21,14 @@ from tests.fits_factory import (
     raw_amplifier_frame_bytes,
     reduced_frame_bytes,
 )
-from thumbnails import fits_io, rice
+from thumbnails.imaging import fits_io, rice
+from thumbnails.imaging.render import load_frame, render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, render_thumbnail
 
 SHAPE = (96, 128)
 RENDER_AND_LIST_ASTROPY = """
 import sys
-import thumbnails.render as r
+import thumbnails.imaging.render as r
 from thumbnails.params import ThumbnailParams
 r.render_thumbnail([open(sys.argv[1], 'rb').read()], ThumbnailParams(**eval(sys.argv[2])))
 print(sorted(name for name in sys.modules if name.split('.')[0] == 'astropy'))

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from thumbnails import fits_io
 from thumbnails.errors import UnreadableFrame
+from thumbnails.imaging import fits_io
+from thumbnails.imaging.render import load_frame, render_frames
+from thumbnails.imaging.rice import rice_image, tile_rows
+from thumbnails.imaging.scaling import display_curve, normalise, to_uint8, zscale_levels
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, render_frames
-from thumbnails.rice import rice_image, tile_rows
-from thumbnails.scaling import display_curve, normalise, to_uint8, zscale_levels
 
 DITHERS = {"NO_DITHER": -1, "SUBTRACTIVE_DITHER_1": 1, "SUBTRACTIVE_DITHER_2": 2}
 

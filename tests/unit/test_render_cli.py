@@ -113,7 +113,7 @@ def test_non_fits_input_is_one_line_naming_the_file(tmp_path, capsys):
 
 def test_corrupt_tiles_of_a_colour_frame_are_one_line_naming_the_file(tmp_path, capsys):
     # Row-tiled frames are decoded after they are loaded (band by band): still named.
-    from thumbnails import fits_io
+    from thumbnails.imaging import fits_io
 
     paths = []
     for name in ("r", "v", "b"):
@@ -145,8 +145,8 @@ def test_unwritable_output_is_one_line(frame, tmp_path, capsys):
 
 
 def test_output_matches_the_library(frame, tmp_path):
+    from thumbnails.imaging.render import render_thumbnail
     from thumbnails.params import ThumbnailParams
-    from thumbnails.render import render_thumbnail
 
     out = tmp_path / "thumb.jpg"
     assert cli.main(["render", str(frame), "-o", str(out), "--label", "x y"]) == 0

@@ -23,8 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import fits_io, rice
-from .errors import (
+from ..errors import (
     CutoutOutsideFrame,
     FrameTooLarge,
     InvalidParameter,
@@ -32,9 +31,10 @@ from .errors import (
     ThumbnailError,
     UnreadableFrame,
 )
+from ..params import RenderLimits
+from ..positions import Cutout, PixelCutout, SkyCutout
+from . import fits_io, rice
 from .mosaic import Layout
-from .params import RenderLimits
-from .positions import Cutout, PixelCutout, SkyCutout
 from .render import Frame
 from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
 

@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from ..errors import InvalidParameter
+from ..params import RenderLimits, ThumbnailParams
+from ..positions import Cutout
 from . import fits_io
 from .binning import SAMPLE_COUNT
-from .errors import InvalidParameter
 from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_layout
 from .orientation import KEYWORDS as ORIENTATION_KEYWORDS
 from .orientation import Orientation, choose_orientation, orient, oriented_size
-from .params import RenderLimits, ThumbnailParams
-from .positions import Cutout
 from .scaling import clip_limits, finite_sorted, limits, robust_sigma, scale_channel
 from .streaming import StreamedLayout, streamed_layout
 
@@ -103,7 +103,7 @@ class Thumbnail:
     color_balance : str or None
         Colour images only: how the channels were put on one flux scale, ``"zeropoint"``
         (BANZAI's ``L1ZP``), ``"stars"`` (the field's stars neutral) or ``"none"`` (see
-        `thumbnails.color_balance`); None for single frames.
+        `thumbnails.imaging.color_balance`); None for single frames.
     padded : bool or None
         Cutouts only: True when part of the cutout fell outside the frame (padded,
         transparent in PNG and WebP, black in JPEG); None for whole frames.

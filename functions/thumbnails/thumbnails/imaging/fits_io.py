@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import FrameTooLarge, ThumbnailError, UnreadableFrame
-from .params import RenderLimits
+from ..errors import FrameTooLarge, ThumbnailError, UnreadableFrame
+from ..params import RenderLimits
 from .rice import rice_image
 
 if TYPE_CHECKING:

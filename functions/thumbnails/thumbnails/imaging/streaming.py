@@ -29,9 +29,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from . import fits_io
 from .binning import RowSums, sample_positions
-from .errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from .mosaic import (
     Layout,
     LayoutError,
