@@ -346,10 +346,11 @@ def test_a_colour_cutout_aligns_the_channels_on_the_star():
 
 
 def test_a_plain_fits_cutout_reads_only_its_rows():
-    from thumbnails.imaging import fits_io
+    from thumbnails.imaging.hdus import open_fits
+    from thumbnails.params import RenderLimits
 
     data = reduced_frame_bytes(SHAPE)  # float32, uncompressed
-    _, selection = fits_io.open_fits(data, fits_io.RenderLimits())
+    _, selection = open_fits(data, RenderLimits())
     start, row_bytes = selection.hdus[0].data_start, SHAPE[1] * 4
     cutout = PixelCutout(100.0, 120.0, 20)  # rows 110..129 (0-based)
     expected = load_frame(data, cutout=cutout).data

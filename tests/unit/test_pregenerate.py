@@ -441,9 +441,9 @@ def test_a_failure_to_delete_other_versions_is_logged_and_not_fatal(s3, lambda_c
 
 def corrupt_tiles(data: bytes) -> bytes:
     """`data` with the compressed tiles of its image overwritten: headers intact."""
-    from thumbnails.imaging import fits_io
+    from thumbnails.imaging.hdus import iter_hdus, select_image
 
-    info = fits_io.select_image(list(fits_io.iter_hdus(data))).hdus[0]
+    info = select_image(list(iter_hdus(data))).hdus[0]
     heap = info.data_start + info.table["NAXIS1"] * info.table["NAXIS2"]
     return data[:heap] + b"\xff" * (info.data_end - heap) + data[info.data_end :]
 

@@ -20,7 +20,7 @@ from astropy.io import fits
 
 from tests.fits_factory import reduced_frame_bytes
 from thumbnails.imaging import rice
-from thumbnails.imaging.fits_io import iter_hdus, select_image
+from thumbnails.imaging.hdus import iter_hdus, select_image
 from thumbnails.imaging.render import load_frame, render_thumbnail
 from thumbnails.params import ThumbnailParams
 
