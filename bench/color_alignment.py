@@ -4,7 +4,7 @@
 
 The three frames (rp, V, B of one request; pointings offset by (+4.3, -3.1) and (-2.6, +5.7)
 pixels, with the WCS saying so) are rendered at 1024 px through the real renderer
-(``thumbnails.render``, ``color=True``) twice: as they come (aligned by WCS) and with their
+(``thumbnails.imaging``, ``color=True``) twice: as they come (aligned by WCS) and with their
 WCS cards removed (centre-cropped, i.e. stacked pixel by pixel). In each lossless PNG,
 bright isolated stars are found in the red channel and centroided in all three channels
 (intensity-weighted, background-subtracted, in a small window); the median offsets of the
@@ -35,9 +35,9 @@ import numpy as np
 from astropy.io import fits
 from PIL import Image
 
-from thumbnails.align import align_channels
+from thumbnails.imaging import load_frame, render_frames, render_thumbnail
+from thumbnails.imaging.align import align_channels
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, render_frames, render_thumbnail
 
 REPO = Path(__file__).resolve().parent.parent
 MAKE_FRAMES = REPO.parent / "shared" / "data" / "make_frames.py"

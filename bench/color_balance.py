@@ -28,9 +28,9 @@ import numpy as np
 from astropy.io import fits
 from PIL import Image
 
+from thumbnails.imaging import fit_size, render_thumbnail
 from thumbnails.local.samples import SAMPLES, sample_bytes
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import fit_size, render_thumbnail
 
 COLOUR_SET = [spec for spec in SAMPLES if spec.name.startswith("coj2m002")]
 ALL_ZEROPOINTS = {"rp": 24.93, "V": 24.55, "B": 24.30}

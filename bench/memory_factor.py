@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 _MEASURE = r"""
 import json, sys
-from thumbnails import render
+from thumbnails import imaging
 from thumbnails.params import RenderLimits
 from thumbnails.presets import parse_presets
 
@@ -42,10 +42,10 @@ before = peak()
 with open(sys.argv[1], "rb") as f:
     data = f.read()
 size = len(data)
-frame = render.load_frame(data, limits=RenderLimits(max_pixels=150_000_000))
+frame = imaging.load_frame(data, limits=RenderLimits(max_pixels=150_000_000))
 del data
 for params in presets:
-    render.render_frames([frame], params)
+    imaging.render_frames([frame], params)
 print(json.dumps({"bytes": size, "imports": before, "peak": peak()}))
 """
 

@@ -5,7 +5,7 @@
 
 METHOD is ``fits2image`` (the old renderer, ``fits_to_jpg``), ``floor`` (astropy opening the
 file and reading the data of every image HDU: what any renderer has to pay), ``ours``
-(``thumbnails.render.render_thumbnail``), ``ours-detector`` (the same with
+(``thumbnails.imaging.render_thumbnail``), ``ours-detector`` (the same with
 ``orientation=detector``: FITS row 1 at the bottom, as before north-up orientation) or
 ``cutout`` (ours, a 2-arcminute cutout at a sky position of the frame, `CUTOUT_AT`).
 Everything heavy is imported inside the method, so a cold run's wall time and peak RSS
@@ -54,8 +54,8 @@ def read_floor(frame: Path, out: Path, size: int) -> None:
 
 def render_ours(frame: Path, out: Path, size: int, orientation: str = "north") -> None:
     """This project's renderer: file bytes in memory -> JPEG bytes, written to `out`."""
+    from thumbnails.imaging import render_thumbnail
     from thumbnails.params import ThumbnailParams
-    from thumbnails.render import render_thumbnail
 
     params = ThumbnailParams(width=size, height=size, quality=QUALITY, orientation=orientation)
     thumbnail = render_thumbnail([frame.read_bytes()], params)
@@ -75,9 +75,9 @@ CUTOUT_FOV = 2.0
 
 def render_cutout(frame: Path, out: Path, size: int) -> None:
     """Ours, a `CUTOUT_FOV`-arcminute cutout: only the tiles (rows) it touches are decoded."""
+    from thumbnails.imaging import render_thumbnail
     from thumbnails.params import ThumbnailParams
     from thumbnails.positions import SkyCutout
-    from thumbnails.render import render_thumbnail
 
     ra, dec = CUTOUT_AT[frame.name.split(".")[0]]
     cutout = SkyCutout(ra, dec, CUTOUT_FOV)

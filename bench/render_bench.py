@@ -9,7 +9,7 @@ generates the frames first. Three methods render each frame to 200x200, interlea
 - fits2image: ``fits2image.conversions.fits_to_jpg``, the renderer of the old service;
 - floor: astropy opening the file and reading every image HDU's data (all four amplifiers
   of a raw frame), which no renderer built on astropy can beat;
-- ours: ``thumbnails.render.render_thumbnail``;
+- ours: ``thumbnails.imaging.render_thumbnail``;
 - cutout (4k reduced frame only): ours, a 2-arcminute ``ra``/``dec`` cutout of the frame,
   compared with ours rendering the whole frame (issue 18: decode only where it falls).
 
@@ -249,9 +249,9 @@ def progress(mark: str) -> None:
 
 
 def renderer_available(python: str) -> str | None:
-    """None if ``thumbnails.render.render_thumbnail`` imports in `python`, else why not."""
+    """None if ``thumbnails.imaging.render_thumbnail`` imports in `python`, else why not."""
     probe = subprocess.run(
-        [python, "-c", "from thumbnails.render import render_thumbnail"],
+        [python, "-c", "from thumbnails.imaging import render_thumbnail"],
         capture_output=True,
         text=True,
     )
@@ -624,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = METHODS
     why_not = renderer_available(sys.executable)
     if why_not:
-        print(f"ours: thumbnails.render is not usable ({why_not}); measuring a and b only")
+        print(f"ours: thumbnails.imaging is not usable ({why_not}); measuring a and b only")
         methods = ("fits2image", "floor")
 
     print("$ " + shlex.join([Path(sys.executable).name, *sys.argv]))

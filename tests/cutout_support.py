@@ -11,8 +11,8 @@ from astropy.wcs import WCS
 from PIL import Image
 
 from tests.fits_factory import reduced_frame_bytes, star_field
+from thumbnails.imaging.render import load_frame, render_frames
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, render_frames
 
 SHAPE = (256, 320)
 SCALE = 0.5  # arcsec per pixel

@@ -16,8 +16,8 @@ from PIL import Image
 
 from tests.fits_factory import gzip_bytes, reduced_frame_bytes, table_only_bytes
 from tests.robustness import frames
-from thumbnails import render
 from thumbnails.errors import FrameTooLarge, UnreadableFrame
+from thumbnails.imaging import render
 from thumbnails.params import RenderLimits, ThumbnailParams
 
 UNREADABLE = {

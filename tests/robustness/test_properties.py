@@ -184,7 +184,7 @@ def mutated_fits(draw) -> bytes:
 
 
 def _render(data: bytes):
-    from thumbnails import render
+    from thumbnails.imaging import render
 
     frame = render.load_frame(data, limits=LIMITS)
     return render.render_frames([frame], ThumbnailParams(width=32, height=32, format="png"))
@@ -192,7 +192,7 @@ def _render(data: bytes):
 
 class TestFitsReader:
     def test_the_undamaged_seeds_render_and_read(self):
-        from thumbnails import render
+        from thumbnails.imaging import render
 
         for name, seed in SEEDS.items():
             thumbnail = _render(seed)
@@ -223,7 +223,7 @@ class TestFitsReader:
         check_both(outcomes)
 
     def test_damaged_headers_read_or_raise_unreadable_frame(self):
-        from thumbnails import render
+        from thumbnails.imaging import render
 
         outcomes = {"accepted": 0, "refused": 0}
 
@@ -247,7 +247,7 @@ class TestFitsReader:
     @PROPERTY
     @given(data=st.binary(max_size=6000))
     def test_arbitrary_bytes_are_refused_as_unreadable(self, data):
-        from thumbnails import render
+        from thumbnails.imaging import render
 
         with pytest.raises(EXPECTED):
             _render(data)
@@ -257,7 +257,7 @@ class TestFitsReader:
     @settings(max_examples=60, deadline=None, database=None)
     @given(name=st.sampled_from(["fits", "fits.fz-rice"]), extra=st.integers(0, 2880))
     def test_header_reads_from_any_prefix_that_holds_the_headers(self, name, extra):
-        from thumbnails import render
+        from thumbnails.imaging import render
 
         seed = SEEDS[name]
         start, _ = data_location(seed, 1)  # the image header ends where its data starts

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from thumbnails.align import align_channels
+from thumbnails.imaging.align import align_channels
 
 REF_SHAPE = (96, 128)
 CRVAL = (201.3, -43.0)
@@ -416,7 +416,7 @@ def test_frames_in_different_sky_coordinate_systems_are_not_aligned():
 
 def test_the_fallback_is_logged_with_its_reason(caplog):
     red = reference()
-    with caplog.at_level(logging.WARNING, logger="thumbnails.align"):
+    with caplog.at_level(logging.WARNING, logger="thumbnails.imaging.align"):
         _, method = align_channels([red[0], red[0]], [red[1], no_wcs_header()], [1, 1])
 
     assert method == "none"
@@ -426,7 +426,7 @@ def test_the_fallback_is_logged_with_its_reason(caplog):
 def test_wcs_alignment_logs_no_warning(caplog):
     red = reference()
     green = channel(np.eye(2), (4.3, -3.1), REF_SHAPE)
-    with caplog.at_level(logging.WARNING, logger="thumbnails.align"):
+    with caplog.at_level(logging.WARNING, logger="thumbnails.imaging.align"):
         _, method = align_channels([red[0], green[0]], [red[1], green[1]], [1, 1])
 
     assert method == "wcs"

@@ -53,7 +53,7 @@ def _colour_request(
 
 
 def test_colour_renders_the_red_visual_and_blue_frames_in_that_order(world, monkeypatch):
-    from thumbnails import render
+    from thumbnails.imaging import render
 
     seen = []
     real = render.render_frames
@@ -153,7 +153,7 @@ def test_a_missing_filter_is_a_404_rvb_frames_not_found(world, missing):
 
 
 def test_red_may_be_the_R_filter(world, monkeypatch):
-    from thumbnails import render
+    from thumbnails.imaging import render
 
     seen = []
     real = render.render_frames

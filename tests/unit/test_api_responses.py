@@ -78,7 +78,7 @@ def test_a_hit_downloads_nothing_and_renders_nothing(world, monkeypatch):
     first = body_json(world.invoke("api-frame-id.json"))
     assert len(world.downloads()) == 1
     # Any render now would fail loudly.
-    from thumbnails import render
+    from thumbnails.imaging import render
 
     def no_render(*args, **kwargs):
         raise AssertionError("rendered on a cache hit")

@@ -30,8 +30,8 @@ from tests.api_support import (
     header,
 )
 from tests.fits_factory import reduced_frame_bytes
-from thumbnails import render
 from thumbnails.cache_keys import thumbnail_key
+from thumbnails.imaging import render
 from thumbnails.params import ThumbnailParams
 
 DEFAULT = ThumbnailParams(width=200, height=200)

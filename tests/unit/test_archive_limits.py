@@ -120,7 +120,7 @@ def test_a_download_is_held_once_in_memory_not_copied():
         finally:
             tracemalloc.stop()
     assert download.data == body
-    assert type(download.data) is bytes  # what fits_io keeps without copying
+    assert type(download.data) is bytes  # what imaging.hdus keeps without copying
     # One buffer of the file (plus small change); a bytearray turned into bytes was 2x.
     assert peak < 1.25 * size
 

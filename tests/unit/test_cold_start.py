@@ -21,14 +21,16 @@ from tests.fits_factory import (
     raw_amplifier_frame_bytes,
     reduced_frame_bytes,
 )
-from thumbnails import fits_io, rice
+from thumbnails.imaging import rice
+from thumbnails.imaging.cards import CardHeader, parse_header
+from thumbnails.imaging.hdus import iter_hdus, select_image
+from thumbnails.imaging.render import load_frame, render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, render_thumbnail
 
 SHAPE = (96, 128)
 RENDER_AND_LIST_ASTROPY = """
 import sys
-import thumbnails.render as r
+import thumbnails.imaging.render as r
 from thumbnails.params import ThumbnailParams
 r.render_thumbnail([open(sys.argv[1], 'rb').read()], ThumbnailParams(**eval(sys.argv[2])))
 print(sorted(name for name in sys.modules if name.split('.')[0] == 'astropy'))
@@ -100,7 +102,7 @@ def test_the_frame_header_is_an_astropy_header_when_asked_for():
 
 # ---------------------------------------------------------------------------- headers
 def header_cards(raw: bytes) -> list[list[str]]:
-    return [list(hdu.cards) for hdu in fits_io.iter_hdus(raw)]
+    return [list(hdu.cards) for hdu in iter_hdus(raw)]
 
 
 TRICKY_CARDS = [
@@ -149,8 +151,8 @@ FALLBACK_CARDS = [
 )
 def test_header_values_are_those_astropy_reads(raw):
     for cards in header_cards(raw):
-        ours = fits_io.parse_header(cards)
-        assert isinstance(ours, fits_io.CardHeader)
+        ours = parse_header(cards)
+        assert isinstance(ours, CardHeader)
         theirs = fits.Header.fromstring("".join(cards))
         for card in cards:
             keyword = card[:8].rstrip()
@@ -161,9 +163,9 @@ def test_header_values_are_those_astropy_reads(raw):
 
 def test_unusual_values_are_read_as_astropy_reads_them():
     cards = [card.ljust(80) for card in TRICKY_CARDS]
-    ours = fits_io.parse_header(cards)
+    ours = parse_header(cards)
     theirs = fits.Header.fromstring("".join(cards))
-    assert isinstance(ours, fits_io.CardHeader)
+    assert isinstance(ours, CardHeader)
     for card in cards:
         keyword = card[:8].rstrip()
         assert (ours[keyword], type(ours[keyword])) == (theirs[keyword], type(theirs[keyword]))
@@ -175,7 +177,7 @@ def test_unusual_values_are_read_as_astropy_reads_them():
 @pytest.mark.parametrize("card", FALLBACK_CARDS)
 def test_a_header_with_any_other_card_is_left_to_astropy(card):
     cards = [line.ljust(80) for line in ["SIMPLE  =                    T", *card.split("\n")]]
-    header = fits_io.parse_header(cards)
+    header = parse_header(cards)
     assert isinstance(header, fits.Header)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -184,7 +186,7 @@ def test_a_header_with_any_other_card_is_left_to_astropy(card):
 
 def test_a_compressed_image_header_is_written_as_astropy_writes_it():
     raw = reduced_frame_bytes(SHAPE, compression="RICE_1")
-    info = fits_io.select_image(list(fits_io.iter_hdus(raw))).hdus[0]
+    info = select_image(list(iter_hdus(raw))).hdus[0]
     expected = [("XTENSION", "IMAGE"), ("BITPIX", -32), ("NAXIS", 2), ("NAXIS1", 128)]
     assert list(info.cards[:4]) == [str(fits.Card(*card)) for card in expected]
 

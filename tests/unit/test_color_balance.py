@@ -16,15 +16,15 @@ import pytest
 from PIL import Image
 
 from tests.fits_factory import reduced_frame_bytes, star_field, star_positions
-from thumbnails.color_balance import (
+from thumbnails.imaging.color_balance import (
     ColorBalance,
     balance_channels,
     sky_background,
     zeropoint_scale,
 )
-from thumbnails.color_match import match_smoothing
+from thumbnails.imaging.color_match import match_smoothing
+from thumbnails.imaging.render import render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import render_thumbnail
 
 SHAPE = (160, 200)  # rows, cols
 FILTERS = ("rp", "V", "B")
@@ -263,7 +263,7 @@ def test_a_missing_or_damaged_zero_point_is_not_used(header, reason):
 def test_a_zero_point_in_the_red_frame_only_falls_back_to_the_stars(caplog):
     # BANZAI calibrates gp, rp, ip and zs only: a real rp, V, B set has one zero point.
     data = colour_set(headers={"rp": {"L1ZP": 24.5}})
-    with caplog.at_level(logging.INFO, logger="thumbnails.color_balance"):
+    with caplog.at_level(logging.INFO, logger="thumbnails.imaging.color_balance"):
         thumbnail, _ = render(data)
     assert thumbnail.color_balance == "stars"
     assert "channel 1 no L1ZP, channel 2 no L1ZP" in caplog.text
@@ -348,7 +348,7 @@ def test_a_red_and_a_blue_star_keep_their_order(stretch, headers):
 
 
 def test_without_stars_or_zero_points_nothing_is_calibrated_and_the_log_says_why(caplog):
-    with caplog.at_level(logging.INFO, logger="thumbnails.color_balance"):
+    with caplog.at_level(logging.INFO, logger="thumbnails.imaging.color_balance"):
         thumbnail, rgb = render(colour_set(stars=[]))
     assert thumbnail.color_balance == "none"
     assert "colour balance: none" in caplog.text

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from tests.fits_factory import reduced_frame_bytes
+from thumbnails.imaging.render import render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import render_thumbnail
 
 SIZE = 96
 SHIFT = 12  # pixels, the visual frame against the red and blue ones

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from tests.fits_factory import reduced_frame_bytes
+from thumbnails.imaging.render import render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import render_thumbnail
 
 SHAPE = (96, 128)  # rows, cols
 #: Pointing offsets (dx, dy) of the V and B frames from the red one, as in a real request.

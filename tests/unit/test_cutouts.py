@@ -27,12 +27,12 @@ from tests.fits_factory import (
     reduced_frame_bytes,
     star_field,
 )
-from thumbnails import rice
 from thumbnails.errors import CutoutOutsideFrame, InvalidParameter, NoUsableWcs
+from thumbnails.imaging import rice
+from thumbnails.imaging.render import load_frame, render_frames
+from thumbnails.imaging.skywcs import TanWcs, celestial_wcs
 from thumbnails.params import ThumbnailParams
 from thumbnails.positions import PixelCutout, SkyCutout
-from thumbnails.render import load_frame, render_frames
-from thumbnails.skywcs import TanWcs, celestial_wcs
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -346,10 +346,11 @@ def test_a_colour_cutout_aligns_the_channels_on_the_star():
 
 
 def test_a_plain_fits_cutout_reads_only_its_rows():
-    from thumbnails import fits_io
+    from thumbnails.imaging.hdus import open_fits
+    from thumbnails.params import RenderLimits
 
     data = reduced_frame_bytes(SHAPE)  # float32, uncompressed
-    _, selection = fits_io.open_fits(data, fits_io.RenderLimits())
+    _, selection = open_fits(data, RenderLimits())
     start, row_bytes = selection.hdus[0].data_start, SHAPE[1] * 4
     cutout = PixelCutout(100.0, 120.0, 20)  # rows 110..129 (0-based)
     expected = load_frame(data, cutout=cutout).data

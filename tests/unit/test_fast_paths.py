@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from thumbnails import fits_io
 from thumbnails.errors import UnreadableFrame
+from thumbnails.imaging.hdus import HduInfo, iter_hdus, select_image
+from thumbnails.imaging.render import load_frame, render_frames
+from thumbnails.imaging.rice import rice_image, tile_rows
+from thumbnails.imaging.scaling import display_curve, normalise, to_uint8, zscale_levels
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, render_frames
-from thumbnails.rice import rice_image, tile_rows
-from thumbnails.scaling import display_curve, normalise, to_uint8, zscale_levels
 
 DITHERS = {"NO_DITHER": -1, "SUBTRACTIVE_DITHER_1": 1, "SUBTRACTIVE_DITHER_2": 2}
 
@@ -43,8 +43,8 @@ def astropy_image(raw: bytes) -> np.ndarray:
         return hdul["SCI"].data
 
 
-def science_hdu(raw: bytes) -> fits_io.HduInfo:
-    return fits_io.select_image(list(fits_io.iter_hdus(raw))).hdus[0]
+def science_hdu(raw: bytes) -> HduInfo:
+    return select_image(list(iter_hdus(raw))).hdus[0]
 
 
 def noisy_image(shape=(45, 61), *, nans: bool = False, zeros: bool = False) -> np.ndarray:

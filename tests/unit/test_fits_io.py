@@ -18,8 +18,8 @@ from tests.fits_factory import (
     table_only_bytes,
 )
 from thumbnails.errors import FrameTooLarge, UnreadableFrame
+from thumbnails.imaging.render import load_frame, read_header
 from thumbnails.params import RenderLimits
-from thumbnails.render import load_frame, read_header
 
 SHAPE = (48, 64)
 

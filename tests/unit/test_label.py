@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 
 from tests.fits_factory import reduced_frame_bytes
-from thumbnails.label import FONT_PATH, draw_label
+from thumbnails.imaging.label import FONT_PATH, draw_label
+from thumbnails.imaging.render import render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import render_thumbnail
 
 ROOT = Path(__file__).parents[2]
 #: No font we ship has glyphs here (Unicode's private use area): the missing-glyph box.
@@ -87,7 +87,7 @@ def test_the_font_and_its_licence_are_package_data():
     # pip install and sam build take these from pyproject's package data and the package
     # directory (CodeUri functions/thumbnails/): both must hold them.
     package = ROOT / "functions" / "thumbnails" / "thumbnails"
-    assert FONT_PATH.parent.parent == package
+    assert FONT_PATH.parent.parent == package / "imaging"
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
     ]["thumbnails"]
@@ -98,7 +98,7 @@ def test_the_font_and_its_licence_are_package_data():
 
 def test_the_font_is_read_when_a_label_is_drawn_not_on_import():
     code = (
-        "import thumbnails.label as label\n"
+        "import thumbnails.imaging.label as label\n"
         "before = label._font.cache_info().currsize\n"
         "from PIL import Image\n"
         "label.draw_label(Image.new('L', (50, 30)), 'Ω')\n"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
+from thumbnails.imaging.render import read_header
 from thumbnails.local.archive import ArchiveServer, LocalArchive, frame_id, frame_record
 from thumbnails.local.samples import SAMPLES, sample_bytes
-from thumbnails.render import read_header
 
 COLOUR_SET = [spec for spec in SAMPLES if spec.name.startswith("coj2m002")]
 REDUCED = next(spec for spec in SAMPLES if spec.name.endswith("0042-e91"))

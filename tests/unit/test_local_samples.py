@@ -7,9 +7,9 @@ import io
 import pytest
 from astropy.io import fits
 
+from thumbnails.imaging.render import read_header, render_thumbnail
 from thumbnails.local.samples import SAMPLES, sample_bytes, write_samples
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import read_header, render_thumbnail
 
 RAW = next(spec for spec in SAMPLES if spec.rlevel == 0)
 COLOUR_SET = [spec for spec in SAMPLES if spec.name.startswith("coj2m002")]

@@ -19,9 +19,9 @@ from tests.fits_factory import (
     section,
     sinistro_cube_bytes,
 )
-from thumbnails.binning import block_mean
+from thumbnails.imaging.binning import block_mean
+from thumbnails.imaging.render import load_frame, render_frames
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, render_frames
 
 ROWS, COLS = 32, 40
 MARKER = 5000.0

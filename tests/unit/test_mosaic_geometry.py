@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.fits_factory import raw_amplifier_frame_bytes, section
-from thumbnails.render import load_frame
+from thumbnails.imaging.render import load_frame
 
 ROWS, COLS = 16, 20
 

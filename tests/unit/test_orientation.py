@@ -29,15 +29,15 @@ from tests.fits_factory import (
     reduced_frame_bytes,
 )
 from thumbnails.errors import InvalidParameter
-from thumbnails.orientation import (
+from thumbnails.imaging.orientation import (
     Orientation,
     choose_orientation,
     orient,
     sky_matrix,
     sky_orientation,
 )
+from thumbnails.imaging.render import render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import render_thumbnail
 
 SHAPE = (96, 128)  # rows, cols: not square, so a quarter turn shows in the size
 ISSUE_CASES = ("north-up", "mirrored", "rotated-90", "rotated-180")

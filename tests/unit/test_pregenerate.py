@@ -47,7 +47,7 @@ def s3(monkeypatch):
 @pytest.fixture
 def renders(monkeypatch):
     """Every decode and render pregeneration does, counted around the real renderer."""
-    from thumbnails import render
+    from thumbnails.imaging import render
 
     calls: dict[str, list] = {"load_frame": [], "render_frames": []}
     real_load, real_render = render.load_frame, render.render_frames
@@ -140,7 +140,7 @@ def keys_of(s3, key: str) -> set[str]:
 
 
 def expected_render(data: bytes, params: ThumbnailParams) -> bytes:
-    from thumbnails import render
+    from thumbnails.imaging import render
 
     return render.render_thumbnail([data], params).data
 
@@ -441,9 +441,9 @@ def test_a_failure_to_delete_other_versions_is_logged_and_not_fatal(s3, lambda_c
 
 def corrupt_tiles(data: bytes) -> bytes:
     """`data` with the compressed tiles of its image overwritten: headers intact."""
-    from thumbnails import fits_io
+    from thumbnails.imaging.hdus import iter_hdus, select_image
 
-    info = fits_io.select_image(list(fits_io.iter_hdus(data))).hdus[0]
+    info = select_image(list(iter_hdus(data))).hdus[0]
     heap = info.data_start + info.table["NAXIS1"] * info.table["NAXIS2"]
     return data[:heap] + b"\xff" * (info.data_end - heap) + data[info.data_end :]
 

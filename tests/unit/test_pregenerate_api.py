@@ -18,10 +18,11 @@ from boto3.s3.transfer import TransferConfig
 from tests.api_support import BASENAME, BUCKET, ApiWorld, body_bytes, body_json, frame_record
 from tests.fits_factory import reduced_frame_bytes
 from tests.unit.test_pregenerate import s3_put_event
-from thumbnails import pregenerate, render
+from thumbnails import pregenerate
 from thumbnails.cache_keys import thumbnail_key
+from thumbnails.imaging import render
+from thumbnails.imaging.render import render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import render_thumbnail
 
 DATA_BUCKET = "lco-archive-frames"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from thumbnails.binning import block_mean, sample
-from thumbnails.scaling import robust_sigma, transfer_table, zscale_limits
+from thumbnails.imaging.binning import block_mean, sample
+from thumbnails.imaging.scaling import robust_sigma, transfer_table, zscale_limits
 
 
 def _reference_mean(image: np.ndarray, factor: int) -> np.ndarray:

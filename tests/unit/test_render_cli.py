@@ -113,13 +113,13 @@ def test_non_fits_input_is_one_line_naming_the_file(tmp_path, capsys):
 
 def test_corrupt_tiles_of_a_colour_frame_are_one_line_naming_the_file(tmp_path, capsys):
     # Row-tiled frames are decoded after they are loaded (band by band): still named.
-    from thumbnails import fits_io
+    from thumbnails.imaging.hdus import iter_hdus, select_image
 
     paths = []
     for name in ("r", "v", "b"):
         data = reduced_frame_bytes((48, 64), compression="RICE_1")
         if name == "v":
-            info = fits_io.select_image(list(fits_io.iter_hdus(data))).hdus[0]
+            info = select_image(list(iter_hdus(data))).hdus[0]
             heap = info.data_start + info.table["NAXIS1"] * info.table["NAXIS2"]
             data = data[:heap] + b"\xff" * (info.data_end - heap) + data[info.data_end :]
         paths.append(tmp_path / f"{name}.fits.fz")
@@ -145,8 +145,8 @@ def test_unwritable_output_is_one_line(frame, tmp_path, capsys):
 
 
 def test_output_matches_the_library(frame, tmp_path):
+    from thumbnails.imaging.render import render_thumbnail
     from thumbnails.params import ThumbnailParams
-    from thumbnails.render import render_thumbnail
 
     out = tmp_path / "thumb.jpg"
     assert cli.main(["render", str(frame), "-o", str(out), "--label", "x y"]) == 0

@@ -12,8 +12,7 @@ from PIL import Image
 
 from tests.fits_factory import COMPRESSIONS, gzip_bytes, reduced_frame_bytes, star_field
 from thumbnails.errors import InvalidParameter
-from thumbnails.params import FORMATS, STRETCHES, ThumbnailParams
-from thumbnails.render import (
+from thumbnails.imaging.render import (
     Thumbnail,
     fit_size,
     load_frame,
@@ -21,6 +20,7 @@ from thumbnails.render import (
     render_frames,
     render_thumbnail,
 )
+from thumbnails.params import FORMATS, STRETCHES, ThumbnailParams
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 

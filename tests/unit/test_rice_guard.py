@@ -19,10 +19,10 @@ import pytest
 from astropy.io import fits
 
 from tests.fits_factory import reduced_frame_bytes
-from thumbnails import rice
-from thumbnails.fits_io import iter_hdus, select_image
+from thumbnails.imaging import rice
+from thumbnails.imaging.hdus import iter_hdus, select_image
+from thumbnails.imaging.render import load_frame, render_thumbnail
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, render_thumbnail
 
 LAYER_REQUIREMENTS = Path(__file__).parents[2] / "layers" / "scientific" / "requirements.txt"
 SHAPE = (96, 128)

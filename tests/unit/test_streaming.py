@@ -21,11 +21,11 @@ from tests.fits_factory import (
     reduced_frame_bytes,
     star_field,
 )
-from thumbnails import rice
-from thumbnails.binning import RowSums, block_mean, sample, sample_positions
+from thumbnails.imaging import rice
+from thumbnails.imaging.binning import RowSums, block_mean, sample, sample_positions
+from thumbnails.imaging.render import load_frame, prepare, render_frames
+from thumbnails.imaging.streaming import StreamedLayout
 from thumbnails.params import ThumbnailParams
-from thumbnails.render import load_frame, prepare, render_frames
-from thumbnails.streaming import StreamedLayout
 
 
 @pytest.fixture

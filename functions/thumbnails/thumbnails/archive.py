@@ -526,9 +526,9 @@ def _read_body(
 
     With a ``Content-Length`` and no content coding (presigned S3 URLs, the archive) the body
     is read by one ``read(size)``, which fills a single ``bytes`` object: no second copy,
-    which ``bytes(bytearray)`` would make and ``fits_io`` would make of a ``bytearray``. The
-    socket's timeout bounds each ``recv`` only; the watchdog shuts the socket down at the
-    deadline, so a server trickling bytes cannot hold the read past it.
+    which ``bytes(bytearray)`` would make and ``imaging.hdus.open_fits`` would make of a
+    ``bytearray``. The socket's timeout bounds each ``recv`` only; the watchdog shuts the
+    socket down at the deadline, so a server trickling bytes cannot hold the read past it.
     """
     raw = response.raw
     encoded = response.headers.get("Content-Encoding", "identity").strip().lower()

@@ -29,7 +29,7 @@ COLOR_RENDER_VERSION = "2"
 
 STRETCHES = ("zscale", "linear", "log", "sqrt", "asinh")
 #: ``north``: north up, east left from the frame's WCS (as fits2image); ``detector``: FITS
-#: row 1 at the bottom, the camera's own view (see `thumbnails.orientation`).
+#: row 1 at the bottom, the camera's own view (see `thumbnails.imaging.orientation`).
 ORIENTATIONS = ("north", "detector")
 
 #: format name -> (MIME type, file extension)

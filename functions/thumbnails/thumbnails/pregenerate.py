@@ -313,7 +313,7 @@ class Pregenerator:
                 return self._skip(obj, "already pregenerated")
         self._check_size(head.size)
 
-        from . import render  # numpy/astropy/PIL: only once there is something to read
+        from . import imaging as render  # numpy/astropy/PIL: only once there is something to read
 
         data = head.data if head.complete else None
         try:

@@ -81,7 +81,7 @@ def _read(path: Path) -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     """Render ``args.frames`` into ``args.output``; return the exit code."""
-    from .render import (
+    from .imaging import (
         expect,
         load_frame,
         render_frames,

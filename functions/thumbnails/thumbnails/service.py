@@ -129,9 +129,9 @@ class Result:
 
 
 def _default_renderer() -> ModuleType:
-    from . import render  # deferred: numpy, astropy and Pillow load on a miss only
+    from . import imaging  # its names are lazy: numpy, astropy and Pillow load on a miss only
 
-    return render
+    return imaging
 
 
 #: Seconds kept back from the frame downloads for decoding and rendering, which cannot be cut
@@ -149,7 +149,7 @@ class ThumbnailService:
     store : ThumbnailStore-like
     render : callable returning a module-like object, optional
         Provides ``load_frame(data, limits=)`` and ``render_frames(frames, params)``;
-        defaults to importing `thumbnails.render` on first use.
+        defaults to `thumbnails.imaging`, whose renderer is imported on first use.
     clock : callable
         Monotonic seconds, for ``render_ms``.
     now : callable

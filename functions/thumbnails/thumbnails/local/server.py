@@ -279,7 +279,7 @@ class LocalService:
     def _index(self, entry: Mapping[str, Any]) -> bool:
         """Describe one object in the archive from its header; False if it has none."""
         from ..errors import ThumbnailError
-        from ..render import read_header
+        from ..imaging import read_header
         from ..versions import of_bytes, plain_md5
         from .archive import frame_record
 

@@ -1,4 +1,4 @@
-"""Reading FITS bytes: headers first, pixels only for the HDUs we render.
+"""Walking the HDUs of FITS bytes from their headers, before any pixel is read.
 
 The FITS structure is walked by hand, header by header (a header is 2880-byte blocks of
 80-character cards ending in ``END``; the size of the data that follows comes from BITPIX,
@@ -9,26 +9,14 @@ NAXISn, PCOUNT and GCOUNT). That lets us
 - read the headers of a prefix of a file (``read_header`` on the first 64 KiB),
 - decompress a ``.fits.gz`` with a bound on its output (no gzip bombs).
 
-Pixels are then decoded by astropy (tile-compressed Rice/GZIP/HCOMPRESS/PLIO included), from
-memory, never through temporary files; the usual reduced frame (Rice-compressed float rows)
-by a leaner loop over astropy's own C decoder (`rice`), bit for bit the same, and a plain
-unscaled image as a view of the bytes.
-
-The common frame never imports ``astropy.io.fits``: a Lambda cold start pays for every import,
-and that one costs ~0.3 s of CPU, half of a whole cold render. Headers are read by
-`CardHeader` (the value syntax of astropy's own card parser, for the cards LCO writes); a
-header with any other card (CONTINUE, HIERARCH, complex or undefined values, malformed
-cards...) is handed to astropy whole, so odd headers behave exactly as before. astropy is
-imported only when something needs it: another compression, a scaled image, an astropy
-`Header` asked for (`astropy_header`).
+It then picks the image to render (`select_image`) and merges the primary's cards into it
+(`merged_cards`). The cards themselves are read by `cards`; the pixels are decoded by `pixels`.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
-import sys
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
@@ -37,20 +25,32 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import FrameTooLarge, ThumbnailError, UnreadableFrame
-from .params import RenderLimits
-from .rice import rice_image
+from ..errors import FrameTooLarge, UnreadableFrame
+from ..params import RenderLimits
+from .cards import (
+    CARD,
+    CardHeader,
+    astropy_header,
+    card_value,
+    has_section,
+    header_errors,
+    parse_header,
+)
 
 if TYPE_CHECKING:
     from astropy.io import fits
 
+
 BLOCK = 2880
-CARD = 80
+
 GZIP_MAGIC = b"\x1f\x8b"
+
 #: A header longer than this is not a header (real LCO headers are ~250 cards, 7 blocks).
 MAX_HEADER_BLOCKS = 2000
+
 #: Extensions BANZAI writes next to the science image; never rendered.
 AUXILIARY_EXTNAMES = frozenset({"BPM", "ERR", "CAT", "MASK", "DQ", "WHT", "WEIGHT", "VAR"})
+
 #: Keywords that describe a compressed HDU's binary table (or the compression), not the
 #: image it holds.
 _TABLE_KEYWORD = re.compile(
@@ -59,125 +59,15 @@ _TABLE_KEYWORD = re.compile(
     r"|ZNAME\d+|ZVAL\d+|ZMASKCMP|ZSIMPLE|ZTENSION|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT"
     r"|ZHECKSUM|ZDATASUM|ZQUANTIZ|ZDITHER0)"
 )
+
 #: Cards of the primary that describe the primary's own (empty) data, not the frame.
 _PRIMARY_STRUCTURE = re.compile(r"(SIMPLE|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|GROUPS)")
+
 _CONTINUATION = frozenset({"CONTINUE"})
+
 _REPEATABLE = frozenset({"COMMENT", "HISTORY", ""})
+
 _GZIP_CHUNK = 1 << 20
-
-
-# ---------------------------------------------------------------------------- cards
-#: astropy's value syntax (``Card._value_NFSC_RE`` and its parts, astropy 8.0), copied so
-#: that a card is read as astropy reads it.
-_DIGITS = r"(\.\d+|\d+(\.\d*)?) *([deDE] *[+-]? *\d+)?"
-_NUMBER = r"[+-]? *" + _DIGITS
-_VALUE = re.compile(
-    r"(?P<valu_field> *(?P<valu>"
-    r"\'(?P<strg>([ -~]+?|\'\'|) *?)\'(?=$|/| )|"
-    r"(?P<bool>[FT])|"
-    r"(?P<numr>" + _NUMBER + r")|"
-    r"(?P<cplx>\( *(?P<real>" + _NUMBER + r") *, *(?P<imag>" + _NUMBER + r") *\))"
-    r")? *)(?P<comm_field>(?P<sepr>/ *)(?P<comm>(.|\n)*))?$"
-)
-_NUMBER_PARTS = re.compile(rf"(?P<sign>[+-])? *0*?(?P<digt>{_DIGITS})")
-_FLOAT_FIX = str.maketrans({"D": "E", "d": "e", " ": None})
-#: A string value astropy reads as a record-valued keyword card (``DP1 = 'AXIS.1: 1'``).
-_RECORD_VALUE = re.compile(r"[a-zA-Z_]\w*(\.\d+)?(\.[a-zA-Z_]\w*(\.\d+)?)*: +[+-]?[\d.]")
-_STANDARD_KEYWORD = re.compile(r"[A-Z0-9_-]{0,8}")
-_COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})
-
-
-class CardHeader:
-    """The values of a header's cards, read as astropy reads them, without astropy.
-
-    Only ``get``, ``in`` and ``[]`` (a missing keyword is a `KeyError`, as astropy's): what
-    the renderer asks of a header. The first card of a repeated keyword wins, as in astropy.
-
-    Attributes
-    ----------
-    cards : tuple of str
-        The 80-character cards (without END), for `astropy_header`.
-    """
-
-    __slots__ = ("_values", "cards")
-
-    def __init__(self, cards: tuple[str, ...], values: dict[str, object]) -> None:
-        self.cards = cards
-        self._values = values
-
-    def get(self, key: str, default: object = None) -> object:
-        return self._values.get(key.upper(), default)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.upper() in self._values
-
-    def __getitem__(self, key: str) -> object:
-        try:
-            return self._values[key.upper()]
-        except KeyError:
-            raise KeyError(f"Keyword {key!r} not found.") from None
-
-    def __repr__(self) -> str:
-        return "\n".join(self.cards)
-
-
-def _card_values(cards: Sequence[str]) -> dict[str, object] | None:
-    """Keyword -> value of every card, or None if a card is not one `CardHeader` reads."""
-    values: dict[str, object] = {}
-    for card in cards:
-        keyword = card[:8].rstrip()
-        if keyword in _COMMENTARY:
-            continue
-        if len(card) != CARD or card[8:10] != "= " or not _STANDARD_KEYWORD.fullmatch(keyword):
-            return None  # CONTINUE, HIERARCH, a card without a value...: astropy's job
-        match = _VALUE.match(card[10:])
-        if match is None or match.group("valu") is None or match.group("cplx") is not None:
-            return None
-        if match.group("bool") is not None:
-            value: object = match.group("bool") == "T"
-        elif match.group("strg") is not None:
-            value = match.group("strg").replace("''", "'").rstrip()
-            if _RECORD_VALUE.match(value):
-                return None
-        else:
-            number = _NUMBER_PARTS.match(match.group("numr"))
-            text = (number.group("sign") or "") + number.group("digt").translate(_FLOAT_FIX)
-            try:
-                value = int(text)
-            except ValueError:
-                value = float(text)
-        values.setdefault(keyword, value)
-    return values
-
-
-def parse_header(cards: Sequence[str]) -> CardHeader | fits.Header:
-    """A header of `cards`: a `CardHeader`, or an astropy ``Header`` for unusual cards."""
-    cards = tuple(cards)
-    values = _card_values(cards)
-    if values is None:
-        return astropy_header(cards)
-    return CardHeader(cards, values)
-
-
-def astropy_header(header: CardHeader | fits.Header | Sequence[str]) -> fits.Header:
-    """The astropy ``Header`` of a header or of its cards (imports astropy)."""
-    from astropy.io import fits
-
-    if isinstance(header, fits.Header):
-        return header
-    cards = header.cards if isinstance(header, CardHeader) else header
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fits.Header.fromstring("".join(cards))
-
-
-def header_errors() -> tuple[type[Exception], ...]:
-    """What looking up a card can raise: astropy's `VerifyError` only if astropy is loaded.
-
-    A `CardHeader` never raises; an astropy header exists only once astropy is imported.
-    """
-    verify = sys.modules.get("astropy.io.fits.verify")
-    return (ValueError,) if verify is None else (verify.VerifyError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -227,7 +117,6 @@ class HduInfo:
         return self.kind != "other" and len(self.shape) >= 2 and self.pixels > 0
 
 
-# ---------------------------------------------------------------------------- header walk
 def _header_end(raw: bytes, start: int) -> int | None:
     """Offset just past the header block holding ``END``, or None if `raw` stops first."""
     offset = start
@@ -272,20 +161,6 @@ def _data_size(header: fits.Header) -> int:
 
 def _keyword(card: str) -> str:
     return card[:8].rstrip()
-
-
-def card_value(header: fits.Header, key: str, default: object = None) -> object:
-    """``header.get(key, default)``, with an unparsable card read as missing.
-
-    astropy parses a card's value on first access and raises `VerifyError` for a malformed
-    one; a damaged descriptive card must not stop a frame from rendering.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return header.get(key, default)
-    except header_errors():
-        return default
 
 
 def _image_cards(table_cards: list[str], table_header: fits.Header) -> list[str]:
@@ -389,7 +264,6 @@ def _describe(index: int, cards: list[str], data_start: int) -> HduInfo | None:
     return HduInfo(index, header, kind, shape, data_start, data_start + size, tuple(cards), table)
 
 
-# ---------------------------------------------------------------------------- selection
 @dataclass(frozen=True)
 class Selection:
     """The HDUs holding the image to render, and how they are laid out."""
@@ -436,16 +310,6 @@ def select_image(hdus: Sequence[HduInfo]) -> Selection:
     return Selection((first,), primary, "single" if len(first.shape) == 2 else "cube")
 
 
-#: Section values that mean "not known" (BANZAI's ``_init_detector_sections``).
-UNKNOWN_SECTIONS = frozenset({"UNKNOWN", "N/A"})
-
-
-def has_section(header: CardHeader | fits.Header, key: str) -> bool:
-    """Whether `header` gives the section `key` (present, and not ``UNKNOWN`` or ``N/A``)."""
-    value = card_value(header, key)
-    return value is not None and str(value).strip().upper() not in UNKNOWN_SECTIONS
-
-
 def merged_header(primary: HduInfo, image: HduInfo) -> fits.Header:
     """The astropy header of `merged_cards` (imports astropy)."""
     return astropy_header(merged_cards(primary, image))
@@ -473,7 +337,6 @@ def merged_cards(primary: HduInfo, image: HduInfo) -> list[str]:
     return merged
 
 
-# ---------------------------------------------------------------------------- bytes
 def _check_size(selection_pixels: int, limits: RenderLimits) -> None:
     if selection_pixels > limits.max_pixels:
         raise FrameTooLarge(
@@ -599,129 +462,3 @@ def open_fits(data: bytes, limits: RenderLimits) -> tuple[bytes, Selection]:
         if hdu.data_end > len(raw):
             raise UnreadableFrame("the FITS file is truncated (its image data is cut short)")
     return raw, selection
-
-
-def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
-    """Decode the selected images (BSCALE/BZERO applied).
-
-    A plain image is a view of `raw`, the usual Rice-compressed float image goes through
-    `rice`; astropy is imported and opens the file only for an HDU neither handles. A cube
-    that is not four amplifiers is read as its first plane only.
-
-    Raises
-    ------
-    UnreadableFrame
-        For anything astropy cannot decode (corrupt compressed tiles, bad values...).
-    """
-    check_decodable(selection)
-    arrays = []
-    hdul = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                for info in selection.hdus:
-                    plain = _plain_image(raw, info)
-                    if plain is None:
-                        plain = rice_image(raw, info)
-                    if plain is not None:
-                        arrays.append(plain)
-                        continue
-                    if hdul is None:
-                        from astropy.io import fits  # only for what the fast paths leave
-
-                        hdul = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True)
-                    arrays.append(_astropy_image(hdul[info.index], info))
-            finally:
-                if hdul is not None:
-                    hdul.close()
-    except ThumbnailError:
-        raise
-    except MemoryError:
-        raise FrameTooLarge("the frame is too large to decode in memory") from None
-    except Exception as error:  # astropy raises many types for corrupt data; all mean this
-        raise UnreadableFrame(
-            f"the FITS image data could not be decoded ({type(error).__name__}): "
-            "the file is corrupt"
-        ) from None
-    return arrays
-
-
-def check_decodable(selection: Selection) -> None:
-    """Refuse, before any pixel is decoded, what astropy would refuse or crash on.
-
-    Raises
-    ------
-    UnreadableFrame
-        The first card is not ``SIMPLE = T``, or a dither seed is outside the convention.
-    """
-    # astropy refused these at open, before any decoding; the fast paths never open it.
-    if not isinstance(card_value(selection.primary.header, "SIMPLE"), bool):
-        raise UnreadableFrame("not a FITS file (its first card is not SIMPLE = T)")
-    for info in selection.hdus:
-        _check_dither_seed(info)
-
-
-def _astropy_image(hdu, info: HduInfo) -> np.ndarray:
-    """The image of one HDU as astropy decodes it (of a cube, its first plane)."""
-    expected = info.shape
-    if len(info.shape) > 2 and not is_amplifier_cube(info.shape):
-        # Other cubes: only the first plane is shown, so only it is decoded.
-        expected = info.shape[-2:]
-        array = hdu.section[(0,) * (len(info.shape) - 2)]
-    else:
-        array = hdu.data
-    if array is None or tuple(array.shape) != expected:
-        raise UnreadableFrame("the FITS image data does not match its header")
-    return np.asarray(array)
-
-
-#: The dither seeds the tiled-image convention allows. The C unquantizer indexes a
-#: 10000-entry table with ``(tile + ZDITHER0 - 1) % 10000``: a seed below 1 reads outside it
-#: (a segmentation fault, or garbage), so it is refused before any tile is decoded.
-_DITHER_SEEDS = range(1, 10001)
-_DITHERED = frozenset({"SUBTRACTIVE_DITHER_1", "SUBTRACTIVE_DITHER_2"})
-
-
-def _check_dither_seed(info: HduInfo) -> None:
-    """Refuse a dithered compressed image whose ``ZDITHER0`` is outside 1..10000."""
-    table = info.table
-    if info.kind != "compressed" or table is None:
-        return
-    if str(card_value(table, "ZQUANTIZ", "")).strip().upper() not in _DITHERED:
-        return
-    seed = card_value(table, "ZDITHER0", 0)
-    if "ZDITHER0" in table and (
-        isinstance(seed, bool) or not isinstance(seed, int) or seed not in _DITHER_SEEDS
-    ):
-        raise UnreadableFrame(
-            f"the FITS header has an invalid ZDITHER0 {seed!r} (allowed: 1 to 10000): "
-            "the file is corrupt"
-        )
-
-
-_BITPIX_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
-
-
-def _plain_image(raw: bytes, info: HduInfo) -> np.ndarray | None:
-    """A zero-copy, read-only view of an uncompressed, unscaled image in `raw`, or None.
-
-    astropy reads an uncompressed HDU from memory by copying it twice (BytesIO.read, then
-    ndarray.copy): for a 64 MB frame that is 128 MB more memory and ~0.1 s. Scaled images
-    (BSCALE/BZERO) and tile-compressed ones are left to astropy.
-    """
-    header = info.header
-    scaled = card_value(header, "BSCALE", 1) != 1 or card_value(header, "BZERO", 0) != 0
-    if info.kind != "image" or scaled:
-        return None
-    dtype = np.dtype(_BITPIX_DTYPES[header["BITPIX"]])
-    shape = info.shape
-    if len(shape) > 2 and not is_amplifier_cube(shape):
-        shape = shape[-2:]  # the first plane: the first rows x cols values
-    count = math.prod(shape)
-    return np.frombuffer(raw, dtype=dtype, count=count, offset=info.data_start).reshape(shape)
-
-
-def is_amplifier_cube(shape: tuple[int, ...]) -> bool:
-    """A 3-D image of 4 planes: the amplifiers of an older multi-amplifier frame."""
-    return len(shape) == 3 and shape[0] == 4

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .fits_io import card_value
+from .cards import card_value
 
 #: The cards a celestial WCS is made of (WCS papers I-III, SIP): astropy is handed only
 #: these, not the ~250 cards of an LCO header.
@@ -101,7 +101,7 @@ class AstropyWcs:
         from astropy import wcs as fits_wcs
         from astropy.io import fits
 
-        from .fits_io import astropy_header
+        from .cards import astropy_header
 
         try:
             with warnings.catch_warnings():

@@ -1,6 +1,6 @@
 """Make the balanced channels of a colour composite look alike where they should.
 
-After `thumbnails.color_balance`, zero flux is the sky in every channel and a star of flat
+After `thumbnails.imaging.color_balance`, zero flux is the sky in every channel and a star of flat
 spectrum has equal fluxes. Two things still tell the channels apart:
 
 - The sky's grey. A display curve turns the sky's *noise* into a grey (the curve is steep

@@ -3,10 +3,10 @@
 The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
 
 1. headers first: the image is found (``SCI`` extension or primary, amplifiers, cube) and an
-   oversized one refused before anything is decompressed (`fits_io`);
+   oversized one refused before anything is decompressed (`hdus`, `cards`);
 2. the pixels of the chosen HDUs only are decoded (by astropy only when needed: the usual
    frame, plain or Rice-compressed, never imports ``astropy``, which costs a cold start
-   ~0.3 s of CPU; see `fits_io`);
+   ~0.3 s of CPU; see `pixels`);
 3. the scaling limits come from a deterministic sample of ~2000 pixels (`binning.sample`);
 4. the frame is block-averaged by an integer factor to within 2x of the output size, each
    amplifier separately (`mosaic`), before any float work on the whole frame. A frame
@@ -35,14 +35,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from . import fits_io
+from ..errors import InvalidParameter
+from ..params import RenderLimits, ThumbnailParams
+from ..positions import Cutout
 from .binning import SAMPLE_COUNT
-from .errors import InvalidParameter
+from .cards import CardHeader, astropy_header, card_value, parse_header
+from .hdus import Selection, merged_cards, open_fits, read_headers
 from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_layout
 from .orientation import KEYWORDS as ORIENTATION_KEYWORDS
 from .orientation import Orientation, choose_orientation, orient, oriented_size
-from .params import RenderLimits, ThumbnailParams
-from .positions import Cutout
+from .pixels import read_arrays
 from .scaling import clip_limits, finite_sorted, limits, robust_sigma, scale_channel
 from .streaming import StreamedLayout, streamed_layout
 
@@ -103,7 +105,7 @@ class Thumbnail:
     color_balance : str or None
         Colour images only: how the channels were put on one flux scale, ``"zeropoint"``
         (BANZAI's ``L1ZP``), ``"stars"`` (the field's stars neutral) or ``"none"`` (see
-        `thumbnails.color_balance`); None for single frames.
+        `thumbnails.imaging.color_balance`); None for single frames.
     padded : bool or None
         Cutouts only: True when part of the cutout fell outside the frame (padded,
         transparent in PNG and WebP, black in JPEG); None for whole frames.
@@ -140,16 +142,16 @@ class Frame:
 
     def __init__(
         self,
-        header: fits.Header | fits_io.CardHeader,
+        header: fits.Header | CardHeader,
         layout: Layout | StreamedLayout,
         *,
-        wcs_header: fits.Header | fits_io.CardHeader | None = None,
+        wcs_header: fits.Header | CardHeader | None = None,
     ) -> None:
         self._header = header
         source = header if wcs_header is None else wcs_header
         # Read now, without astropy (a CardHeader stays one), and safely: a malformed card
         # counts as missing.
-        self.sky_cards = {key: fits_io.card_value(source, key) for key in ORIENTATION_KEYWORDS}
+        self.sky_cards = {key: card_value(source, key) for key in ORIENTATION_KEYWORDS}
         self.layout = layout
         self.shape: tuple[int, int] = layout.shape
         self._samples: np.ndarray | None = None
@@ -163,7 +165,7 @@ class Frame:
 
     @property
     def header(self) -> fits.Header:
-        self._header = fits_io.astropy_header(self._header)
+        self._header = astropy_header(self._header)
         return self._header
 
     @property
@@ -281,21 +283,21 @@ def load_frame(
         from .cutout import load_cutout
 
         return load_cutout(data, cutout, limits=limits, reference=reference, layout_of=_layout)
-    raw, selection = fits_io.open_fits(data, limits)
+    raw, selection = open_fits(data, limits)
     first = selection.hdus[0]
-    header = fits_io.parse_header(fits_io.merged_cards(selection.primary, first))
+    header = parse_header(merged_cards(selection.primary, first))
     # Amplifier extensions carry their own readout's keywords; the detector's WCS, which
     # the mosaic is shown in, is the primary header's.
     wcs_header = selection.primary.header if selection.layout == "amplifiers" else None
 
     def decoded() -> Layout:
-        return _layout(selection, fits_io.read_arrays(raw, selection), header)
+        return _layout(selection, read_arrays(raw, selection), header)
 
     layout = streamed_layout(raw, selection, header, decoded) if stream else None
     return Frame(header, decoded() if layout is None else layout, wcs_header=wcs_header)
 
 
-def _layout(selection: fits_io.Selection, arrays: list[np.ndarray], header) -> Layout:
+def _layout(selection: Selection, arrays: list[np.ndarray], header) -> Layout:
     if selection.layout == "amplifiers":
         try:
             headers = [hdu.header for hdu in selection.hdus]
@@ -307,7 +309,7 @@ def _layout(selection: fits_io.Selection, arrays: list[np.ndarray], header) -> L
     image = arrays[0]
     if image.ndim == 3:
         return cube_layout(image, header)
-    if fits_io.card_value(header, "RLEVEL") == 0 and "BIASSEC" in header:
+    if card_value(header, "RLEVEL") == 0 and "BIASSEC" in header:
         return trimmed_layout(image, header)
     return Layout.single(image)
 
@@ -328,7 +330,7 @@ def read_header(data: bytes) -> Mapping[str, object]:
     UnreadableFrame
         Not FITS, or not even the first header is complete.
     """
-    return fits_io.read_headers(bytes(data))
+    return read_headers(bytes(data))
 
 
 def fit_size(cols: int, rows: int, width: int, height: int) -> tuple[int, int]:

@@ -27,7 +27,7 @@ field in the colour of whichever filter collected most. Here each channel become
       channels' counts as they are (their skies still removed).
 
 How the balanced channels are then made to look alike (the same sky grey, equally sharp
-stars) is `thumbnails.color_match`'s job.
+stars) is `thumbnails.imaging.color_match`'s job.
 
 Pure numpy: no I/O, no AWS. The renderer applies the result and stretches the fluxes.
 """

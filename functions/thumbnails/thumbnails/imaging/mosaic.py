@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .binning import block_mean, sample
-from .fits_io import card_value, has_section
+from .cards import card_value, has_section
 
 _SECTION = re.compile(r"^\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]$")
 #: How far below the requested bin factor we look for one that tiles the amplifiers exactly.

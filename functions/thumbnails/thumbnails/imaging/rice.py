@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .fits_io import HduInfo
+    from .hdus import HduInfo
 
 _DITHER_METHODS = {"NO_DITHER": -1, "SUBTRACTIVE_DITHER_1": 1, "SUBTRACTIVE_DITHER_2": 2}
 #: Binary table column formats of a compressed image: heap descriptors and scalars.
@@ -360,7 +360,7 @@ def tile_rows(raw: bytes, info: HduInfo) -> TileRows | None:
     ----------
     raw : bytes
         The whole (uncompressed) FITS file.
-    info : fits_io.HduInfo
+    info : hdus.HduInfo
         The HDU; its ``table`` header describes the compressed binary table.
 
     Returns
@@ -369,7 +369,7 @@ def tile_rows(raw: bytes, info: HduInfo) -> TileRows | None:
         None when the HDU is laid out otherwise or the C functions cannot be used (astropy
         then decodes it). The first tile has been decoded once to check the functions.
     """
-    from .fits_io import header_errors
+    from .cards import header_errors
 
     try:
         with warnings.catch_warnings():

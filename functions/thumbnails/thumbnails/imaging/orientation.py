@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .params import ORIENTATIONS
+from ..params import ORIENTATIONS
 
 __all__ = [
     "DETECTOR",

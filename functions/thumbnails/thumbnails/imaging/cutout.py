@@ -23,8 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import fits_io, rice
-from .errors import (
+from ..errors import (
     CutoutOutsideFrame,
     FrameTooLarge,
     InvalidParameter,
@@ -32,9 +31,13 @@ from .errors import (
     ThumbnailError,
     UnreadableFrame,
 )
+from ..params import RenderLimits
+from ..positions import Cutout, PixelCutout, SkyCutout
+from . import rice
+from .cards import CardHeader, card_value, parse_header
+from .hdus import HduInfo, Selection, merged_cards, open_fits
 from .mosaic import Layout
-from .params import RenderLimits
-from .positions import Cutout, PixelCutout, SkyCutout
+from .pixels import _check_dither_seed, read_arrays
 from .render import Frame
 from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
 
@@ -221,7 +224,7 @@ def _channel_window(reference: CutoutGeometry, wcs: SkyWcs | None, limits: Rende
 
 
 # ---------------------------------------------------------------------------- decoding
-def read_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray:
+def read_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray:
     """Rows ``start..stop-1`` of a 2-D image HDU (all columns), decoding only what holds them.
 
     A plain image is a view of those rows' bytes; a tile-compressed one has only the tiles
@@ -233,7 +236,7 @@ def read_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.nd
     UnreadableFrame
         For data that cannot be decoded.
     """
-    fits_io._check_dither_seed(info)  # a bad seed crashes the C decoder: refuse it first
+    _check_dither_seed(info)  # a bad seed crashes the C decoder: refuse it first
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -256,12 +259,10 @@ def read_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.nd
     return rows
 
 
-def _plain_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray | None:
+def _plain_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray | None:
     """A read-only view of the rows of an unscaled, uncompressed image, or None."""
     header = info.header
-    scaled = (
-        fits_io.card_value(header, "BSCALE", 1) != 1 or fits_io.card_value(header, "BZERO", 0) != 0
-    )
+    scaled = card_value(header, "BSCALE", 1) != 1 or card_value(header, "BZERO", 0) != 0
     if info.kind != "image" or scaled or len(info.shape) != 2:
         return None
     dtype = np.dtype(_PLAIN_DTYPES[header["BITPIX"]])
@@ -289,7 +290,7 @@ class _Overridden:
         return self._values[key] if key in self._values else self._header[key]
 
 
-def _rice_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray | None:
+def _rice_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray | None:
     """The rows of a Rice-compressed image through `rice`, decoding only their tiles.
 
     The tiles holding the rows are a contiguous run of the compressed table's records, so
@@ -342,7 +343,7 @@ def _advanced_seed(seed: int, tiles: int) -> int:
     return (seed - 1 + tiles) % 10000 + 1
 
 
-def _astropy_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> np.ndarray:
+def _astropy_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray:
     """The rows through astropy's ``section`` (only the tiles needed are decompressed)."""
     from astropy.io import fits
 
@@ -350,7 +351,7 @@ def _astropy_rows(raw: bytes, info: fits_io.HduInfo, start: int, stop: int) -> n
         return np.array(hdul[info.index].section[start:stop, :])
 
 
-def _single_image(selection: fits_io.Selection, header) -> bool:
+def _single_image(selection: Selection, header) -> bool:
     """True when the frame is one 2-D image rendered as it is stored (rows decodable alone).
 
     Raw frames (amplifiers, cubes, a single readout with overscan, as `render` lays them
@@ -358,7 +359,7 @@ def _single_image(selection: fits_io.Selection, header) -> bool:
     """
     if selection.layout != "single" or len(selection.hdus[0].shape) != 2:
         return False
-    return not (fits_io.card_value(header, "RLEVEL") == 0 and "BIASSEC" in header)
+    return not (card_value(header, "RLEVEL") == 0 and "BIASSEC" in header)
 
 
 # ---------------------------------------------------------------------------- frames
@@ -397,8 +398,8 @@ def load_cutout(
     FrameTooLarge, UnreadableFrame
         As `render.load_frame`.
     """
-    raw, selection = fits_io.open_fits(data, limits)
-    header = fits_io.parse_header(fits_io.merged_cards(selection.primary, selection.hdus[0]))
+    raw, selection = open_fits(data, limits)
+    header = parse_header(merged_cards(selection.primary, selection.hdus[0]))
     if _single_image(selection, header):
         info = selection.hdus[0]
         shape = (info.shape[0], info.shape[1])
@@ -410,7 +411,7 @@ def load_cutout(
     else:
         if layout_of is None:
             raise TypeError("load_cutout needs layout_of for raw frames")
-        layout = layout_of(selection, fits_io.read_arrays(raw, selection), header)
+        layout = layout_of(selection, read_arrays(raw, selection), header)
         shape = layout.shape
         window, wcs = _window(cutout, header, shape, limits, reference)
         inside = window.within(shape)
@@ -459,10 +460,10 @@ def _moved_header(header, window: Window):
     """`header` for the cutout: the WCS reference pixel moved by the window, its size set."""
     values: dict[str, object] = {"NAXIS1": window.shape[1], "NAXIS2": window.shape[0]}
     for key, offset in (("CRPIX1", window.x0), ("CRPIX2", window.y0)):
-        crpix = fits_io.card_value(header, key)
+        crpix = card_value(header, key)
         if isinstance(crpix, int | float) and not isinstance(crpix, bool):
             values[key] = float(crpix) - offset
-    if not isinstance(header, fits_io.CardHeader):  # an astropy Header (unusual cards)
+    if not isinstance(header, CardHeader):  # an astropy Header (unusual cards)
         moved = header.copy()
         for key, value in values.items():
             moved[key] = value
@@ -470,4 +471,4 @@ def _moved_header(header, window: Window):
     cards = [card for card in header.cards if card[:8].rstrip() not in values]
     # Formatted as astropy formats them: the value right-aligned in 20 columns.
     cards[1:1] = [f"{key:<8}= {value!r:>20}".ljust(80) for key, value in values.items()]
-    return fits_io.parse_header(cards)
+    return parse_header(cards)

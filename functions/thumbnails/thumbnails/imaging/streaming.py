@@ -29,9 +29,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import fits_io
+from ..errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from .binning import RowSums, sample_positions
-from .errors import FrameTooLarge, ThumbnailError, UnreadableFrame
+from .cards import card_value
+from .hdus import Selection
 from .mosaic import (
     Layout,
     LayoutError,
@@ -44,6 +45,7 @@ from .mosaic import (
     tiling_factor,
     trimmed_placement,
 )
+from .pixels import check_decodable
 from .rice import TileRows, tile_rows
 
 
@@ -203,7 +205,7 @@ class StreamedLayout:
 
 
 def streamed_layout(
-    raw: bytes, selection: fits_io.Selection, header, eager: Callable[[], Layout]
+    raw: bytes, selection: Selection, header, eager: Callable[[], Layout]
 ) -> StreamedLayout | None:
     """A `StreamedLayout` of the selected image, or None when it cannot be streamed.
 
@@ -219,7 +221,7 @@ def streamed_layout(
     """
     if selection.layout == "cube":
         return None
-    fits_io.check_decodable(selection)
+    check_decodable(selection)
     sources = []
     for info in selection.hdus:
         source = tile_rows(raw, info)
@@ -235,7 +237,7 @@ def streamed_layout(
             )
         except LayoutError:
             sources, placements = sources[:1], [Placement.whole(sources[0].shape)]
-    elif fits_io.card_value(header, "RLEVEL") == 0 and "BIASSEC" in header:
+    elif card_value(header, "RLEVEL") == 0 and "BIASSEC" in header:
         placements = [trimmed_placement(sources[0].shape, header)]
     else:
         placements = [Placement.whole(sources[0].shape)]
