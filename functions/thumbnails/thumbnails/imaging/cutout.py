@@ -25,10 +25,8 @@ import numpy as np
 
 from ..errors import (
     CutoutOutsideFrame,
-    FrameTooLarge,
     InvalidParameter,
     NoUsableWcs,
-    ThumbnailError,
     UnreadableFrame,
 )
 from ..params import RenderLimits
@@ -37,7 +35,7 @@ from . import rice
 from .cards import CardHeader, card_value, parse_header
 from .hdus import HduInfo, Selection, merged_cards, open_fits
 from .mosaic import Layout
-from .pixels import _check_dither_seed, read_arrays
+from .pixels import _check_dither_seed, decoding_errors, read_arrays
 from .render import Frame
 from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
 
@@ -237,23 +235,13 @@ def read_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray:
         For data that cannot be decoded.
     """
     _check_dither_seed(info)  # a bad seed crashes the C decoder: refuse it first
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rows = _plain_rows(raw, info, start, stop)
-            if rows is None:
-                rows = _rice_rows(raw, info, start, stop)
-            if rows is None:
-                rows = _astropy_rows(raw, info, start, stop)
-    except ThumbnailError:
-        raise
-    except MemoryError:
-        raise FrameTooLarge("the frame is too large to decode in memory") from None
-    except Exception as error:  # astropy raises many types for corrupt data; all mean this
-        raise UnreadableFrame(
-            f"the FITS image data could not be decoded ({type(error).__name__}): "
-            "the file is corrupt"
-        ) from None
+    with decoding_errors(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = _plain_rows(raw, info, start, stop)
+        if rows is None:
+            rows = _rice_rows(raw, info, start, stop)
+        if rows is None:
+            rows = _astropy_rows(raw, info, start, stop)
     if rows.shape != (stop - start, info.shape[1]):
         raise UnreadableFrame("the FITS image data does not match its header")
     return rows

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -18,6 +20,28 @@ from ..errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from .cards import card_value
 from .hdus import HduInfo, Selection
 from .rice import rice_image
+
+
+@contextmanager
+def decoding_errors() -> Iterator[None]:
+    """Any failure while decoding pixels as the frame's fault, in the service's terms.
+
+    Our own errors pass; memory exhaustion is `FrameTooLarge`; anything else (astropy raises
+    many types for corrupt data, zlib and the C decoders theirs) is `UnreadableFrame`. Used
+    wherever pixels are decoded: whole (`read_arrays`), band by band (`streaming`) or as a
+    cutout's rows (`cutout`).
+    """
+    try:
+        yield
+    except ThumbnailError:
+        raise
+    except MemoryError:
+        raise FrameTooLarge("the frame is too large to decode in memory") from None
+    except Exception as error:
+        raise UnreadableFrame(
+            f"the FITS image data could not be decoded ({type(error).__name__}): "
+            "the file is corrupt"
+        ) from None
 
 
 def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
@@ -35,34 +59,24 @@ def read_arrays(raw: bytes, selection: Selection) -> list[np.ndarray]:
     check_decodable(selection)
     arrays = []
     hdul = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                for info in selection.hdus:
-                    plain = _plain_image(raw, info)
-                    if plain is None:
-                        plain = rice_image(raw, info)
-                    if plain is not None:
-                        arrays.append(plain)
-                        continue
-                    if hdul is None:
-                        from astropy.io import fits  # only for what the fast paths leave
+    with decoding_errors(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            for info in selection.hdus:
+                plain = _plain_image(raw, info)
+                if plain is None:
+                    plain = rice_image(raw, info)
+                if plain is not None:
+                    arrays.append(plain)
+                    continue
+                if hdul is None:
+                    from astropy.io import fits  # only for what the fast paths leave
 
-                        hdul = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True)
-                    arrays.append(_astropy_image(hdul[info.index], info))
-            finally:
-                if hdul is not None:
-                    hdul.close()
-    except ThumbnailError:
-        raise
-    except MemoryError:
-        raise FrameTooLarge("the frame is too large to decode in memory") from None
-    except Exception as error:  # astropy raises many types for corrupt data; all mean this
-        raise UnreadableFrame(
-            f"the FITS image data could not be decoded ({type(error).__name__}): "
-            "the file is corrupt"
-        ) from None
+                    hdul = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True)
+                arrays.append(_astropy_image(hdul[info.index], info))
+        finally:
+            if hdul is not None:
+                hdul.close()
     return arrays
 
 

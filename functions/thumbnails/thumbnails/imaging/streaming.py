@@ -25,11 +25,9 @@ so that they cost one pass.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 
 import numpy as np
 
-from ..errors import FrameTooLarge, ThumbnailError, UnreadableFrame
 from .binning import RowSums, sample_positions
 from .cards import card_value
 from .hdus import Selection
@@ -45,7 +43,7 @@ from .mosaic import (
     tiling_factor,
     trimmed_placement,
 )
-from .pixels import check_decodable
+from .pixels import check_decodable, decoding_errors
 from .rice import TileRows, tile_rows
 
 
@@ -175,7 +173,7 @@ class StreamedLayout:
         if self._count == count and not missing:
             return
         per_amp = max(1, count // len(self._amps))
-        with _decoding_errors():
+        with decoding_errors():
             for amp in self._amps:
                 amp.walk(missing, per_amp if self._count != count else None)
         self._count = count
@@ -189,10 +187,10 @@ class StreamedLayout:
         """As `Layout.binned` (the same pixels), from the row sums of one pass."""
         if factor not in self._amps[0].sums:
             self.expect(factor)
-            with _decoding_errors():
+            with decoding_errors():
                 for amp in self._amps:
                     amp.walk([factor], None)
-        with _decoding_errors():
+        with decoding_errors():
             parts = [
                 (amp.sums[factor].binned(shifted(clip, amp.bias), amp.data_rows), amp.bias)
                 for amp in self._amps
@@ -242,19 +240,3 @@ def streamed_layout(
     else:
         placements = [Placement.whole(sources[0].shape)]
     return StreamedLayout(sources, placements, eager)
-
-
-@contextmanager
-def _decoding_errors():
-    """Corrupt tiles found mid-pass are an unreadable frame, as when decoding it whole."""
-    try:
-        yield
-    except ThumbnailError:
-        raise
-    except MemoryError:
-        raise FrameTooLarge("the frame is too large to decode in memory") from None
-    except Exception as error:  # zlib, the C decoder: all mean a corrupt file
-        raise UnreadableFrame(
-            f"the FITS image data could not be decoded ({type(error).__name__}): "
-            "the file is corrupt"
-        ) from None
