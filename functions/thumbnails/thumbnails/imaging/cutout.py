@@ -3,7 +3,7 @@
 A cutout is located on the frame's pixels (`locate`: by its WCS for ``ra``/``dec``), and only
 the rows it touches are decoded (`read_rows`): reduced frames are tile-compressed one row per
 tile, so a 2-arcminute cutout of a 4k frame decodes ~300 of its 4096 tiles, and a plain
-``.fits`` is read only there. The result is an ordinary `render.Frame` of the cutout (its WCS
+``.fits`` is read only there. The result is an ordinary `frame.Frame` of the cutout (its WCS
 moved with it), rendered by the same pipeline as any thumbnail (binning, scaling, colour
 alignment, orientation). Where the square falls outside the frame it is padded with NaN and
 `Frame.cutout` says which part holds data, so the renderer can make the rest transparent
@@ -33,10 +33,10 @@ from ..params import RenderLimits
 from ..positions import Cutout, PixelCutout, SkyCutout
 from . import rice
 from .cards import CardHeader, card_value, parse_header
+from .frame import Frame
 from .hdus import HduInfo, Selection, merged_cards, open_fits
 from .mosaic import Layout
 from .pixels import _check_dither_seed, decoding_errors, read_arrays
-from .render import Frame
 from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
 
 __all__ = ["CutoutGeometry", "Window", "load_cutout", "locate", "read_rows"]

@@ -137,7 +137,7 @@ class _Amplifier:
 class StreamedLayout:
     """The amplifiers of a tile-compressed frame, binned band by band (see the module).
 
-    Used by `render.Frame` as it uses `mosaic.Layout`: ``shape``, ``boxes``,
+    Used by `frame.Frame` as it uses `mosaic.Layout`: ``shape``, ``boxes``,
     ``tiling_factor``, ``samples``, ``binned`` and ``assemble``.
     """
 
