@@ -21,7 +21,9 @@ cd "$(dirname "$self")/.."
 venv=${VENV:-.venv}
 docker=/usr/bin/docker # Debian's client: the `docker` some machines have first on PATH needs buildx
 suite=trixie           # Debian 13: python3 is 3.13, Lambda's python3.13 runtime
-packages=python3,ca-certificates,libstdc++6 # libstdc++: awslambdaric's and numpy's extensions
+# libstdc++: awslambdaric's and numpy's extensions; dash and coreutils: the bootstrap script
+# and SAM's own image build (RUN mv/chmod/cp) need a shell and its tools.
+packages=python3,ca-certificates,libstdc++6,dash,coreutils
 cache_root=${FITS_THUMBNAILS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fits-thumbnails}/lambda-image
 log() { echo "lambda-image: $*" >&2; }
 
@@ -51,6 +53,14 @@ debian_mirror() {
     echo "${uri:-http://deb.debian.org/debian}"
 }
 
+# The host's python3.13 (with pyenv: its newest 3.13.x, as scripts/build.sh picks it).
+python313=python3.13
+if command -v pyenv >/dev/null 2>&1 && [ -z "${PYENV_VERSION:-}" ]; then
+    PYENV_VERSION=$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13\.[0-9]+$' \
+        | sort -t. -k3,3n | tail -n 1 || true)
+    [ -n "$PYENV_VERSION" ] && export PYENV_VERSION || unset PYENV_VERSION
+fi
+
 rootfs_dir=$cache_root/rootfs-$rootfs_key
 rootfs=$rootfs_dir/rootfs.tar
 if [ "${LAMBDA_IMAGE_REBUILD:-0}" = 1 ] || [ ! -s "$rootfs" ]; then
@@ -68,6 +78,7 @@ if [ "${LAMBDA_IMAGE_REBUILD:-0}" = 1 ] || [ ! -s "$rootfs" ]; then
     for dir in bin sbin lib; do # merged /usr: the ELF interpreter is /lib/ld-linux-aarch64.so.1
         [ -e "$tree/$dir" ] || ln -s "usr/$dir" "$tree/$dir"
     done
+    [ -e "$tree/usr/bin/sh" ] || ln -s dash "$tree/usr/bin/sh" # dash's postinst makes /bin/sh
     printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' \
         >"$tree/etc/passwd"
     printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$tree/etc/group"
@@ -77,7 +88,7 @@ if [ "${LAMBDA_IMAGE_REBUILD:-0}" = 1 ] || [ ! -s "$rootfs" ]; then
     cat "$tree"/usr/share/ca-certificates/mozilla/*.crt >"$tree/etc/ssl/certs/ca-certificates.crt"
     # python3.13-minimal's postinst byte-compiles the standard library; bytecode is the same
     # on every platform, so the host's python3.13 does it (paths recorded as in the image).
-    python3.13 -m compileall -q -j 0 -s "$tree" -p / "$tree/usr/lib/python3.13" >&2 \
+    "$python313" -m compileall -q -j 0 -s "$tree" -p / "$tree/usr/lib/python3.13" >&2 \
         || log "byte-compiling the standard library failed: cold starts compile it instead"
     # Written beside, then renamed: an interrupted run leaves no half rootfs to reuse.
     tar -C "$tree" --numeric-owner -cf "$rootfs.partial" .
