@@ -36,7 +36,7 @@ BUILT_TEMPLATE = ROOT / ".aws-sam" / "build" / "template.yaml"
 DOCKER = "/usr/bin/docker"
 #: Timeouts for local runs only: the functions' first import runs under qemu (numpy, astropy
 #: and Pillow take tens of seconds there); AWS keeps the template's 28 s and 180 s.
-LOCAL_TIMEOUTS = {"ApiTimeout": "600", "PregenerateTimeout": "900"}
+LOCAL_TIMEOUTS = {"ApiTimeout": "300", "PregenerateTimeout": "600"}
 #: How long SAM waits for the emulator in a new container to accept connections.
 CONTAINER_CONNECTION_TIMEOUT = "300"
 #: Every invoke ends well before this, or the test fails rather than hang.
@@ -151,29 +151,32 @@ class SamCli:
         with os.fdopen(fd, "w") as handle:
             json.dump(event, handle)
         command = [self.sam, "local", "invoke", function, "--event", event_path, *self._common()]
+        log_path = Path(event_path).with_suffix(".log")  # SAM's and the function's logs
         started = time.monotonic()
-        result = subprocess.run(
-            command,
-            cwd=ROOT,
-            env=self._process_env(),
-            capture_output=True,
-            text=True,
-            timeout=INVOKE_LIMIT,
-            check=False,
-        )
+        with open(log_path, "w") as log:
+            result = subprocess.run(
+                command,
+                cwd=ROOT,
+                env=self._process_env(),
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                timeout=INVOKE_LIMIT,
+                check=False,
+            )
         elapsed = time.monotonic() - started
         self.timing.add(f"sam local invoke {function} {label}".strip(), elapsed)
         if result.returncode != 0:
             raise SamError(
                 f"sam local invoke {function} exited {result.returncode}\n"
-                f"--- stderr\n{result.stderr}\n--- stdout\n{result.stdout}"
+                f"--- stderr\n{log_path.read_text()}\n--- stdout\n{result.stdout}"
             )
         try:
             return json.loads(result.stdout)
         except json.JSONDecodeError:
             raise SamError(
                 f"sam local invoke {function} printed no JSON result\n"
-                f"--- stderr\n{result.stderr}\n--- stdout\n{result.stdout}"
+                f"--- stderr\n{log_path.read_text()}\n--- stdout\n{result.stdout}"
             ) from None
 
     @contextlib.contextmanager
