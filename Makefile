@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.installed
 FRAMES ?=
 
-.PHONY: install lint test check-template serve bench loadtest build clean
+.PHONY: install lint test test-lambda check-template serve bench loadtest build clean
 
 $(STAMP): pyproject.toml functions/thumbnails/requirements.txt layers/scientific/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -22,6 +22,10 @@ lint: $(STAMP)
 
 test: lint check-template
 	$(VENV)/bin/pytest
+
+# The built arm64 functions under `sam local` (Docker, qemu; installs them as root if absent).
+test-lambda: $(STAMP)
+	@bash scripts/test-lambda.sh
 
 check-template: $(STAMP)
 	@bash scripts/check-template.sh
