@@ -213,6 +213,15 @@ def test_the_queue_hides_a_message_at_least_six_times_as_long_as_the_function_ru
         assert template["Mappings"][mapping][seconds][attribute] >= 6 * int(seconds)
 
 
+def test_a_frame_that_crashes_the_function_cannot_take_healthy_frames_to_the_dlq(
+    template: dict,
+) -> None:
+    # A crash (segfault, out of memory) ends the invocation without a partial batch response:
+    # every message of the batch is received again. One message per invocation by default.
+    [event] = template["Resources"]["PregenerateFunction"]["Properties"]["Events"].values()
+    assert parameter(template, event["Properties"]["BatchSize"])["Default"] == 1
+
+
 def test_failed_frames_are_retried_alone_then_dead_lettered(template: dict) -> None:
     (event,) = template["Resources"]["PregenerateFunction"]["Properties"]["Events"].values()
     assert event["Type"] == "SQS"
