@@ -37,9 +37,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BUILT_TEMPLATE = ROOT / ".aws-sam" / "build" / "template.yaml"
 DOCKER = "/usr/bin/docker"
-#: Timeouts for local runs only: the functions' first import runs under qemu (numpy, astropy
-#: and Pillow take tens of seconds there); AWS keeps the template's 28 s and 180 s.
-LOCAL_TIMEOUTS = {"ApiTimeout": "300", "PregenerateTimeout": "600"}
+#: Stack parameters for local runs only. Timeouts: the functions' first import runs under
+#: qemu (numpy, astropy and Pillow take tens of seconds there); AWS keeps the template's 28 s
+#: and 180 s. Links: S3 presigned URLs of moto's bucket, as there is no CloudFront locally
+#: (the template's default, cloudfront, needs a distribution and a key).
+LOCAL_OVERRIDES = {"ApiTimeout": "300", "PregenerateTimeout": "600", "UrlSigner": "s3"}
 #: How long SAM waits for the emulator in a new container to accept connections.
 CONTAINER_CONNECTION_TIMEOUT = "300"
 #: Every invoke ends well before this, or the test fails rather than hang.
@@ -151,7 +153,7 @@ class SamCli:
         return env
 
     def _common(self) -> list[str]:
-        overrides = " ".join(f"{name}={value}" for name, value in LOCAL_TIMEOUTS.items())
+        overrides = " ".join(f"{name}={value}" for name, value in LOCAL_OVERRIDES.items())
         return [
             "--template-file",
             str(BUILT_TEMPLATE),
