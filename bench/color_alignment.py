@@ -16,7 +16,7 @@ Timing, in one warm process, interleaved so that a noisy neighbour hurts both al
 - ours: ``render_thumbnail`` of the three (colour, 1024 px, JPEG), from the same bytes.
 
 Frames come from ``--frames-dir`` (default ``bench/.cache/frames``); missing ones are made
-with ``../shared/data/make_frames.py`` (needs ``fpack``: ``apt-get install libcfitsio-bin``).
+with ``bench/make_frames.py`` (needs ``fpack``: ``apt-get install libcfitsio-bin``).
 Pictures go to ``bench/out/``: the colour render, and before/after crops of a star region.
 """
 
@@ -40,7 +40,7 @@ from thumbnails.imaging.align import align_channels
 from thumbnails.params import ThumbnailParams
 
 REPO = Path(__file__).resolve().parent.parent
-MAKE_FRAMES = REPO.parent / "shared" / "data" / "make_frames.py"
+MAKE_FRAMES = REPO / "bench" / "make_frames.py"
 NAMES = [f"coj2m002-ep02-20260101-{n:04d}-e91.fits.fz" for n in (10, 11, 12)]
 CHANNELS = ("R", "V", "B")
 SIZE = 1024

@@ -11,7 +11,7 @@ PY="$REPO/.venv/bin/python"
 CACHE="$REPO/bench/.cache"
 FRAMES="$CACHE/frames"
 REF_VENV="$CACHE/ref-venv"
-MAKE_FRAMES="$REPO/../shared/data/make_frames.py"
+MAKE_FRAMES="$REPO/bench/make_frames.py"
 F2I="fits2image==1.1.0"
 PINS="$REPO/layers/scientific/requirements.txt"
 # Every frame make_frames.py writes; generation is skipped when all are present.
@@ -80,11 +80,6 @@ fi
 missing=0
 for f in "${EXPECTED[@]}"; do [[ -s "$FRAMES/$f" ]] || missing=1; done
 if [[ $missing -eq 1 ]]; then
-    if [[ ! -f "$MAKE_FRAMES" ]]; then
-        say "frame generator not found: $MAKE_FRAMES"
-        say "the benchmark needs the shared data folder beside the repository (../shared/data)"
-        exit 1
-    fi
     say "generating frames into $FRAMES (once, ~10 s)"
     mkdir -p "$FRAMES"
     "$PY" "$MAKE_FRAMES" "$FRAMES" >/dev/null
