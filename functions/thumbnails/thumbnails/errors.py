@@ -7,6 +7,8 @@ CLI turns them into a one-line message with exit code 2.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class ThumbnailError(Exception):
     """Base class: a failure with a message meant for the user.
@@ -97,6 +99,12 @@ class StorageError(ThumbnailError):
     def __init__(self, message: str, status: int = 502) -> None:
         super().__init__(message)
         self.status = status
+
+    @classmethod
+    def timed_out(cls, operation: str) -> Callable[[], StorageError]:
+        """The error of a cache `operation` still running at the deadline (503: worth a
+        retry), as `Deadline.call` wants it: a function that makes it."""
+        return lambda: cls(f"Thumbnail cache {operation} did not finish in time", status=503)
 
 
 class UpstreamThrottled(UpstreamError):

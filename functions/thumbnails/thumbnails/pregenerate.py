@@ -354,7 +354,7 @@ class Pregenerator:
             _check_time(deadline, "render every preset")
             thumbnail = render.render_frames([frame], params)
             deadline.call(
-                _s3_timeout("write"),
+                StorageError.timed_out("write"),
                 self.store.put,
                 key,
                 thumbnail.data,
@@ -392,7 +392,7 @@ class Pregenerator:
         return {
             key: params
             for key, params in keys.items()
-            if not deadline.call(_s3_timeout("lookup"), self.store.exists, key)
+            if not deadline.call(StorageError.timed_out("lookup"), self.store.exists, key)
         }
 
     def _remove_other_versions(
@@ -411,7 +411,7 @@ class Pregenerator:
         where = {"bucket": obj.bucket, "key": obj.key, "version": version}
         try:
             current = deadline.call(
-                _s3_timeout("check"), self.s3.head_object, Bucket=obj.bucket, Key=obj.key
+                StorageError.timed_out("check"), self.s3.head_object, Bucket=obj.bucket, Key=obj.key
             ).get("ETag")
         except (ClientError, BotoCoreError, StorageError) as error:
             logger.warning(
@@ -426,7 +426,7 @@ class Pregenerator:
             return
         try:
             deleted = deadline.call(
-                _s3_timeout("delete"),
+                StorageError.timed_out("delete"),
                 self.store.delete_prefix,
                 cache_keys.frame_prefix(basename),
                 keep=cache_keys.version_prefix(basename, version),
@@ -504,10 +504,6 @@ class _Superseded(Exception):
 def _check_time(deadline: Deadline, step: str) -> None:
     if deadline.expired:
         raise DeadlineExceeded(f"no time was left in the invocation to {step}")
-
-
-def _s3_timeout(operation: str):
-    return lambda: StorageError(f"Thumbnail cache {operation} did not finish in time", status=503)
 
 
 def _total_size(content_range: str | None) -> int | None:

@@ -242,20 +242,22 @@ class ThumbnailService:
         key = _key(requested, params, channels)
         propid = record.get("proposal_id")
 
-        stored = deadline.call(_s3_timeout("lookup"), self.store.stat, key)
+        stored = deadline.call(StorageError.timed_out("lookup"), self.store.stat, key)
         # A URL handed out for an old object would outlive it: restart its age first (or,
         # when it expired meanwhile, render it again).
         if (
             stored is not None
             and self._expires_too_soon(stored)
-            and not deadline.call(_s3_timeout("refresh"), self.store.refresh, key, stored)
+            and not deadline.call(
+                StorageError.timed_out("refresh"), self.store.refresh, key, stored
+            )
         ):
             stored = None
         if stored is not None:
             data = None
             if inline_limit is not None:
                 data = deadline.call(
-                    _s3_timeout("read"), self.store.get, key, max_bytes=inline_limit
+                    StorageError.timed_out("read"), self.store.get, key, max_bytes=inline_limit
                 )
             return Result(
                 url=self.store.presign(key),
@@ -288,7 +290,7 @@ class ThumbnailService:
         if cutout is not None:
             metadata["cutout"] = cutout
         deadline.call(
-            _s3_timeout("write"),
+            StorageError.timed_out("write"),
             self.store.put,
             key,
             thumbnail.data,
@@ -417,8 +419,3 @@ def _record_url(record: Frame) -> str:
     if not isinstance(url, str) or not url:
         raise UpstreamError("The archive record has no download URL")
     return url
-
-
-def _s3_timeout(operation: str) -> Callable[[], StorageError]:
-    """The error of an S3 call still running at the deadline (503: worth a retry)."""
-    return lambda: StorageError(f"Thumbnail cache {operation} did not finish in time", status=503)
