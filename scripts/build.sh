@@ -29,6 +29,15 @@ export SAM_CLI_TELEMETRY=0
 # The layer's Makefile calls `python3 -m pip`; make it the same 3.13.
 PYTHON=python$runtime "$venv/bin/sam" build --template-file template.yaml "$@"
 
+# Bytecode, compiled here once: Lambda's /var/task and /opt are read-only, so without .pyc files
+# Python compiles every module it imports again on every cold start (measured: importing the
+# API and the scientific stack cold, 3.2 s from source against 1.1 s from .pyc on x86; under
+# qemu, for `make test-lambda`, 86-105 s against 27 s). `unchecked-hash`: the package never
+# changes after the build, so Python trusts the .pyc without comparing it with the source
+# (a zip does not keep the sources' mtimes exactly). Same bytecode for every 3.13.x.
+echo "build: compiling bytecode for Python $runtime"
+python$runtime -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build >/dev/null
+
 echo
 echo "Built sizes (unzipped; zipped as uploaded):"
 total=0
