@@ -22,7 +22,9 @@ def _sources(artifact: Path) -> list[Path]:
     return sorted(path for path in artifact.rglob("*.py") if "__pycache__" not in path.parts)
 
 
-@pytest.mark.parametrize("artifact", ["ThumbnailFunction", "PregenerateFunction", "ScientificLayer"])
+@pytest.mark.parametrize(
+    "artifact", ["ThumbnailFunction", "PregenerateFunction", "ScientificLayer"]
+)
 def test_every_module_has_unchecked_313_bytecode(artifact):
     sources = _sources(BUILT / artifact)
     assert len(sources) > 100, f"{artifact}: only {len(sources)} modules built"
