@@ -20,6 +20,8 @@ import numpy as np
 GAMMA = 2.5
 #: Entries of the display table of one channel (see `transfer_table`).
 TABLE_POINTS = 4096
+#: Pixels `zscale_levels` maps at a time (its float64 scratch: 512 KiB).
+LEVEL_BAND = 65536
 CONTRAST = 0.1
 
 
@@ -178,21 +180,33 @@ def zscale_levels(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     """``to_uint8(display_curve("zscale", normalise(values, vmin, vmax)))``, in fewer passes.
 
     The same float64 arithmetic as `normalise` picks the gamma table's entry, which is the
-    level itself (``entry / 255 * 255`` rounds back to the entry): a 1024 x 1024 channel
-    takes ~5 ms instead of ~13 ms, with identical levels.
+    level itself (``entry / 255 * 255`` rounds back to the entry): identical levels, for a
+    fraction of the time. The pixels are done `LEVEL_BAND` at a time, so the float64
+    scratch stays in the CPU cache instead of costing a fresh 8 MB array per channel, and
+    the table is read with ``np.take`` (half the time of fancy indexing).
     """
     if not vmax > vmin:
         vmin, vmax = vmin - 1.0, vmax + 1.0
-    finite = np.isfinite(values)
-    unit = np.subtract(values, vmin, dtype=np.float64)
-    if not finite.all():
-        unit[~finite] = 0.0
-    unit *= 1.0 / (vmax - vmin)
-    np.maximum(unit, 0.0, out=unit)
-    np.minimum(unit, 1.0, out=unit)
-    unit *= 255.0
-    np.rint(unit, out=unit)
-    return GAMMA_TABLE[unit.astype(np.uint8)]
+    scale = 1.0 / (vmax - vmin)
+    flat = np.ascontiguousarray(values).reshape(-1)
+    levels = np.empty(flat.size, dtype=np.uint8)
+    unit_buffer = np.empty(min(flat.size, LEVEL_BAND), dtype=np.float64)
+    index_buffer = np.empty(unit_buffer.size, dtype=np.uint8)
+    for start in range(0, flat.size, LEVEL_BAND):
+        chunk = flat[start : start + LEVEL_BAND]
+        unit, index = unit_buffer[: chunk.size], index_buffer[: chunk.size]
+        np.subtract(chunk, vmin, out=unit, dtype=np.float64)
+        finite = np.isfinite(chunk)
+        if not finite.all():
+            unit[~finite] = 0.0
+        unit *= scale
+        np.maximum(unit, 0.0, out=unit)
+        np.minimum(unit, 1.0, out=unit)
+        unit *= 255.0
+        np.rint(unit, out=unit)
+        np.copyto(index, unit, casting="unsafe")
+        np.take(GAMMA_TABLE, index, out=levels[start : start + chunk.size])
+    return levels.reshape(np.shape(values))
 
 
 def to_uint8(unit: np.ndarray) -> np.ndarray:
