@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .scaling import sample_median
+
 logger = logging.getLogger(__name__)
 
 ZEROPOINT = "zeropoint"
@@ -138,8 +140,8 @@ def sky_background(samples: np.ndarray) -> tuple[float, float]:
 
 
 def _median_sigma(values: np.ndarray) -> tuple[float, float]:
-    median = float(np.median(values))
-    return median, float(1.4826 * np.median(np.abs(values - median)))
+    middle = float(sample_median(values))
+    return middle, float(1.4826 * sample_median(np.abs(values - middle)))
 
 
 def zeropoint_scale(header: Mapping[str, object] | None) -> tuple[float | None, str]:
