@@ -63,9 +63,13 @@ def match_smoothing(
     """
     if mask is None:
         mask = sky_mask(fluxes)
-    if int(mask.sum()) < MIN_SMOOTHING_PIXELS:
+    if int(np.count_nonzero(mask)) < MIN_SMOOTHING_PIXELS:
         return list(fluxes)
-    kernels = [[_bilinear_kernel(values, mask, axis) for axis in (0, 1)] for values in fluxes]
+    # The sky pairs are the same for every channel: found once per axis.
+    pairs = [_sky_pairs(mask, axis) for axis in (0, 1)]
+    kernels = [
+        [_bilinear_kernel(values, pairs[axis], axis) for axis in (0, 1)] for values in fluxes
+    ]
     target = [min(float(np.sum(own[axis] ** 2)) for own in kernels) for axis in (0, 1)]
     matched = []
     for values, own in zip(fluxes, kernels, strict=True):
@@ -78,16 +82,22 @@ def match_smoothing(
     return matched
 
 
-def _bilinear_kernel(values: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:
-    """The ``[1 - f, f]`` that correlates the sky noise of `values` as much along `axis`."""
+def _sky_pairs(mask: np.ndarray, axis: int) -> np.ndarray:
+    """Which neighbouring pairs of `_lines` along `axis` are both sky."""
+    sky = _lines(mask, axis)
+    return sky[:-1] & sky[1:]
+
+
+def _bilinear_kernel(values: np.ndarray, pairs: np.ndarray, axis: int) -> np.ndarray:
+    """The ``[1 - f, f]`` that correlates the sky noise of `values` as much along `axis`.
+
+    `pairs` is `_sky_pairs` of the sky mask along `axis`.
+    """
     # Neighbouring pairs along the axis, in ~64 lines spread over the image: plenty. The
     # lines are copied out first (a small array, lines contiguous): picking every step-th
     # line of the image in place reads all of it, once per use.
     lines = _lines(values, axis)
-    sky = _lines(mask, axis)
-    first, second = lines[:-1], lines[1:]
-    both = sky[:-1] & sky[1:]
-    a, b = first[both].astype(np.float64), second[both].astype(np.float64)
+    a, b = lines[:-1][pairs].astype(np.float64), lines[1:][pairs].astype(np.float64)
     power = 0.5 * (np.mean(a * a) + np.mean(b * b))
     rho = min(max(float(np.mean(a * b)) / power, 0.0), 0.5) if power > 0.0 else 0.0
     # rho = u / (1 - 2u) with u = f (1 - f)
