@@ -66,9 +66,9 @@ def finite_sorted(samples: np.ndarray) -> np.ndarray:
 
 
 def sample_median(values: np.ndarray) -> np.floating:
-    """``np.median(values)`` of a float array, the same value and type, for a quarter of the
-    time on the few thousand samples the statistics use (np.median's own overhead is most
-    of its cost there).
+    """``np.median(values)`` of a float array, the same value and type, in a half to a third
+    of the time on the few thousand samples the statistics use (np.median's own overhead is
+    most of its cost there; a colour render takes ~45 of them).
 
     Both select the middle value(s) with ``np.partition`` and average the two middle values
     of an even count in the array's own precision; NaN anywhere gives NaN.
