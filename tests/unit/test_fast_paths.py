@@ -4,7 +4,7 @@ Reduced frames (Rice, quantized float32, one row per tile) are decoded by a lean
 astropy's own C decoder, and full-resolution zscale levels are computed in fewer passes: both
 must be bit for bit what astropy and the plain pipeline produce, and anything outside the
 fast path must still be decoded by astropy. A .fits.gz is inflated only up to the end of its
-last HDU.
+last HDU. The statistics' median is numpy's, value and type.
 """
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ from thumbnails.errors import UnreadableFrame
 from thumbnails.imaging.hdus import HduInfo, iter_hdus, select_image
 from thumbnails.imaging.render import load_frame, render_frames
 from thumbnails.imaging.rice import rice_image, tile_rows
-from thumbnails.imaging.scaling import display_curve, normalise, to_uint8, zscale_levels
+from thumbnails.imaging.scaling import (
+    LEVEL_BAND,
+    display_curve,
+    normalise,
+    sample_median,
+    to_uint8,
+    zscale_levels,
+)
 from thumbnails.params import ThumbnailParams
 
 DITHERS = {"NO_DITHER": -1, "SUBTRACTIVE_DITHER_1": 1, "SUBTRACTIVE_DITHER_2": 2}
@@ -169,6 +176,38 @@ def test_full_resolution_zscale_levels_are_those_of_the_display_curve(vmin, vmax
     expected = to_uint8(display_curve("zscale", normalise(values, vmin, vmax)))
     assert levels.dtype == np.uint8
     np.testing.assert_array_equal(levels, expected)
+
+
+def test_full_resolution_zscale_levels_are_the_same_across_bands():
+    # More pixels than one band, and not a whole number of bands: each band's pixels get
+    # the same levels as the whole image in one pass would.
+    values = noisy_image((311, 257), nans=True)
+    values[300, 250], values[200, 3] = np.inf, -np.inf
+    assert values.size > LEVEL_BAND and values.size % LEVEL_BAND
+
+    levels = zscale_levels(values, 950.0, 1100.0)
+
+    expected = to_uint8(display_curve("zscale", normalise(values, 950.0, 1100.0)))
+    assert levels.shape == values.shape
+    np.testing.assert_array_equal(levels, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 2, 3, 2000, 2001])
+@pytest.mark.parametrize("content", ["spread", "ties", "nan"])
+def test_sample_median_is_numpys_median_value_and_type(dtype, size, content):
+    rng = np.random.default_rng(size)
+    values = rng.normal(5.0, 3.0, size).astype(dtype)
+    if content == "ties":
+        values = np.round(values)
+    elif content == "nan":
+        values[size // 2] = np.nan
+
+    result, expected = sample_median(values), np.median(values)
+
+    # The type matters: a float32 median keeps the arithmetic after it in float32.
+    assert type(result) is type(expected)
+    np.testing.assert_array_equal(result, expected)
 
 
 def with_dither_seed(raw: bytes, seed: int) -> bytes:

@@ -20,6 +20,8 @@ import numpy as np
 GAMMA = 2.5
 #: Entries of the display table of one channel (see `transfer_table`).
 TABLE_POINTS = 4096
+#: Pixels `zscale_levels` maps at a time (its float64 scratch: 512 KiB).
+LEVEL_BAND = 65536
 CONTRAST = 0.1
 
 
@@ -63,6 +65,27 @@ def finite_sorted(samples: np.ndarray) -> np.ndarray:
     return values
 
 
+def sample_median(values: np.ndarray) -> np.floating:
+    """``np.median(values)`` of a float array, the same value and type, in a half to a third
+    of the time on the few thousand samples the statistics use (np.median's own overhead is
+    most of its cost there; a colour render takes ~45 of them).
+
+    Both select the middle value(s) with ``np.partition`` and average the two middle values
+    of an even count in the array's own precision; NaN anywhere gives NaN.
+    """
+    flat = np.ravel(values)
+    if flat.dtype.kind != "f" or flat.size == 0:
+        return np.median(flat)
+    half = flat.size // 2
+    odd = flat.size % 2 == 1
+    part = np.partition(flat, [half, -1] if odd else [half - 1, half, -1])
+    if np.isnan(part[-1]):
+        return part[-1]
+    if odd:
+        return part[half]
+    return (part[half - 1] + part[half]) / 2
+
+
 def zscale_limits(samples: np.ndarray, contrast: float = CONTRAST) -> tuple[float, float]:
     """fits2image's ``auto_scale_data`` limits: ``(median, zmax)`` of sorted finite samples.
 
@@ -73,13 +96,13 @@ def zscale_limits(samples: np.ndarray, contrast: float = CONTRAST) -> tuple[floa
     n = samples.size
     if n == 0:
         return 0.0, 1.0
-    median = float(np.median(samples))
+    middle = float(sample_median(samples))
     if n < 2:
-        return median, median
+        return middle, middle
     x = np.arange(n, dtype=np.float64)
     slope, intercept = np.polyfit(x, samples.astype(np.float64), 1)
     zmax = min(float(samples[-1]), float(intercept + slope / contrast * n / 2.0))
-    return median, zmax
+    return middle, zmax
 
 
 def limits(stretch: str, samples: np.ndarray, percentile: float) -> tuple[float, float]:
@@ -136,7 +159,7 @@ def robust_sigma(samples: np.ndarray) -> float:
     """The sky noise: 1.4826 x the median absolute deviation of the samples."""
     if samples.size == 0:
         return 0.0
-    return float(1.4826 * np.median(np.abs(samples - np.median(samples))))
+    return float(1.4826 * sample_median(np.abs(samples - sample_median(samples))))
 
 
 def display_curve(stretch: str, unit: np.ndarray) -> np.ndarray:
@@ -178,21 +201,33 @@ def zscale_levels(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     """``to_uint8(display_curve("zscale", normalise(values, vmin, vmax)))``, in fewer passes.
 
     The same float64 arithmetic as `normalise` picks the gamma table's entry, which is the
-    level itself (``entry / 255 * 255`` rounds back to the entry): a 1024 x 1024 channel
-    takes ~5 ms instead of ~13 ms, with identical levels.
+    level itself (``entry / 255 * 255`` rounds back to the entry): identical levels, for a
+    fraction of the time. The pixels are done `LEVEL_BAND` at a time, so the float64
+    scratch stays in the CPU cache instead of costing a fresh 8 MB array per channel, and
+    the table is read with ``np.take`` (half the time of fancy indexing).
     """
     if not vmax > vmin:
         vmin, vmax = vmin - 1.0, vmax + 1.0
-    finite = np.isfinite(values)
-    unit = np.subtract(values, vmin, dtype=np.float64)
-    if not finite.all():
-        unit[~finite] = 0.0
-    unit *= 1.0 / (vmax - vmin)
-    np.maximum(unit, 0.0, out=unit)
-    np.minimum(unit, 1.0, out=unit)
-    unit *= 255.0
-    np.rint(unit, out=unit)
-    return GAMMA_TABLE[unit.astype(np.uint8)]
+    scale = 1.0 / (vmax - vmin)
+    flat = np.ascontiguousarray(values).reshape(-1)
+    levels = np.empty(flat.size, dtype=np.uint8)
+    unit_buffer = np.empty(min(flat.size, LEVEL_BAND), dtype=np.float64)
+    index_buffer = np.empty(unit_buffer.size, dtype=np.uint8)
+    for start in range(0, flat.size, LEVEL_BAND):
+        chunk = flat[start : start + LEVEL_BAND]
+        unit, index = unit_buffer[: chunk.size], index_buffer[: chunk.size]
+        np.subtract(chunk, vmin, out=unit, dtype=np.float64)
+        finite = np.isfinite(chunk)
+        if not finite.all():
+            unit[~finite] = 0.0
+        unit *= scale
+        np.maximum(unit, 0.0, out=unit)
+        np.minimum(unit, 1.0, out=unit)
+        unit *= 255.0
+        np.rint(unit, out=unit)
+        np.copyto(index, unit, casting="unsafe")
+        np.take(GAMMA_TABLE, index, out=levels[start : start + chunk.size])
+    return levels.reshape(np.shape(values))
 
 
 def to_uint8(unit: np.ndarray) -> np.ndarray:
