@@ -482,6 +482,8 @@ def mounted_frame_bytes(sky: np.ndarray, camera: str, **kwargs: object) -> bytes
     header = dict(mounted_wcs_cards(sky.shape, camera))
     header.update(kwargs.pop("header", None) or {})  # type: ignore[call-overload]
     return reduced_frame_bytes(data=data, wcs=False, header=header, **kwargs)  # type: ignore[arg-type]
+
+
 #: The old Sinistro cube geometry (BANZAI, ``banzai/lco.py``, ``_munge_data_cube``).
 SINISTRO_DETECTOR = 4096
 SINISTRO_DATA = 2048

@@ -90,6 +90,7 @@ print("REPORT " + json.dumps(report), flush=True)
 os._exit(0)  # report first, then leave without interpreter clean-up hiding anything
 """
 
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"], ids=["ctrl-c", "sigterm"])
 def test_stopping_releases_ports_threads_and_files_before_the_process_ends(
     tmp_path: Path, sig: str

@@ -42,8 +42,9 @@ DOCKER = "/usr/bin/docker"
 #: and 180 s. Links: S3 presigned URLs of moto's bucket, as there is no CloudFront locally
 #: (the template's default, cloudfront, needs a distribution and a key).
 LOCAL_OVERRIDES = {"ApiTimeout": "300", "PregenerateTimeout": "600", "UrlSigner": "s3"}
-#: How long SAM waits for the emulator in a new container to accept connections.
-CONTAINER_CONNECTION_TIMEOUT = "300"
+#: How long SAM waits for the emulator in a new container to answer (sam_cli.py); it answers
+#: within seconds under qemu; a silent one is retried (EMULATOR_SILENT) rather than waited on.
+CONTAINER_CONNECTION_TIMEOUT = "120"
 #: Every invoke ends well before this, or the test fails rather than hang.
 INVOKE_LIMIT = 900
 
@@ -56,13 +57,16 @@ BRIDGE_CONFIG = "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}\n{{end}}"
 #: start under qemu) listened behind it; sam_cli.py makes SAM wait for the emulator's own HTTP
 #: answer instead, and since then no run has needed a retry (the timing summary would show it).
 EMULATOR_NOT_READY = "No response from invoke container"
+#: SAM's message when the emulator did not answer within CONTAINER_CONNECTION_TIMEOUT.
+EMULATOR_SILENT = "Timed out while attempting to establish a connection to the container"
 #: Tries of one invoke when the function never started: one retry is kept as a guard against
 #: anything else that stops an emulator under qemu. A real error is never retried.
 ATTEMPTS = 2
 
 
 def _emulator_not_ready(log_text: str) -> bool:
-    return EMULATOR_NOT_READY in log_text and "START RequestId" not in log_text
+    never_started = EMULATOR_NOT_READY in log_text or EMULATOR_SILENT in log_text
+    return never_started and "START RequestId" not in log_text
 
 
 class SamError(AssertionError):

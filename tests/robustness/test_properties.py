@@ -84,6 +84,7 @@ class TestParameterParser:
 
         check()
         check_both(outcomes)
+
     def test_default_size_never_exceeds_a_smaller_max_size(self):
         params = ThumbnailParams.from_query({}, max_size=100)
         assert (params.width, params.height) == (100, 100)

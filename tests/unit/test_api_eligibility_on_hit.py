@@ -42,4 +42,3 @@ def test_a_cached_frame_that_became_ineligible_is_refused(world, change, message
     assert set(body) == {"message"}  # no URL of the cached object
     assert body["message"] == message
     assert len(world.downloads()) == 1  # nothing downloaded for the refusal
-

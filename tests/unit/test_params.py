@@ -31,6 +31,7 @@ PINNED_FULL_QUERY = {
 }
 PINNED_FULL_DIGEST = "3a7dde28a6233ac0f95b448568a16315"
 
+
 class TestDefaults:
     def test_match_the_old_service(self):
         params = ThumbnailParams.from_query({})

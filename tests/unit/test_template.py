@@ -605,9 +605,7 @@ def test_the_distribution_serves_the_bucket_over_https_to_signed_urls_only(templ
     config = _distribution(template)
     [origin] = config["Origins"]
     assert origin["DomainName"] == {"Fn::GetAtt": ["ThumbnailBucket", "RegionalDomainName"]}
-    assert origin["OriginAccessControlId"] == {
-        "Fn::GetAtt": ["ThumbnailOriginAccessControl", "Id"]
-    }
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["ThumbnailOriginAccessControl", "Id"]}
     assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # OAC, not the legacy OAI
     behaviour = config["DefaultCacheBehavior"]
     assert behaviour["TargetOriginId"] == origin["Id"]

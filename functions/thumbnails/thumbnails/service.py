@@ -272,9 +272,7 @@ class ThumbnailService:
                 thumbnail_bytes=data,
             )
 
-        thumbnail, source_bytes, render_ms = self._render(
-            channels, params, authorization, deadline
-        )
+        thumbnail, source_bytes, render_ms = self._render(channels, params, authorization, deadline)
         # The downloads may be another version than the record named (a reprocess between
         # lookup and download): the key names the version actually rendered.
         key = _key(requested, params, channels)

@@ -178,9 +178,7 @@ class Settings:
             choices = ", ".join(URL_SIGNERS)
             raise SettingsError(f"URL_SIGNER must be one of {choices}, got {signer!r}")
         cloudfront = {
-            name: get(name).strip()
-            for name in ENVIRONMENT
-            if name.startswith("CLOUDFRONT_")
+            name: get(name).strip() for name in ENVIRONMENT if name.startswith("CLOUDFRONT_")
         }
         missing = [name for name, value in cloudfront.items() if not value]
         if signer == "cloudfront" and missing:

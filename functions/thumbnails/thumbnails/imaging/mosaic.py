@@ -358,8 +358,6 @@ def _check_disjoint(placements: Sequence[Placement]) -> None:
                 raise LayoutError("two amplifiers cover the same detector pixels")
 
 
-
-
 def corner_shifted(placements: Sequence[Placement]) -> tuple[list[Placement], tuple[int, int]]:
     """Placements moved so the mosaic starts at (0, 0), and the mosaic's shape.
 
