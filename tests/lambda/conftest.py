@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,3 +66,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("sam local timings (wall clock, each a new container)")
     for what, seconds in _timing.entries:
         terminalreporter.write_line(f"{seconds:7.1f} s  {what}")
+    started = os.environ.get("TEST_LAMBDA_STARTED", "")
+    if started.isdigit():
+        elapsed = time.time() - int(started)
+        terminalreporter.write_line(
+            f"{elapsed:7.1f} s  make test-lambda in all (packages, dockerd, image, build, tests)"
+        )
