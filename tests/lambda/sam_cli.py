@@ -8,10 +8,11 @@ container's published port (``Container._can_connect_to_socket``), then posts th
 1 s connect timeout and three quick retries (0.7 s in all). On a Docker host without iptables
 rules (our ``dockerd --iptables=false``) the published port belongs to Docker's userland proxy,
 which accepts every connection at once, before the emulator inside the container listens; the
-proxy then closes the connection it cannot forward. Under qemu the emulator (a Go binary) takes
-0.3 s to listen on an idle machine and several seconds on a loaded one, so SAM's post often
-reaches nothing and SAM reports "No response from invoke container" without the function
-having started (measured: about one invoke in twenty, and four tries of one invoke in a row).
+proxy then closes the connection it cannot forward. Under qemu the emulator (a Go binary)
+usually listens about 0.3 s after the proxy (measured with probes, idle and with both CPUs
+busy), but at times it took longer than SAM's 0.7 s of retries: SAM then reported "No response
+from invoke container" without the function having started (about one invoke in twenty, and
+once four tries of one invoke in a row).
 
 The replacement opens the connection, sends a plain HTTP request and counts the container as
 ready only when an HTTP answer comes back (the emulator answers 404 to a path it does not
