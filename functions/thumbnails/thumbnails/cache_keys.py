@@ -19,9 +19,13 @@ import hashlib
 import posixpath
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import InvalidParameter
 from .params import ThumbnailParams
+
+if TYPE_CHECKING:
+    from .imaging import Thumbnail
 
 MAX_BASENAME_LENGTH = 200
 _BASENAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -140,3 +144,49 @@ def thumbnail_key(
     else:
         digest = params.digest()
     return f"{version_prefix(basename, version)}{digest}.{params.extension}"
+
+
+#: Object metadata of a cached thumbnail. A hit answers its ``X-Thumbnail-*`` headers from these,
+#: so the API and pregeneration must write the same names.
+BASENAME = "basename"
+SOURCE_VERSION = "source-version"
+CHANNELS = "channels"
+ALIGNMENT = "alignment"
+ORIENTATION = "orientation"
+COLOR_BALANCE = "color-balance"
+CUTOUT = "cutout"
+
+
+def thumbnail_metadata(
+    basename: str,
+    version: str,
+    thumbnail: Thumbnail,
+    channels: Sequence[tuple[str, str]] = (),
+) -> dict[str, str]:
+    """The object metadata stored with a rendered thumbnail.
+
+    Parameters
+    ----------
+    basename, version : str
+        The requested frame and the version rendered.
+    thumbnail : thumbnails.imaging.Thumbnail
+        The render; what it says of alignment, orientation, colour balance and cutout padding
+        is kept for the hits to come.
+    channels : sequence of (basename, version), optional
+        A colour composite's three channels; empty for a single frame.
+
+    Returns
+    -------
+    dict of str to str
+    """
+    metadata = {BASENAME: basename, SOURCE_VERSION: version}
+    if channels:
+        metadata[CHANNELS] = ",".join(f"{name}:{channel}" for name, channel in channels)
+    if thumbnail.alignment is not None:
+        metadata[ALIGNMENT] = thumbnail.alignment
+    metadata[ORIENTATION] = thumbnail.orientation
+    if thumbnail.color_balance is not None:
+        metadata[COLOR_BALANCE] = thumbnail.color_balance
+    if thumbnail.padded is not None:
+        metadata[CUTOUT] = "padded" if thumbnail.padded else "inside"
+    return metadata

@@ -86,11 +86,6 @@ HEADER_BYTES = 64 * 1024
 #: presets on one vCPU, README "Performance"; ten times that fits under MAX_FRAME_PIXELS).
 #: A record with less than this left is not started.
 RECORD_RESERVE = 20.0
-#: Object metadata written with every pregenerated thumbnail (as the API writes it).
-SOURCE_VERSION = "source-version"
-BASENAME = "basename"
-#: What the API answers as ``X-Thumbnail-Orientation`` on a hit (as the API's renders store).
-ORIENTATION = "orientation"
 
 
 class UnrecognisedEvent(ValueError):
@@ -348,7 +343,6 @@ class Pregenerator:
         # thumbnail is written.
         render.prepare([frame], missing.values())
 
-        metadata = {SOURCE_VERSION: version, BASENAME: basename}
         written = []
         for key, params in missing.items():
             _check_time(deadline, "render every preset")
@@ -359,7 +353,7 @@ class Pregenerator:
                 key,
                 thumbnail.data,
                 thumbnail.content_type,
-                metadata={**metadata, ORIENTATION: thumbnail.orientation},
+                metadata=cache_keys.thumbnail_metadata(basename, version, thumbnail),
             )
             written.append(key)
         metrics.add_metric(name="PregeneratedThumbnails", unit=MetricUnit.Count, value=len(written))

@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Protocol
 
 from . import versions
 from .archive import Download, Frame
-from .cache_keys import basename_of, thumbnail_key, validate_basename
+from .cache_keys import (
+    ALIGNMENT,
+    COLOR_BALANCE,
+    CUTOUT,
+    ORIENTATION,
+    basename_of,
+    thumbnail_key,
+    thumbnail_metadata,
+    validate_basename,
+)
 from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
 from .errors import DeadlineExceeded, InvalidParameter, StorageError, UpstreamError
@@ -265,10 +274,10 @@ class ThumbnailService:
                 key=key,
                 cached=True,
                 content_type=params.content_type,
-                alignment=stored.metadata.get("alignment") if params.color else None,
-                orientation=stored.metadata.get("orientation"),
-                color_balance=stored.metadata.get("color-balance") if params.color else None,
-                cutout=stored.metadata.get("cutout") if params.cutout is not None else None,
+                alignment=stored.metadata.get(ALIGNMENT) if params.color else None,
+                orientation=stored.metadata.get(ORIENTATION),
+                color_balance=stored.metadata.get(COLOR_BALANCE) if params.color else None,
+                cutout=stored.metadata.get(CUTOUT) if params.cutout is not None else None,
                 thumbnail_bytes=data,
             )
 
@@ -276,17 +285,12 @@ class ThumbnailService:
         # The downloads may be another version than the record named (a reprocess between
         # lookup and download): the key names the version actually rendered.
         key = _key(requested, params, channels)
-        metadata = {"basename": requested.basename, "source-version": requested.version}
-        if params.color:
-            metadata["channels"] = ",".join(f"{c.basename}:{c.version}" for c in channels)
-        if thumbnail.alignment is not None:
-            metadata["alignment"] = thumbnail.alignment
-        metadata["orientation"] = thumbnail.orientation
-        if thumbnail.color_balance is not None:
-            metadata["color-balance"] = thumbnail.color_balance
-        cutout = None if thumbnail.padded is None else ("padded" if thumbnail.padded else "inside")
-        if cutout is not None:
-            metadata["cutout"] = cutout
+        metadata = thumbnail_metadata(
+            requested.basename,
+            requested.version,
+            thumbnail,
+            [(c.basename, c.version) for c in channels] if params.color else (),
+        )
         deadline.call(
             StorageError.timed_out("write"),
             self.store.put,
@@ -306,7 +310,7 @@ class ThumbnailService:
             alignment=thumbnail.alignment,
             orientation=thumbnail.orientation,
             color_balance=thumbnail.color_balance,
-            cutout=cutout,
+            cutout=metadata.get(CUTOUT),
             thumbnail_bytes=thumbnail.data if small else None,
             render_ms=render_ms,
             source_bytes=source_bytes,

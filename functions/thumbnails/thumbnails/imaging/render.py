@@ -30,7 +30,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -46,9 +45,6 @@ from .orientation import Orientation, choose_orientation, orient, oriented_size
 from .pixels import read_arrays
 from .scaling import clip_limits, limits, robust_sigma, scale_channel
 from .streaming import streamed_layout
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "Frame",
