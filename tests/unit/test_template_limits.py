@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import cache
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
-from tests.unit.test_template import TEMPLATE, function_environment, parameter, resources_of
+from tests.unit.test_template import _template, function_environment, parameter, resources_of
 
 NOTIFY_TOPIC_IF_GIVEN = {
     "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
 }
-
-
-@cache
-def _template() -> dict:
-    return yaml_parse(TEMPLATE.read_text())
 
 
 @pytest.fixture
