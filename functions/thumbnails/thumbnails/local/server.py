@@ -416,7 +416,9 @@ def _stop_moto(moto: Any) -> None:
     except requests.RequestException as error:
         print(f"stopping: could not reset the local S3: {error}", file=sys.stderr)
     moto.stop()
-    # ThreadedMotoServer.stop() ends the accept loop but leaves the socket listening.
+    # stop() shuts the accept loop down and joins its thread; werkzeug's serve_forever closes
+    # the listening socket as it returns (its `finally`), so the socket is closed by now. The
+    # extra server_close() is a harmless no-op kept for servers whose loop does not close it.
     server = getattr(moto, "_server", None)
     if server is not None:
         server.server_close()
