@@ -193,15 +193,18 @@ def test_every_api_path_is_served_by_the_thumbnail_function(template: dict) -> N
 
 
 def test_errors_api_gateway_makes_itself_are_readable_cross_origin(template: dict) -> None:
-    # The same origin as the function's own answers (CORS_ALLOW_ORIGIN), quoted as API
-    # Gateway wants a static header value.
+    # The origin of the function's own answers (CORS_ALLOW_ORIGIN: "*" or a list whose first
+    # origin is the default), quoted as API Gateway wants a static header value.
     responses = template["Resources"]["ThumbnailApi"]["Properties"]["GatewayResponses"]
     assert function_environment(template, "ThumbnailFunction")["CORS_ALLOW_ORIGIN"] == {
         "Ref": "CorsAllowOrigin"
     }
+    first_origin = {"Fn::Select": [0, {"Fn::Split": [",", {"Ref": "CorsAllowOrigin"}]}]}
     for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
         headers = responses[kind]["ResponseParameters"]["Headers"]
-        assert headers["Access-Control-Allow-Origin"] == {"Fn::Sub": "'${CorsAllowOrigin}'"}
+        assert headers["Access-Control-Allow-Origin"] == {
+            "Fn::Sub": ["'${Origin}'", {"Origin": first_origin}]
+        }
 
 
 # --- Pregeneration -----------------------------------------------------------------------------
