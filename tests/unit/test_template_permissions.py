@@ -159,7 +159,10 @@ def test_pregeneration_consumes_its_own_queue_only() -> None:
     (statement,) = _statements_on("PregenerateFunction", "sqs:")
     assert set(as_list(statement["Action"])) == QUEUE_CONSUMER
     assert statement["Resource"] == {"Fn::GetAtt": ["PregenerateQueue", "Arn"]}
-    (mapping,) = resources_of(_transformed(), "AWS::Lambda::EventSourceMapping").values()
+    ((name, mapping),) = resources_of(_transformed(), "AWS::Lambda::EventSourceMapping").items()
+    # SAM's name for the mapping of the former SQS event `FrameQueue`: a deployed stack's
+    # mapping is kept, not replaced by a second one, which Lambda refuses.
+    assert name == "PregenerateFunctionFrameQueue"
     assert mapping["Properties"]["EventSourceArn"] == statement["Resource"]
     assert mapping["Properties"]["FunctionName"] == {"Ref": "PregenerateFunction"}
 
