@@ -1,22 +1,36 @@
 """The template loses no event silently and tells someone when things fail.
 
 EventBridge's delivery to the queue has a retry policy and a dead-letter queue of its own;
-every dead-letter queue, the rule's failed deliveries and the API's 5xx answers and function
-errors have an alarm, notifying the optional SNS topic. Read with SAM's YAML loader, as in
-``test_template.py``.
+every dead-letter queue, the rule's failed deliveries, the queue's oldest message, the
+functions' errors and throttles, the API's slow, 4xx and 5xx answers have an alarm, notifying
+the stack's SNS topic (and an optional existing one) when they fire and when they clear. Read
+with SAM's YAML loader, as in ``test_template.py``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shlex
+import tomllib
 
 import pytest
 
-from tests.unit.test_template import _template, function_environment, parameter, resources_of
+from tests.unit.test_template import (
+    ROOT,
+    _template,
+    function_environment,
+    parameter,
+    resources_of,
+)
 
-NOTIFY_TOPIC_IF_GIVEN = {
-    "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+#: The stack's own topic always, an existing one (AlarmTopicArn) as well when it is given.
+NOTIFY_TOPICS = {
+    "Fn::If": [
+        "HasAlarmTopic",
+        [{"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}],
+        [{"Ref": "AlarmTopic"}],
+    ]
 }
 
 
@@ -41,7 +55,7 @@ def alarms_on(template: dict, namespace: str, metric: str) -> list[dict]:
     return [
         a
         for a in alarms(template).values()
-        if a["Namespace"] == namespace and a["MetricName"] == metric
+        if a.get("Namespace") == namespace and a.get("MetricName") == metric
     ]
 
 
@@ -121,10 +135,17 @@ def test_failed_deliveries_of_the_rule_alarm(template: dict) -> None:
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
-def test_errors_of_the_api_function_alarm(template: dict) -> None:
-    (alarm,) = alarms_on(template, "AWS/Lambda", "Errors")
-    assert dimension(alarm, "FunctionName") == {"Ref": "ThumbnailFunction"}
-    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
+def test_errors_and_throttles_of_either_function_alarm(template: dict, metric: str) -> None:
+    # Errors: a timeout, crash or out-of-memory (both answer or report everything else).
+    # Throttles: the API at its reserved concurrency; pregeneration's pollers refused.
+    watched = {}
+    for alarm in alarms_on(template, "AWS/Lambda", metric):
+        watched[dimension(alarm, "FunctionName")["Ref"]] = alarm
+    assert set(watched) == set(resources_of(template, "AWS::Serverless::Function"))
+    for alarm in watched.values():
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_5xx_answers_of_the_api_alarm_on_the_deployed_api_and_stage(template: dict) -> None:
@@ -136,17 +157,91 @@ def test_5xx_answers_of_the_api_alarm_on_the_deployed_api_and_stage(template: di
     assert 0 < alarm["Threshold"] < 1
 
 
-def test_every_alarm_notifies_the_topic_only_when_one_is_given(template: dict) -> None:
-    topic = template["Parameters"]["AlarmTopicArn"]
-    assert topic["Default"] == ""
+def test_every_alarm_notifies_the_stacks_topic_when_it_fires_and_when_it_clears(
+    template: dict,
+) -> None:
+    topic = template["Resources"]["AlarmTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert "Condition" not in topic  # always there: the alarms always have somewhere to go
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
     assert template["Conditions"]["HasAlarmTopic"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
     }
     every = alarms(template)
-    assert len(every) >= 5
+    assert len(every) >= 11
     for name, alarm in every.items():
-        assert alarm["AlarmActions"] == NOTIFY_TOPIC_IF_GIVEN, name
+        assert alarm["AlarmActions"] == NOTIFY_TOPICS, name
+        assert alarm["OKActions"] == NOTIFY_TOPICS, name
         assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+def test_an_email_address_given_is_subscribed_to_the_alarm_topic(template: dict) -> None:
+    (subscription,) = resources_of(template, "AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert template["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+
+
+def test_production_alarms_reach_someone() -> None:
+    # The prod environment of samconfig.toml must name a recipient: an email address (its
+    # placeholder fails the parameter's pattern until it is set) or an existing topic.
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = dict(
+        item.split("=", 1)
+        for item in shlex.split(config["prod"]["deploy"]["parameters"]["parameter_overrides"])
+    )
+    assert overrides.get("AlarmEmail") or overrides.get("AlarmTopicArn")
+
+
+def test_a_queue_whose_frames_wait_too_long_alarms_before_sqs_drops_them(template: dict) -> None:
+    # A disabled event source mapping leaves frames in the queue until its retention ends.
+    (alarm,) = alarms_on(template, "AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert dimension(alarm, "QueueName") == {"Fn::GetAtt": ["PregenerateQueue", "QueueName"]}
+    assert alarm["Statistic"] == "Maximum"
+    queue = template["Resources"]["PregenerateQueue"]["Properties"]
+    retention = queue["MessageRetentionPeriod"]
+    # Fires with at least half the retention left to act in.
+    waited = alarm["Threshold"] + alarm["Period"] * alarm["EvaluationPeriods"]
+    assert waited <= retention / 2
+    # ...but not for a frame that is merely failing its way to the DLQ at the defaults.
+    receives = template["Parameters"]["MaxReceiveCount"]["Default"]
+    timeout = template["Parameters"]["PregenerateTimeout"]["Default"]
+    visibility = template["Mappings"]["PregenerateQueueVisibility"][timeout]["Seconds"]
+    assert alarm["Threshold"] > receives * visibility
+
+
+def test_the_api_alarms_on_its_4xx_rate(template: dict) -> None:
+    (alarm,) = alarms_on(template, "AWS/ApiGateway", "4XXError")
+    api = template["Resources"]["ThumbnailApi"]["Properties"]
+    assert dimension(alarm, "ApiName") == api["Name"]
+    assert dimension(alarm, "Stage") == api["StageName"]
+    assert alarm["Statistic"] == "Average"
+    assert 0 < alarm["Threshold"] < 1
+
+
+def test_the_api_alarms_when_its_p99_duration_nears_the_timeout(template: dict) -> None:
+    (alarm,) = [a for a in alarms(template).values() if "Metrics" in a]
+    by_id = {m["Id"]: m for m in alarm["Metrics"]}
+    stat = next(m["MetricStat"] for m in by_id.values() if "MetricStat" in m)
+    assert stat["Stat"] == "p99"
+    assert stat["Metric"]["Namespace"] == "AWS/Lambda"
+    assert stat["Metric"]["MetricName"] == "Duration"
+    assert stat["Metric"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "ThumbnailFunction"}}
+    ]
+    (returned,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    # Duration is in milliseconds, ApiTimeout in seconds: the share of the timeout used.
+    assert returned["Expression"] == {"Fn::Sub": "p99 / (${ApiTimeout} * 1000)"}
+    assert template["Resources"]["ThumbnailFunction"]["Properties"]["Timeout"] == {
+        "Ref": "ApiTimeout"
+    }
+    assert 0.5 <= alarm["Threshold"] < 1
 
 
 # --- parameters --------------------------------------------------------------------------------
