@@ -321,6 +321,25 @@ def test_a_frame_overwritten_while_it_is_read_is_left_to_the_newer_versions_even
     assert reasons(logs, "skipped") == ["superseded by a newer version of the object"]
 
 
+def test_a_frame_deleted_while_it_is_read_is_skipped_not_retried(s3, lambda_context, logs):
+    key = "raw/vanishing-e91.fits"  # 360 KB: its header first, then the whole frame
+    put_frame(s3, key, reduced_frame_bytes((300, 300), seed=1))
+    client = pregenerate.resources().pregenerator.s3
+    reads = []
+
+    def delete_after_the_header(**kwargs):
+        reads.append(kwargs)
+        if len(reads) == 1:
+            s3.delete_object(Bucket=DATA_BUCKET, Key=key)
+
+    client.meta.events.register("after-call.s3.GetObject", delete_after_the_header)
+    response = pregenerate.handler(sqs_event(s3_put_event(key)), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert cached(s3) == {}
+    assert reasons(logs, "skipped") == ["the object no longer exists"]
+
+
 # --------------------------------------------------------------------------- idempotence
 def test_the_same_event_delivered_twice_renders_once(s3, lambda_context, renders):
     put_frame(s3, "raw/twice-e91.fits.fz", frame())
