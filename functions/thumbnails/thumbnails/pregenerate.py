@@ -89,9 +89,6 @@ HEADER_BYTES = 64 * 1024
 #: presets on one vCPU, README "Performance"; ten times that fits under MAX_FRAME_PIXELS).
 #: A record with less than this left is not started.
 RECORD_RESERVE = 20.0
-#: Bytes read from a frame's body at a time: between two reads, a fetch its caller gave up
-#: on notices it and stops (releasing what it read) instead of reading on.
-READ_CHUNK = 1024 * 1024
 
 
 class UnrecognisedEvent(ValueError):
@@ -533,11 +530,13 @@ class _Abandoned(Exception):
 
 
 class _Reading:
-    """The body of one GET, read in chunks so that a caller who gave up can stop it.
+    """The body of one GET, read so that a caller who gave up can stop it.
 
     `Deadline.call` stops waiting at the deadline but cannot stop its thread; `abandon`
-    (called from the waiting thread) does: it shuts the connection down, which wakes a read
-    blocked on a slow server, and the reading thread then drops what it read.
+    (called from the waiting thread) does: it shuts the connection down, which ends the read
+    at its next ``recv`` (blocked on a slow server or not) with an error, and the reading
+    thread ends, dropping what it read. The body is read in one call, into one buffer: a
+    frame's bytes are held once, never twice (as pieces and joined).
     """
 
     def __init__(self) -> None:
@@ -550,24 +549,20 @@ class _Reading:
         with self._lock:
             self._body = body
             abandoned = self._abandoned
-        chunks: list[bytes] = []
         try:
-            while not abandoned:
-                chunk = body.read(READ_CHUNK)
-                with self._lock:
-                    abandoned = self._abandoned
-                if not chunk:
-                    break
-                chunks.append(chunk)
             if abandoned:
-                chunks.clear()  # the traceback keeps this frame: keep no bytes in it
                 raise _Abandoned()
-            return b"".join(chunks)
+            data = body.read()
+            with self._lock:
+                abandoned = self._abandoned
+            if abandoned:  # a shutdown can also look like the end of the body
+                raise _Abandoned()
+            return data
         finally:
             body.close()
 
     def abandon(self) -> None:
-        """Stop the read: now if it is blocked, else at its next chunk."""
+        """Stop the read, whether it is under way or not started yet."""
         with self._lock:
             self._abandoned = True
             body = self._body
