@@ -193,3 +193,28 @@ def _pregenerated(world: ApiWorld):
         return version
 
     return upload_and_pregenerate
+
+
+def test_a_version_uploaded_while_the_others_are_listed_is_not_marked(world, proxy):
+    # v2's worker lists the frame's thumbnails; while the listing is under way v3 is uploaded
+    # and pregenerated, so the listing names v3's thumbnails too. v2's worker must then see
+    # that the object is no longer v2 and mark nothing; v3's own worker marks v1's and v2's.
+    upload_and_pregenerate = _pregenerated(world)
+    v1 = upload_and_pregenerate(_frame(1))
+    v3 = []
+
+    def v3_arrives(_request: Request) -> None:
+        v3.append(upload_and_pregenerate(_frame(3)))
+
+    listing = proxy.hold(lambda r: r.is_listing and r.bucket == BUCKET, on_arrival=v3_arrives)
+    listing.release()  # not held: only v3_arrives runs before it is forwarded
+    v2 = _upload(world, _frame(2))
+    response = pregenerate.handler(s3_put_event(KEY, etag=v2), _Context())
+
+    assert len(response["results"][0]["rendered"]) == 2
+    assert listing.arrived.is_set() and len(v3) == 1
+    for version, superseded in ((v1, True), (v2, True), (v3[0], False)):
+        for params in PRESETS:
+            key = thumbnail_key(BASENAME, version, params)
+            head = world.s3.head_object(Bucket=BUCKET, Key=key)
+            assert (SUPERSEDED in head["Metadata"]) is superseded, (version, key)
