@@ -6,6 +6,7 @@ forwards every request to the real server unchanged, except those a fault matche
 
 - `FaultyS3.conflict`: the first N matching requests are answered with S3's 409 error
   (optionally after a callback, e.g. another writer storing the object meanwhile);
+- `FaultyS3.fail`: the same with any S3 error (``503 SlowDown`` with ``Retry-After``, 500);
 - `FaultyS3.hold`: the first matching request waits until released (it is forwarded then);
 - `FaultyS3.trickle`: the first matching request's answer is sent a few bytes at a time,
   and the fault tells whether the client hung up before the end.
@@ -87,8 +88,21 @@ class Fault:
 
 
 @dataclass
-class Conflict(Fault):
+class Failure(Fault):
+    """An S3 error answer: status, error code and message, extra headers."""
+
+    status: int = 500
+    code: str = "InternalError"
+    message: str = "We encountered an internal error. Please try again."
+    headers: dict[str, str] = field(default_factory=dict)
     before: Callable[[Request], None] | None = None
+
+
+@dataclass
+class Conflict(Failure):
+    status: int = 409
+    code: str = CONFLICT_CODE
+    message: str = CONFLICT_MESSAGE
 
 
 @dataclass
@@ -156,6 +170,23 @@ class FaultyS3:
         """Answer the first `times` requests that `match` with S3's 409 conflict."""
         return self._add(Conflict(match, times, before=before))
 
+    def fail(
+        self,
+        match: Match,
+        *,
+        status: int,
+        code: str,
+        message: str = "",
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> Failure:
+        """Answer the first `times` requests that `match` with an S3 error."""
+        return self._add(
+            Failure(
+                match, times, status=status, code=code, message=message, headers=dict(headers or {})
+            )
+        )
+
     def hold(self, match: Match, *, on_arrival: Callable[[Request], None] | None = None) -> Hold:
         """Keep the first request that `match` waiting until ``.release()``, then forward it."""
         return self._add(Hold(match, 1, on_arrival=on_arrival))
@@ -216,10 +247,10 @@ def _handler_for(proxy: FaultyS3) -> type[BaseHTTPRequestHandler]:
                 headers={name.lower(): value for name, value in self.headers.items()},
             )
             fault = proxy._fault_for(request)
-            if isinstance(fault, Conflict):
+            if isinstance(fault, Failure):
                 if fault.before is not None:
                     fault.before(request)
-                self._conflict(request)
+                self._error(request, fault)
                 return
             if isinstance(fault, Hold):
                 if fault.on_arrival is not None:
@@ -260,20 +291,24 @@ def _handler_for(proxy: FaultyS3) -> type[BaseHTTPRequestHandler]:
             finally:
                 connection.close()
 
-        def _conflict(self, request: Request) -> None:
+        def _error(self, request: Request, failure: Failure) -> None:
+            # S3's REST error body; a HEAD answer has none (the code is then the status).
             request_id = uuid.uuid4().hex[:16].upper()
             xml = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
-                f"<Error><Code>{CONFLICT_CODE}</Code><Message>{CONFLICT_MESSAGE}</Message>"
+                f"<Error><Code>{failure.code}</Code><Message>{failure.message}</Message>"
                 f"<Key>{request.key}</Key><RequestId>{request_id}</RequestId>"
                 f"<HostId>{uuid.uuid4().hex}</HostId></Error>"
             ).encode()
-            self.send_response(409, "Conflict")
+            self.send_response(failure.status)
             self.send_header("Content-Type", "application/xml")
             self.send_header("x-amz-request-id", request_id)
+            for name, value in failure.headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(xml)))
             self.end_headers()
-            self.wfile.write(xml)
+            if self.command != "HEAD":
+                self.wfile.write(xml)
 
         def _trickle(self, fault: Trickle, data: bytes) -> None:
             self.close_connection = True

@@ -121,6 +121,21 @@ def test_pregeneration_retries_a_write_racing_another(world, proxy):
         assert world.s3.head_object(Bucket=BUCKET, Key=thumbnail_key(BASENAME, version, params))
 
 
+def test_a_cache_that_keeps_throttling_is_a_503(world, proxy):
+    # botocore retries SlowDown itself (retries max_attempts=3: four attempts in all); then
+    # the API answers 503 JSON.
+    slow = proxy.fail(
+        lambda r: r.method == "HEAD" and r.bucket == BUCKET, status=503, code="SlowDown", times=4
+    )
+    world.add_frame()
+
+    response = world.invoke("api-frame-id.json")
+
+    assert response["statusCode"] == 503
+    assert len(slow.seen) == 4
+    assert body_json(response)["message"] == "Thumbnail cache lookup failed: 503"
+
+
 # --------------------------------------------------------------------------- after the deadline
 def _deadline_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "deadline-call"]
