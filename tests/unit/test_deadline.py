@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -53,6 +54,34 @@ def test_a_call_still_running_at_the_deadline_raises_the_timeout_error():
             Deadline.after(0.2).call(Late, release.wait)
     finally:
         release.set()
+
+
+def test_a_call_gives_up_when_the_deadlines_clock_passes_it_not_after_the_time_it_began_with():
+    # The clock is read while waiting: when it jumps past the deadline (a test's clock, a
+    # thawed container), the wait ends then, with the call still blocked.
+    offset = [0.0]
+    started, release = threading.Event(), threading.Event()
+
+    def clock() -> float:
+        return time.monotonic() + offset[0]
+
+    def blocked() -> str:
+        started.set()
+        release.wait(30)  # a bound for a broken build, which waits for this to return
+        return "finished"
+
+    def jump_once_started() -> None:
+        started.wait(30)
+        offset[0] = 1000.0
+
+    jumper = threading.Thread(target=jump_once_started)
+    jumper.start()
+    try:
+        with pytest.raises(Late):
+            Deadline(clock() + 100, clock=clock).call(Late, blocked)
+    finally:
+        release.set()
+        jumper.join()
 
 
 def test_nothing_is_called_once_the_deadline_has_passed():

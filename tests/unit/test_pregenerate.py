@@ -121,6 +121,15 @@ def cached(s3) -> dict[str, dict]:
     return {item["Key"]: s3.head_object(Bucket=CACHE_BUCKET, Key=item["Key"]) for item in listing}
 
 
+def superseded(s3, key: str) -> bool:
+    """Whether `key` of the cache is marked superseded, as its tag and its metadata."""
+    tags = s3.get_object_tagging(Bucket=CACHE_BUCKET, Key=key)["TagSet"]
+    tagged = tags == [{"Key": cache_keys.SUPERSEDED, "Value": cache_keys.SUPERSEDED_VALUE}]
+    metadata = s3.head_object(Bucket=CACHE_BUCKET, Key=key)["Metadata"]
+    assert tagged == (metadata.get(cache_keys.SUPERSEDED) == cache_keys.SUPERSEDED_VALUE), key
+    return tagged
+
+
 def cached_image(s3, key: str) -> bytes:
     return s3.get_object(Bucket=CACHE_BUCKET, Key=key)["Body"].read()
 
@@ -213,7 +222,9 @@ def test_presets_come_from_the_setting(s3, lambda_context, monkeypatch):
 
 
 # --------------------------------------------------------------------------- per-record failures
-def test_a_batch_reports_exactly_its_corrupt_and_missing_frames_as_failed(s3, lambda_context, logs):
+def test_a_batch_reports_exactly_its_corrupt_frame_as_failed_and_skips_the_missing_one(
+    s3, lambda_context, logs
+):
     event = load_event("sqs-s3-batch.json")  # good, corrupt, missing, s3:TestEvent
     good, corrupt, missing, test_event = event["Records"]
     key_of = {
@@ -225,24 +236,23 @@ def test_a_batch_reports_exactly_its_corrupt_and_missing_frames_as_failed(s3, la
 
     response = pregenerate.handler(event, lambda_context)
 
-    assert response == {
-        "batchItemFailures": [
-            {"itemIdentifier": corrupt["messageId"]},
-            {"itemIdentifier": missing["messageId"]},
-        ]
-    }
+    # The missing frame is not retried into the dead-letter queue: no retry can find it.
+    assert response == {"batchItemFailures": [{"itemIdentifier": corrupt["messageId"]}]}
     assert set(cached(s3)) == keys_of(s3, key_of[good["messageId"]])
     failures = {
         r.key: (r.error, r.reason) for r in logs if r.getMessage() == "pregeneration failed"
     }
+    assert set(failures) == {key_of[corrupt["messageId"]]}
     assert failures[key_of[corrupt["messageId"]]][0] == "UnreadableFrame"
     assert "truncated" in failures[key_of[corrupt["messageId"]]][1]
-    assert failures[key_of[missing["messageId"]]][0] == "FrameNotFound"
+    skipped = {r.key: r.reason for r in logs if r.getMessage() == "skipped"}
+    assert skipped == {key_of[missing["messageId"]]: "the object no longer exists"}
 
 
 def test_a_batch_where_every_record_fails_still_answers_with_a_partial_response(s3, lambda_context):
     put_frame(s3, "raw/bad-e91.fits", b"SIMPLE  = this is not a FITS header at all" * 100)
-    event = sqs_event(s3_put_event("raw/bad-e91.fits"), s3_put_event("raw/gone-e91.fits"))
+    put_frame(s3, "raw/empty-e91.fits", b"")
+    event = sqs_event(s3_put_event("raw/bad-e91.fits"), s3_put_event("raw/empty-e91.fits"))
 
     response = pregenerate.handler(event, lambda_context)
 
@@ -309,6 +319,25 @@ def test_a_frame_overwritten_while_it_is_read_is_left_to_the_newer_versions_even
     assert len(reads) == 2
     assert cached(s3) == {}
     assert reasons(logs, "skipped") == ["superseded by a newer version of the object"]
+
+
+def test_a_frame_deleted_while_it_is_read_is_skipped_not_retried(s3, lambda_context, logs):
+    key = "raw/vanishing-e91.fits"  # 360 KB: its header first, then the whole frame
+    put_frame(s3, key, reduced_frame_bytes((300, 300), seed=1))
+    client = pregenerate.resources().pregenerator.s3
+    reads = []
+
+    def delete_after_the_header(**kwargs):
+        reads.append(kwargs)
+        if len(reads) == 1:
+            s3.delete_object(Bucket=DATA_BUCKET, Key=key)
+
+    client.meta.events.register("after-call.s3.GetObject", delete_after_the_header)
+    response = pregenerate.handler(sqs_event(s3_put_event(key)), lambda_context)
+
+    assert response == {"batchItemFailures": []}
+    assert cached(s3) == {}
+    assert reasons(logs, "skipped") == ["the object no longer exists"]
 
 
 # --------------------------------------------------------------------------- idempotence
@@ -379,7 +408,7 @@ def test_a_preset_the_api_already_rendered_from_this_version_is_kept_as_it_is(
 
 
 # --------------------------------------------------------------------------- versions
-def test_a_new_version_gets_new_keys_and_the_old_versions_thumbnails_are_deleted(
+def test_a_new_version_gets_new_keys_and_the_old_versions_thumbnails_are_marked_superseded(
     s3, lambda_context, logs
 ):
     key, basename = "raw/over-e91.fits.fz", "over-e91"
@@ -399,7 +428,11 @@ def test_a_new_version_gets_new_keys_and_the_old_versions_thumbnails_are_deleted
 
     objects = cached(s3)
     assert new_version != old_version
-    assert set(objects) == preset_keys(basename, new_version) | other_frame
+    old_keys = preset_keys(basename, old_version) | {on_demand, old_format}
+    new_presets = preset_keys(basename, new_version)
+    # Nothing is deleted: links handed out for the old thumbnails work until they expire.
+    assert set(objects) == new_presets | other_frame | old_keys
+    assert {k for k in objects if superseded(s3, k)} == old_keys
     for params in DEFAULT_PRESETS:
         stored_key = cache_keys.thumbnail_key(basename, new_version, params)
         assert objects[stored_key]["Metadata"]["source-version"] == new_version
@@ -408,11 +441,11 @@ def test_a_new_version_gets_new_keys_and_the_old_versions_thumbnails_are_deleted
         from_old = np.asarray(Image.open(io.BytesIO(expected_render(old, params))))
         np.testing.assert_array_equal(pixels, from_new)
         assert not np.array_equal(pixels, from_old)
-    deleted = [r for r in logs if r.getMessage() == "deleted other versions' thumbnails"]
-    assert [r.deleted for r in deleted] == [4]  # two presets, one API render, one old key
+    marked = [r for r in logs if r.getMessage() == "marked other versions' thumbnails superseded"]
+    assert [r.marked for r in marked] == [4]  # two presets, one API render, one old key
 
 
-def test_a_failure_to_delete_other_versions_is_logged_and_not_fatal(s3, lambda_context, logs):
+def test_a_failure_to_mark_other_versions_is_logged_and_not_fatal(s3, lambda_context, logs):
     from botocore.exceptions import ClientError
 
     key, basename = "raw/keep-e91.fits.fz", "keep-e91"
@@ -423,18 +456,20 @@ def test_a_failure_to_delete_other_versions_is_logged_and_not_fatal(s3, lambda_c
     def denied(**_):
         raise ClientError(
             {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}},
-            "DeleteObjects",
+            "CopyObject",
         )
 
     store_client = pregenerate.resources().pregenerator.store.s3
-    store_client.meta.events.register("before-call.s3.DeleteObjects", denied)
+    store_client.meta.events.register("before-call.s3.CopyObject", denied)
     response = pregenerate.handler(sqs_event(s3_put_event(key)), lambda_context)
 
     assert response == {"batchItemFailures": []}
     assert set(cached(s3)) == preset_keys(basename, old_version) | preset_keys(
         basename, new_version
     )
-    warnings = [r for r in logs if r.getMessage() == "other versions kept: deleting them failed"]
+    warnings = [
+        r for r in logs if r.getMessage() == "other versions left unmarked: marking them failed"
+    ]
     assert [(w.error, w.version) for w in warnings] == [("StorageError", new_version)]
     assert "AccessDenied" in warnings[0].reason
 
@@ -701,8 +736,12 @@ def test_a_malformed_s3_record_is_an_unrecognised_event():
 def test_metrics_count_thumbnails_skips_and_failures(s3, lambda_context, capsys):
     put_frame(s3, "raw/m-e91.fits.fz", frame())
     put_frame(s3, "raw/m-e91.txt", b"text")
+    put_frame(s3, "raw/c-e91.fits", b"")
     event = sqs_event(
-        s3_put_event("raw/m-e91.fits.fz"), s3_put_event("raw/m-e91.txt"), s3_put_event("raw/x.fits")
+        s3_put_event("raw/m-e91.fits.fz"),
+        s3_put_event("raw/m-e91.txt"),
+        s3_put_event("raw/x.fits"),  # gone: skipped
+        s3_put_event("raw/c-e91.fits"),  # empty: failed
     )
     pregenerate.handler(event, lambda_context)
 
@@ -712,7 +751,7 @@ def test_metrics_count_thumbnails_skips_and_failures(s3, lambda_context, capsys)
         for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
             value = blob[metric["Name"]]
             values[metric["Name"]] = sum(value) if isinstance(value, list) else value
-    assert values == {"PregeneratedThumbnails": 2, "PregenerateSkipped": 1, "PregenerateFailed": 1}
+    assert values == {"PregeneratedThumbnails": 2, "PregenerateSkipped": 2, "PregenerateFailed": 1}
 
 
 def test_clients_are_built_once_per_container_until_reset(s3):

@@ -19,7 +19,7 @@ from tests.api_support import BASENAME, BUCKET, ApiWorld, body_bytes, body_json,
 from tests.fits_factory import reduced_frame_bytes
 from tests.unit.test_pregenerate import s3_put_event
 from thumbnails import pregenerate
-from thumbnails.cache_keys import thumbnail_key
+from thumbnails.cache_keys import SUPERSEDED, thumbnail_key
 from thumbnails.imaging import render
 from thumbnails.imaging.render import render_thumbnail
 from thumbnails.params import ThumbnailParams
@@ -193,3 +193,9 @@ def test_a_v1_pregeneration_finishing_after_v2s_cannot_become_the_answer_for_v2(
     assert empty_world.downloads() == []
     v2_key = thumbnail_key(BASENAME, v2["etag"], ThumbnailParams())
     assert empty_world.s3.head_object(Bucket=BUCKET, Key=v2_key)  # v1's worker kept it
+    # ... and did not mark it (nor the other preset) superseded: the object is v2 now.
+    for params in (ThumbnailParams(), ThumbnailParams(width=1000, height=1000)):
+        v2_preset = thumbnail_key(BASENAME, v2["etag"], params)
+        head = empty_world.s3.head_object(Bucket=BUCKET, Key=v2_preset)
+        assert SUPERSEDED not in head["Metadata"]
+        assert empty_world.s3.get_object_tagging(Bucket=BUCKET, Key=v2_preset)["TagSet"] == []

@@ -1,4 +1,4 @@
-"""The S3 thumbnail cache: HEAD/GET/PUT/presign/delete, and S3 failures as 502 or 503."""
+"""The S3 thumbnail cache: HEAD/GET/PUT/presign/mark, and S3 failures as 502 or 503."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from thumbnails.cache_keys import SUPERSEDED, SUPERSEDED_VALUE
+from thumbnails.deadline import Deadline
 from thumbnails.errors import StorageError
 from thumbnails.settings import Settings
 from thumbnails.store import OBJECT_CACHE_CONTROL, StoredObject, ThumbnailStore, make_s3_client
@@ -70,21 +72,78 @@ def test_presigned_urls_are_sigv4_get_urls_with_the_configured_expiry(store):
     assert "frame/abc.jpg" in urlsplit(url).path
 
 
-def test_delete_prefix_deletes_only_that_prefix_in_batches(store):
+def test_others_lists_a_prefix_past_a_page_but_not_what_is_under_keep(store):
     for index in range(1005):
         store.s3.put_object(Bucket=BUCKET, Key=f"frame-a/{index}.jpg", Body=b"")
-    store.put("frame-ab/keep.jpg", b"", "image/jpeg")
-    assert store.delete_prefix("frame-a/") == 1005
-    assert store.delete_prefix("frame-a/") == 0
-    assert store.exists("frame-ab/keep.jpg")
-
-
-def test_delete_prefix_keeps_what_is_under_keep(store):
-    for key in ("f/v1/a.jpg", "f/v1/b.jpg", "f/v2/a.jpg", "f/old.jpg", "f-2/v1/a.jpg"):
+    for key in ("frame-a/v2/a.jpg", "frame-ab/v1/a.jpg"):
         store.put(key, b"x", "image/jpeg")
-    assert store.delete_prefix("f/", keep="f/v2/") == 3
-    listing = store.s3.list_objects_v2(Bucket=BUCKET)["Contents"]
-    assert sorted(item["Key"] for item in listing) == ["f-2/v1/a.jpg", "f/v2/a.jpg"]
+    others = store.others("frame-a/", keep="frame-a/v2/")
+    assert sorted(others) == sorted(f"frame-a/{index}.jpg" for index in range(1005))
+
+
+def test_others_refuses_an_empty_prefix(store):
+    with pytest.raises(ValueError):
+        store.others("", keep="v/")
+
+
+def _tags(store, key: str) -> dict[str, str]:
+    tagging = store.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
+    return {tag["Key"]: tag["Value"] for tag in tagging}
+
+
+def test_marking_tags_an_object_keeps_it_unchanged_and_restarts_its_age(store):
+    store.put("f/v1/a.jpg", b"jpeg bytes", "image/jpeg", metadata={"alignment": "wcs"})
+    before = store.s3.head_object(Bucket=BUCKET, Key="f/v1/a.jpg")
+
+    assert store.mark_superseded(["f/v1/a.jpg"]) == 1
+
+    after = store.s3.head_object(Bucket=BUCKET, Key="f/v1/a.jpg")
+    assert _tags(store, "f/v1/a.jpg") == {SUPERSEDED: SUPERSEDED_VALUE}
+    assert after["Metadata"] == {**before["Metadata"], SUPERSEDED: SUPERSEDED_VALUE}
+    for field in ("ETag", "ContentType", "CacheControl", "ServerSideEncryption"):
+        assert after[field] == before[field], field
+    assert after["LastModified"] >= before["LastModified"]  # a copy: a new creation time
+    assert store.stat("f/v1/a.jpg").superseded is True
+    assert store.get("f/v1/a.jpg") == b"jpeg bytes"
+
+
+def test_a_marked_object_is_not_marked_again_and_a_gone_one_is_skipped(store):
+    store.put("f/v1/a.jpg", b"x", "image/jpeg")
+    store.mark_superseded(["f/v1/a.jpg"])
+    copies = []
+    store.s3.meta.events.register("before-call.s3.CopyObject", lambda **kw: copies.append(kw))
+
+    # Marking again would restart its age: a life longer than its links need.
+    assert store.mark_superseded(["f/v1/a.jpg", "f/v1/gone.jpg"]) == 0
+    assert copies == []
+
+
+def test_a_marking_stops_at_the_deadline_and_touches_nothing_after_it(store):
+    keys = [f"f/v1/{name}.jpg" for name in "abc"]
+    for key in keys:
+        store.put(key, b"x", "image/jpeg")
+    copied = []
+    store.s3.meta.events.register(
+        "before-parameter-build.s3.CopyObject", lambda params, **kw: copied.append(params["Key"])
+    )
+    # The deadline passes while the first copy is under way (the caller gives up then).
+    deadline = Deadline(1.0, clock=lambda: 2.0 if copied else 0.0)
+
+    marked = store.mark_superseded(keys, deadline=deadline)
+
+    assert marked == 1
+    assert copied == keys[:1]
+    assert [store.stat(key).superseded for key in keys] == [True, False, False]
+
+
+def test_a_refresh_keeps_the_mark(store):
+    store.put("f/v1/a.jpg", b"x", "image/jpeg")
+    store.mark_superseded(["f/v1/a.jpg"])
+
+    assert store.refresh("f/v1/a.jpg", store.stat("f/v1/a.jpg")) is True
+
+    assert _tags(store, "f/v1/a.jpg") == {SUPERSEDED: SUPERSEDED_VALUE}
+    assert store.stat("f/v1/a.jpg").superseded is True
 
 
 def test_stat_tells_metadata_type_and_when_the_object_was_written(store):
@@ -116,11 +175,6 @@ def test_refreshing_an_object_that_is_gone_says_so(store):
     stored = store.stat("frame/abc.jpg")
     store.s3.delete_object(Bucket=BUCKET, Key="frame/abc.jpg")
     assert store.refresh("frame/abc.jpg", stored) is False
-
-
-def test_delete_prefix_refuses_an_empty_prefix(store):
-    with pytest.raises(ValueError):
-        store.delete_prefix("")
 
 
 def test_a_store_needs_a_bucket():
@@ -175,7 +229,7 @@ def test_head_failures_are_503_when_retrying_may_help_else_502(code, status, exp
     [
         ("put_object", lambda s: s.put("k", b"x", "image/jpeg")),
         ("get_object", lambda s: s.get("k")),
-        ("list_objects_v2", lambda s: s.delete_prefix("p/")),
+        ("list_objects_v2", lambda s: s.others("p/", keep="p/v/")),
         ("copy_object", lambda s: s.refresh("k", StoredObject({}, None, "image/jpeg"))),
     ],
 )
@@ -186,16 +240,36 @@ def test_other_operations_fail_as_storage_errors(operation, call):
     assert raised.value.status == 503
 
 
-def test_partial_delete_failures_are_reported():
-    client = boto3.client("s3")
+def _conflicts(then: tuple[str, int] | None, conflicts: int) -> tuple[ThumbnailStore, Stubber]:
+    """A store whose PUTs meet `conflicts` 409s, then `then` (an error) or a success."""
+    client = boto3.client("s3", config=Config(retries={"max_attempts": 1}))
     stubber = Stubber(client)
-    stubber.add_response("list_objects_v2", {"Contents": [{"Key": "p/1"}, {"Key": "p/2"}]})
-    stubber.add_response(
-        "delete_objects", {"Errors": [{"Key": "p/2", "Code": "AccessDenied", "Message": "no"}]}
-    )
+    for _ in range(conflicts):
+        stubber.add_client_error(
+            "put_object", service_error_code="ConditionalRequestConflict", http_status_code=409
+        )
+    if then is None:
+        stubber.add_response("put_object", {"ETag": '"e"'})
+    else:
+        stubber.add_client_error("put_object", service_error_code=then[0], http_status_code=then[1])
     stubber.activate()
-    with pytest.raises(StorageError, match="1 object.*AccessDenied"):
-        ThumbnailStore(client, BUCKET).delete_prefix("p/")
+    return ThumbnailStore(client, BUCKET), stubber
+
+
+@pytest.mark.parametrize("then", [None, ("PreconditionFailed", 412)])
+def test_a_write_that_meets_another_in_flight_is_tried_again(then):
+    # 409 ConditionalRequestConflict: S3 says retry. Then the write succeeds, or 412 says the
+    # other writer stored the object, which the caller serves.
+    store, stubber = _conflicts(then, conflicts=2)
+    store.put("k", b"x", "image/jpeg", deadline=Deadline.after(60))
+    stubber.assert_no_pending_responses()
+
+
+def test_a_conflict_with_no_time_left_to_wait_is_a_503():
+    store, _ = _conflicts(None, conflicts=1)
+    with pytest.raises(StorageError, match="ConditionalRequestConflict") as raised:
+        store.put("k", b"x", "image/jpeg", deadline=Deadline.after(0.01))
+    assert raised.value.status == 503
 
 
 def test_an_unreachable_store_is_a_503_without_the_endpoint_credentials():

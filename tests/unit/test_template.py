@@ -23,6 +23,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
+from thumbnails import cache_keys
 from thumbnails.settings import ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -375,13 +376,21 @@ def test_every_bucket_refuses_requests_without_tls(template: dict, name: str) ->
     } in policy["PolicyDocument"]["Statement"]
 
 
+def _lifecycle_rules(template: dict) -> tuple[dict, dict]:
+    """The thumbnail bucket's rules: (every object's, superseded objects')."""
+    rules = template["Resources"]["ThumbnailBucket"]["Properties"]["LifecycleConfiguration"]
+    untagged = [r for r in rules["Rules"] if "TagFilters" not in r]
+    tagged = [r for r in rules["Rules"] if "TagFilters" in r]
+    assert len(untagged) == len(tagged) == 1, rules
+    return untagged[0], tagged[0]
+
+
 def test_cached_thumbnails_expire_but_not_before_the_urls_handed_out_for_them(
     template: dict,
 ) -> None:
-    (rule,) = template["Resources"]["ThumbnailBucket"]["Properties"]["LifecycleConfiguration"][
-        "Rules"
-    ]
+    rule, _ = _lifecycle_rules(template)
     assert rule["Status"] == "Enabled"
+    assert "Prefix" not in rule and "Filter" not in rule  # every object, tagged or not
     days = parameter(template, rule["ExpirationInDays"])
     expiry = template["Parameters"]["PresignedUrlExpiry"]
     assert days["MinValue"] * 86400 > expiry["MaxValue"]
@@ -391,11 +400,64 @@ def test_cached_thumbnails_expire_but_not_before_the_urls_handed_out_for_them(
 def test_the_functions_know_the_lifecycle_expiry_they_refresh_against(
     template: dict, name: str
 ) -> None:
-    (rule,) = template["Resources"]["ThumbnailBucket"]["Properties"]["LifecycleConfiguration"][
-        "Rules"
-    ]
+    rule, _ = _lifecycle_rules(template)
     setting = function_environment(template, name)["THUMBNAIL_EXPIRATION_DAYS"]
     assert setting == rule["ExpirationInDays"] == {"Ref": "ThumbnailExpirationDays"}
+
+
+def test_superseded_thumbnails_expire_by_the_tag_the_code_writes_after_every_link(
+    template: dict,
+) -> None:
+    # Pregeneration marks with cache_keys.SUPERSEDED; the API refreshes a marked object it
+    # still names against SUPERSEDED_EXPIRATION_DAYS. Both must be what the rule says.
+    _, rule = _lifecycle_rules(template)
+    assert rule["Status"] == "Enabled"
+    assert rule["TagFilters"] == [
+        {"Key": cache_keys.SUPERSEDED, "Value": cache_keys.SUPERSEDED_VALUE}
+    ]
+    assert rule["ExpirationInDays"] == cache_keys.SUPERSEDED_EXPIRATION_DAYS
+    assert "Prefix" not in rule and "Filter" not in rule  # the whole bucket
+    # A day more than the longest link signed before the mark (or the last refresh).
+    longest_link = template["Parameters"]["PresignedUrlExpiry"]["MaxValue"]
+    assert rule["ExpirationInDays"] * 86400 >= longest_link + 86400
+    # ... and sooner than every object's rule, or marking would keep nothing shorter.
+    days = template["Parameters"]["ThumbnailExpirationDays"]
+    assert rule["ExpirationInDays"] <= days["MinValue"]
+
+
+def test_the_lifecycle_rules_are_accepted_by_s3_as_written(template: dict) -> None:
+    # The CloudFormation rules as the S3 API spells them, applied to a (moto) bucket.
+    untagged, tagged = _lifecycle_rules(template)
+    days = template["Parameters"]["ThumbnailExpirationDays"]["Default"]
+    rules = [
+        {
+            "ID": untagged["Id"],
+            "Status": untagged["Status"],
+            "Filter": {"Prefix": ""},
+            "Expiration": {"Days": days},
+            "AbortIncompleteMultipartUpload": {
+                "DaysAfterInitiation": untagged["AbortIncompleteMultipartUpload"][
+                    "DaysAfterInitiation"
+                ]
+            },
+        },
+        {
+            "ID": tagged["Id"],
+            "Status": tagged["Status"],
+            "Filter": {"Tag": tagged["TagFilters"][0]},
+            "Expiration": {"Days": tagged["ExpirationInDays"]},
+        },
+    ]
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lifecycle")
+        s3.put_bucket_lifecycle_configuration(
+            Bucket="lifecycle", LifecycleConfiguration={"Rules": rules}
+        )
+        stored = s3.get_bucket_lifecycle_configuration(Bucket="lifecycle")["Rules"]
+    assert {r["ID"]: r["Filter"] for r in stored}[tagged["Id"]] == {
+        "Tag": {"Key": cache_keys.SUPERSEDED, "Value": cache_keys.SUPERSEDED_VALUE}
+    }
 
 
 # --- Permissions -------------------------------------------------------------------------------
@@ -443,12 +505,21 @@ def test_the_api_function_can_touch_only_the_thumbnail_bucket() -> None:
     assert actions == {
         "s3:GetObject",
         "s3:PutObject",
+        "s3:GetObjectTagging",  # a refresh copies the tags: a superseded object stays marked
+        "s3:PutObjectTagging",
         "s3:ListBucket",
         "secretsmanager:GetSecretValue",
     }
     [secret] = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
     assert secret["Action"] == "secretsmanager:GetSecretValue"  # read only
     assert secret["Resource"] == {"Ref": "CloudFrontPrivateKeySecretArn"}  # that secret only
+
+
+def test_pregeneration_tags_thumbnails_and_deletes_none() -> None:
+    statements = _statements(_roles()["PregenerateFunctionRole"])
+    on_cache = [s for s in statements if "ThumbnailBucket" in json.dumps(s["Resource"])]
+    actions = {a for s in on_cache for a in as_list(s["Action"])}
+    assert actions == {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:ListBucket"}
 
 
 def test_pregeneration_reads_the_data_bucket_and_never_writes_it() -> None:

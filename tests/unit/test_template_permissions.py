@@ -145,14 +145,16 @@ def test_pregeneration_reads_frame_objects_of_the_data_bucket_and_nothing_else_t
         for s in _statements_on("PregenerateFunction", "s3:")
         if "DataBucket" in json.dumps(s["Resource"])
     ]
-    # GetObject only (a HEAD is a GetObject too): no listing, no versions, no lifecycle.
-    assert [as_list(s["Action"]) for s in on_data] == [["s3:GetObject"]]
-    (statement,) = on_data
-    text, variables = statement["Resource"]["Fn::Sub"]
-    assert text == "arn:${AWS::Partition}:s3:::${Bucket}/*"
-    assert variables == {
+    bucket = {
         "Bucket": {"Fn::If": ["CreateDataBucket", {"Ref": "DataBucket"}, {"Ref": "DataBucketName"}]}
     }
+    # GetObject on objects (a HEAD is a GetObject too): no versions, tags, lifecycle or writes.
+    # ListBucket on the bucket alone: without it S3 answers a missing key 403, not 404, and an
+    # event for a deleted frame would be retried into the DLQ instead of skipped.
+    assert sorted((as_list(s["Action"]), s["Resource"]["Fn::Sub"]) for s in on_data) == [
+        (["s3:GetObject"], ["arn:${AWS::Partition}:s3:::${Bucket}/*", bucket]),
+        (["s3:ListBucket"], ["arn:${AWS::Partition}:s3:::${Bucket}", bucket]),
+    ]
 
 
 def test_pregeneration_consumes_its_own_queue_only() -> None:

@@ -11,6 +11,9 @@ download and S3 call is bounded by what is left of it:
 - boto3 (S3): botocore takes its timeouts from the client's configuration, fixed when the
   client is built, so `Deadline.call` runs the call in a thread and stops waiting for it at
   the deadline (the thread ends on botocore's own timeouts; it holds no result we keep).
+  That thread is not stopped: a call that acts (writes, marks) checks the deadline before
+  each step itself, and a long read is abandoned by its ``on_timeout`` (pregeneration's
+  fetch shuts its connection down).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ T = TypeVar("T")
 #: Seconds kept back from the function's timeout to answer: shape the JSON error, log it,
 #: flush the metrics. Milliseconds of work; one second leaves room for a slow container.
 ANSWER_MARGIN = 1.0
+#: Longest wait between two readings of the clock while `Deadline.call` waits: the deadline
+#: is the clock's, not the time the wait started with (an injected clock may jump).
+_WAIT_SLICE = 0.1
 
 
 class Deadline:
@@ -96,7 +102,9 @@ class Deadline:
 
         Without a deadline `fn` runs in this thread. With one it runs in a daemon thread
         (a new one each time: a stalled call must not hold up the next), and its exception,
-        if any, is raised here.
+        if any, is raised here. A call given up on goes on in its thread: `on_timeout` may
+        stop it (it is called at the deadline, before its error is raised), and a call with
+        effects must check the deadline before each of them.
         """
         if self.at is None:
             return fn(*args, **kwargs)
@@ -112,7 +120,8 @@ class Deadline:
 
         worker = threading.Thread(target=run, name="deadline-call", daemon=True)
         worker.start()
-        worker.join(max(0.0, self.remaining()))
+        while worker.is_alive() and not self.expired:
+            worker.join(min(self.remaining(), _WAIT_SLICE))
         if worker.is_alive():
             raise on_timeout()
         if "error" in outcome:

@@ -17,8 +17,10 @@ OBSTYPE check, then one download and one decode for all presets, each stored und
 the API computes for the equivalent request: ``{basename}/{version}/{digest}.{ext}``. A
 second delivery of the same object finds every preset stored and renders nothing. Objects
 are never overwritten. Once a version's presets are stored, the thumbnails of the frame's
-other versions are deleted, best effort (the lifecycle removes whatever is left): they can
-never be served for this version, whose keys differ, so this only frees space.
+other versions are marked superseded, best effort (`ThumbnailStore.mark_superseded`): a link
+handed out for one still works until it expires, then the lifecycle removes the object.
+An event for an object that is gone (deleted, or replaced while it was read) is skipped:
+no retry could succeed, and a replacement has an event of its own.
 
 Inside Lambda's limits: a frame whose event says it is larger than ``MAX_DOWNLOAD_BYTES``
 fails before anything is read; the records of a batch are taken smallest first, so a frame
@@ -33,6 +35,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -236,12 +239,10 @@ class Pregenerator:
         -------
         Outcome
             The keys written, or the reason nothing was (not FITS, unusable basename,
-            ineligible OBSTYPE, already pregenerated, superseded by a newer version).
+            ineligible OBSTYPE, already pregenerated, superseded by a newer version, gone).
 
         Raises
         ------
-        FrameNotFound
-            The object no longer exists.
         UnreadableFrame, FrameTooLarge
             The object cannot be rendered (corrupt, not FITS, too big: from the event's size
             before anything is read).
@@ -274,6 +275,10 @@ class Pregenerator:
         except _Superseded:
             # The newer version's own event renders it; this one has nothing left to do.
             return self._skip(obj, "superseded by a newer version of the object")
+        except FrameNotFound:
+            # Deleted before (or while) it was read: no retry can succeed, and an object
+            # stored again under the key comes with an event of its own.
+            return self._skip(obj, "the object no longer exists")
 
     # ------------------------------------------------------------------ steps
     def _pregenerate(
@@ -354,6 +359,7 @@ class Pregenerator:
                 thumbnail.data,
                 thumbnail.content_type,
                 metadata=cache_keys.thumbnail_metadata(basename, version, thumbnail),
+                deadline=deadline,
             )
             written.append(key)
         metrics.add_metric(name="PregeneratedThumbnails", unit=MetricUnit.Count, value=len(written))
@@ -367,7 +373,7 @@ class Pregenerator:
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
-        self._remove_other_versions(obj, basename, version, etag, deadline)
+        self._mark_other_versions(obj, basename, version, etag, deadline)
         return Outcome(obj.bucket, obj.key, rendered=tuple(written))
 
     def _skip(self, obj: ObjectCreated, reason: str) -> Outcome:
@@ -389,7 +395,7 @@ class Pregenerator:
             if not deadline.call(StorageError.timed_out("lookup"), self.store.exists, key)
         }
 
-    def _remove_other_versions(
+    def _mark_other_versions(
         self,
         obj: ObjectCreated,
         basename: str,
@@ -397,42 +403,57 @@ class Pregenerator:
         etag: str | None,
         deadline: Deadline,
     ) -> None:
-        """Delete the thumbnails of the frame's other versions; log, never raise, on failure.
+        """Mark the thumbnails of the frame's other versions superseded; log, never raise.
 
-        Only while the object still is the version just rendered: a worker that rendered an
-        older version late must not delete the current version's thumbnails.
+        The keys are listed first, then the object is checked to still be the version just
+        rendered, then exactly the listed keys are marked. So a worker that rendered an older
+        version late marks nothing (the object is newer), and nothing stored after the
+        listing is marked: another version's thumbnails can only be listed if that version
+        was uploaded before, and then the check fails. A marking its caller gave up on stops
+        at the deadline (`ThumbnailStore.mark_superseded`).
         """
         where = {"bucket": obj.bucket, "key": obj.key, "version": version}
         try:
+            others = deadline.call(
+                StorageError.timed_out("listing"),
+                self.store.others,
+                cache_keys.frame_prefix(basename),
+                keep=cache_keys.version_prefix(basename, version),
+            )
+            if not others:
+                return
             current = deadline.call(
                 StorageError.timed_out("check"), self.s3.head_object, Bucket=obj.bucket, Key=obj.key
             ).get("ETag")
         except (ClientError, BotoCoreError, StorageError) as error:
             logger.warning(
-                "other versions kept: the object could not be looked at",
+                "other versions left unmarked: they or the object could not be looked at",
                 extra={**where, "error": type(error).__name__},
             )
             return
         if etag is not None and cache_keys.normalise_etag(current) != etag:
             logger.info(
-                "other versions kept: the object has changed since it was read", extra=where
+                "other versions left unmarked: the object has changed since it was read",
+                extra=where,
             )
             return
         try:
-            deleted = deadline.call(
-                StorageError.timed_out("delete"),
-                self.store.delete_prefix,
-                cache_keys.frame_prefix(basename),
-                keep=cache_keys.version_prefix(basename, version),
+            marked = deadline.call(
+                StorageError.timed_out("marking"),
+                self.store.mark_superseded,
+                others,
+                deadline=deadline,
             )
         except StorageError as error:
             logger.warning(
-                "other versions kept: deleting them failed",
+                "other versions left unmarked: marking them failed",
                 extra={**where, "error": type(error).__name__, "reason": error.message},
             )
             return
-        if deleted:
-            logger.info("deleted other versions' thumbnails", extra={**where, "deleted": deleted})
+        if marked:
+            logger.info(
+                "marked other versions' thumbnails superseded", extra={**where, "marked": marked}
+            )
 
     def _check_size(self, size: int | None) -> None:
         limit = self.settings.max_download_bytes
@@ -447,18 +468,27 @@ class Pregenerator:
         if_match: str | None = None,
     ) -> _Fetched:
         """GET the object (or its first `length` bytes) before `deadline`, mapping S3 errors
-        to ours."""
-        return deadline.call(
-            lambda: StorageError(
-                f"reading s3://{obj.bucket}/{obj.key} did not finish in time", status=503
-            ),
-            self._fetch_now,
-            obj,
-            length,
-            if_match,
-        )
+        to ours. A read still going at the deadline is abandoned: its connection is shut
+        down and what it read is dropped, so it neither reads on nor holds the memory while
+        the next record downloads."""
+        reading = _Reading()
 
-    def _fetch_now(self, obj: ObjectCreated, length: int | None, if_match: str | None) -> _Fetched:
+        def timed_out() -> StorageError:
+            reading.abandon()
+            return StorageError(
+                f"reading s3://{obj.bucket}/{obj.key} did not finish in time", status=503
+            )
+
+        return deadline.call(timed_out, self._fetch_now, obj, length, if_match, reading)
+
+    def _fetch_now(
+        self,
+        obj: ObjectCreated,
+        length: int | None,
+        if_match: str | None,
+        reading: _Reading | None = None,
+    ) -> _Fetched:
+        reading = reading or _Reading()
         kwargs: dict[str, str] = {"Bucket": obj.bucket, "Key": obj.key}
         if length is not None:
             kwargs["Range"] = f"bytes=0-{length - 1}"
@@ -467,7 +497,7 @@ class Pregenerator:
             kwargs["IfMatch"] = f'"{if_match}"'
         try:
             response = self.s3.get_object(**kwargs)
-            data = response["Body"].read()
+            data = reading.read(response["Body"])
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NotFound"):
@@ -493,6 +523,55 @@ class Pregenerator:
 
 class _Superseded(Exception):
     """The object changed between reading its header and its data."""
+
+
+class _Abandoned(Exception):
+    """The caller of a fetch gave up on it (`_Reading.abandon`)."""
+
+
+class _Reading:
+    """The body of one GET, read so that a caller who gave up can stop it.
+
+    `Deadline.call` stops waiting at the deadline but cannot stop its thread; `abandon`
+    (called from the waiting thread) does: it shuts the connection down, which ends the read
+    at its next ``recv`` (blocked on a slow server or not) with an error, and the reading
+    thread ends, dropping what it read. The body is read in one call, into one buffer: a
+    frame's bytes are held once, never twice (as pieces and joined).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._body: Any = None
+
+    def read(self, body: Any) -> bytes:
+        """All of `body` (a botocore ``StreamingBody``), unless abandoned meanwhile."""
+        with self._lock:
+            self._body = body
+            abandoned = self._abandoned
+        try:
+            if abandoned:
+                raise _Abandoned()
+            data = body.read()
+            with self._lock:
+                abandoned = self._abandoned
+            if abandoned:  # a shutdown can also look like the end of the body
+                raise _Abandoned()
+            return data
+        finally:
+            body.close()
+
+    def abandon(self) -> None:
+        """Stop the read, whether it is under way or not started yet."""
+        with self._lock:
+            self._abandoned = True
+            body = self._body
+        if body is not None:
+            # urllib3's response (botocore keeps it as ``_raw_stream``) shuts its socket down
+            # from another thread; ``close`` alone would not wake a blocked ``recv``.
+            shutdown = getattr(getattr(body, "_raw_stream", None), "shutdown", None)
+            if callable(shutdown):
+                shutdown()
 
 
 def _check_time(deadline: Deadline, step: str) -> None:

@@ -29,6 +29,7 @@ from .cache_keys import (
     COLOR_BALANCE,
     CUTOUT,
     ORIENTATION,
+    SUPERSEDED_EXPIRATION_DAYS,
     basename_of,
     thumbnail_key,
     thumbnail_metadata,
@@ -82,7 +83,9 @@ class Store(Protocol):
 
     def get(self, key: str, *, max_bytes: int | None = None) -> bytes | None: ...
 
-    def put(self, key: str, data: bytes, content_type: str, *, metadata=None) -> None: ...
+    def put(
+        self, key: str, data: bytes, content_type: str, *, metadata=None, deadline=None
+    ) -> None: ...
 
     def presign(self, key: str) -> str: ...
 
@@ -183,9 +186,13 @@ class ThumbnailService:
         self._renderer = render
         self._clock = clock
         self._now = now
-        # S3 may expire an object this long after it was written; a URL lives this long.
+        # S3 may expire an object this long after it was written (or marked superseded); a
+        # URL lives this long.
         self._refresh_age = timedelta(
             days=settings.thumbnail_expiration_days, seconds=-settings.presigned_url_expiry
+        )
+        self._superseded_refresh_age = timedelta(
+            days=SUPERSEDED_EXPIRATION_DAYS, seconds=-settings.presigned_url_expiry
         )
 
     def lookup(
@@ -298,6 +305,7 @@ class ThumbnailService:
             thumbnail.data,
             thumbnail.content_type,
             metadata=metadata,
+            deadline=deadline,
         )
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit
@@ -317,10 +325,16 @@ class ThumbnailService:
         )
 
     def _expires_too_soon(self, stored: StoredObject) -> bool:
-        """Whether S3's lifecycle may delete `stored` before a URL signed now expires."""
+        """Whether S3's lifecycle may delete `stored` before a URL signed now expires.
+
+        A superseded object (its version was replaced, but the archive still names it: the
+        record is updated after the upload) goes `SUPERSEDED_EXPIRATION_DAYS` after it was
+        marked or refreshed, so it is refreshed sooner; the refresh keeps the mark.
+        """
         if stored.last_modified is None:
             return False
-        return self._now() - stored.last_modified >= self._refresh_age
+        limit = self._superseded_refresh_age if stored.superseded else self._refresh_age
+        return self._now() - stored.last_modified >= limit
 
     def _download(self, source: _Source, authorization: str | None, deadline: Deadline) -> Download:
         """Download `source`'s file (once) and take its version from what was downloaded."""

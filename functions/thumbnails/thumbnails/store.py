@@ -2,8 +2,10 @@
 
 Objects are immutable per key (the key holds the source version, the parameters' digest and
 the render version), so they are written once with a long ``Cache-Control`` and read through
-presigned URLs. The only write to an existing key is `ThumbnailStore.refresh`, which copies
-an object onto itself, unchanged, to restart its lifecycle expiry.
+presigned URLs. The only writes to an existing key copy an object onto itself, bytes
+unchanged: `ThumbnailStore.refresh` restarts its lifecycle expiry, and
+`ThumbnailStore.mark_superseded` marks a thumbnail of a replaced version so that the lifecycle
+removes it once every link handed out for it has expired (nothing is ever deleted here).
 Every S3 failure becomes a `StorageError`: 503 when S3 throttles or is unreachable, 502
 otherwise; messages name the operation and the S3 error code, never credentials or URLs.
 """
@@ -11,7 +13,8 @@ otherwise; messages name the operation and the S3 error code, never credentials 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +24,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as S3ConnectionError
 
+from .cache_keys import SUPERSEDED, SUPERSEDED_VALUE
+from .deadline import Deadline
 from .errors import StorageError
 from .settings import Settings
 from .url_signing import CloudFrontUrlSigner, read_secret
@@ -43,9 +48,17 @@ _UNAVAILABLE_CODES = frozenset(
         "RequestTimeTooSkewed",
         "InternalError",
         "500",
+        # Another write to the key was in flight; after the retries of `put`, still worth one.
+        "ConditionalRequestConflict",
     }
 )
-_DELETE_BATCH = 1000  # DeleteObjects' maximum
+_LIST_PAGE = 1000  # ListObjectsV2's maximum
+#: A conditional write that meets another write to its key in flight is answered 409
+#: ConditionalRequestConflict (S3 says: retry). First wait and growth of the back-off, its
+#: cap, and the attempts in all; the deadline ends them sooner.
+_CONFLICT_BACKOFF = 0.1
+_CONFLICT_BACKOFF_MAX = 1.6
+_CONFLICT_ATTEMPTS = 8
 
 
 def make_s3_client(settings: Settings) -> Any:
@@ -101,6 +114,11 @@ class StoredObject:
     metadata: dict[str, str]
     last_modified: datetime | None
     content_type: str | None
+
+    @property
+    def superseded(self) -> bool:
+        """Whether the object is marked superseded (`ThumbnailStore.mark_superseded`)."""
+        return self.metadata.get(SUPERSEDED) == SUPERSEDED_VALUE
 
 
 class ThumbnailStore:
@@ -203,6 +221,8 @@ class ThumbnailStore:
 
         S3 expires objects by their creation time and refuses a copy onto itself that changes
         nothing; ``MetadataDirective=REPLACE`` with the same metadata is the documented way.
+        The tags are copied (``TaggingDirective=COPY``), so a superseded object stays marked
+        and the lifecycle still removes it a day after the links signed for it expire.
 
         Returns
         -------
@@ -224,6 +244,7 @@ class ThumbnailStore:
                 CacheControl=OBJECT_CACHE_CONTROL,
                 ServerSideEncryption="AES256",
                 Metadata=dict(stored.metadata),
+                TaggingDirective="COPY",
             )
         except ClientError as error:
             if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
@@ -261,32 +282,53 @@ class ThumbnailStore:
         content_type: str,
         *,
         metadata: Mapping[str, str] | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         """Store a thumbnail: content type, immutable caching, AES256 server-side encryption.
 
         Written once: a conditional write (``If-None-Match: *``) leaves an object that is
         already there untouched (another worker stored the same version and parameters,
-        hence the same image). `metadata` values must be ASCII (S3 user metadata travels in
-        HTTP headers).
+        hence the same image, which the caller then serves). `metadata` values must be ASCII
+        (S3 user metadata travels in HTTP headers).
+
+        S3 answers 409 ``ConditionalRequestConflict`` while another write to the key is in
+        flight: the write is tried again after a growing pause, as long as `deadline` leaves
+        time for the pause; the next answer is then a success or 412 (the other writer's
+        object is there).
+
+        Raises
+        ------
+        StorageError
+            Any other failure, or still a conflict when the attempts or the time ran out (503).
         """
-        try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                CacheControl=OBJECT_CACHE_CONTROL,
-                ServerSideEncryption="AES256",
-                Metadata=dict(metadata or {}),
-                IfNoneMatch="*",
-            )
-        except ClientError as error:
-            if _error_code(error) in ("PreconditionFailed", "412") or _http_status(error) == 412:
-                logger.debug("%s was already stored; kept as it is", key)
+        deadline = deadline or Deadline.unbounded()
+        pause = _CONFLICT_BACKOFF
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=content_type,
+                    CacheControl=OBJECT_CACHE_CONTROL,
+                    ServerSideEncryption="AES256",
+                    Metadata=dict(metadata or {}),
+                    IfNoneMatch="*",
+                )
                 return
-            raise _storage_error("write", error) from None
-        except BotoCoreError as error:
-            raise _storage_error("write", error) from None
+            except ClientError as error:
+                code, status = _error_code(error), _http_status(error)
+                if code in ("PreconditionFailed", "412") or status == 412:
+                    logger.debug("%s was already stored; kept as it is", key)
+                    return
+                conflict = code == "ConditionalRequestConflict" or status == 409
+                if not conflict or attempt == _CONFLICT_ATTEMPTS or deadline.remaining() <= pause:
+                    raise _storage_error("write", error) from None
+            except BotoCoreError as error:
+                raise _storage_error("write", error) from None
+            logger.info("%s: another write was in flight (409); trying again", key)
+            time.sleep(pause)
+            pause = min(2 * pause, _CONFLICT_BACKOFF_MAX)
 
     def presign(self, key: str) -> str:
         """A signed GET URL of `key`, valid for ``presign_expiry`` seconds: CloudFront's when
@@ -302,45 +344,86 @@ class ThumbnailStore:
         except (ClientError, BotoCoreError) as error:
             raise _storage_error("signing", error) from None
 
-    def delete_prefix(self, prefix: str, *, keep: str | None = None) -> int:
-        """Delete every object under `prefix` (e.g. a frame's thumbnails); return the count.
+    def others(self, prefix: str, *, keep: str) -> list[str]:
+        """The keys under `prefix` but not under `keep`, as S3 lists them now.
 
-        Keys under `keep` (e.g. the current version's prefix) are left alone.
+        For a frame's prefix and its current version's: the thumbnails of its other versions
+        (and keys without a version, from earlier releases).
 
         Raises
         ------
         ValueError
-            For an empty prefix, which would empty the bucket.
+            For an empty prefix, which would name the whole bucket.
         StorageError
-            If listing fails or S3 reports any key it could not delete.
+            If listing fails.
         """
         if not prefix:
-            raise ValueError("refusing to delete an empty prefix (the whole bucket)")
-        deleted = 0
+            raise ValueError("refusing to list an empty prefix (the whole bucket)")
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": _DELETE_BATCH}
+                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": _LIST_PAGE}
             )
-            for page in pages:
-                keys = [
-                    {"Key": item["Key"]}
-                    for item in page.get("Contents", [])
-                    if not (keep and item["Key"].startswith(keep))
-                ]
-                if not keys:
-                    continue
-                answer = self.s3.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
-                )
-                errors = answer.get("Errors") or []
-                if errors:
-                    first = errors[0]
-                    raise StorageError(
-                        f"Thumbnail cache delete failed for {len(errors)} object(s) under "
-                        f"{prefix!r}: {first.get('Code', 'unknown')}"
-                    )
-                deleted += len(keys)
+            return [
+                item["Key"]
+                for page in pages
+                for item in page.get("Contents", [])
+                if not item["Key"].startswith(keep)
+            ]
         except (ClientError, BotoCoreError) as error:
-            raise _storage_error("delete", error) from None
-        logger.info("deleted %d cached thumbnails under %s", deleted, prefix)
-        return deleted
+            raise _storage_error("listing", error) from None
+
+    def mark_superseded(self, keys: Iterable[str], *, deadline: Deadline | None = None) -> int:
+        """Mark each of `keys` superseded; return how many were marked now.
+
+        Each is copied onto itself, bytes and headers unchanged, with the mark
+        (``cache_keys.SUPERSEDED``) as its only tag, which the bucket's lifecycle rule
+        expires after ``SUPERSEDED_EXPIRATION_DAYS``, and in its metadata, which `stat`
+        shows the API. The copy restarts the object's age: S3 counts a rule's days from the
+        object's creation, so a tag alone would let an object older than the rule's days go
+        at once, under links handed out yesterday. Every link signed before the mark expires
+        within `PRESIGNED_URL_EXPIRY` of it, and the API refreshes a marked object it still
+        names (see `refresh`). An object already marked is left as it is (marking it again
+        would lengthen its life), and so is one that is gone.
+
+        Only the keys given are touched, never what appeared since they were listed; and
+        nothing is started once `deadline` has passed, so a call its caller gave up on stops
+        at its next object instead of acting later.
+
+        Raises
+        ------
+        StorageError
+            If a lookup or copy fails (what was marked before stays marked).
+        """
+        deadline = deadline or Deadline.unbounded()
+        marked = 0
+        for key in keys:
+            if deadline.expired:
+                logger.info("stopped marking superseded thumbnails: the deadline passed")
+                break
+            stored = self.stat(key)
+            if stored is None or stored.superseded:
+                continue
+            if deadline.expired:
+                logger.info("stopped marking superseded thumbnails: the deadline passed")
+                break
+            try:
+                self.s3.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource={"Bucket": self.bucket, "Key": key},
+                    MetadataDirective="REPLACE",
+                    ContentType=stored.content_type or "application/octet-stream",
+                    CacheControl=OBJECT_CACHE_CONTROL,
+                    ServerSideEncryption="AES256",
+                    Metadata={**stored.metadata, SUPERSEDED: SUPERSEDED_VALUE},
+                    TaggingDirective="REPLACE",
+                    Tagging=f"{SUPERSEDED}={SUPERSEDED_VALUE}",
+                )
+            except ClientError as error:
+                if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
+                    continue
+                raise _storage_error("marking", error) from None
+            except BotoCoreError as error:
+                raise _storage_error("marking", error) from None
+            marked += 1
+        return marked
