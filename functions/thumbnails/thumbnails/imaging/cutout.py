@@ -7,7 +7,8 @@ tile, so a 2-arcminute cutout of a 4k frame decodes ~300 of its 4096 tiles, and 
 moved with it), rendered by the same pipeline as any thumbnail (binning, scaling, colour
 alignment, orientation). Where the square falls outside the frame it is padded with NaN and
 `Frame.cutout` says which part holds data, so the renderer can make the rest transparent
-(PNG, WebP) or black (JPEG).
+(PNG, WebP) or black (JPEG). The padding is never stored (`PaddedLayout`): only the frame's
+part is kept, so memory follows the pixels decoded, not the size asked for.
 
 Raw multi-amplifier frames are decoded whole (their amplifiers are placed first), then cut.
 For colour, the first (red) frame's cutout is the reference: the other channels are cut
@@ -32,6 +33,7 @@ from ..errors import (
 from ..params import RenderLimits
 from ..positions import Cutout, PixelCutout, SkyCutout
 from . import rice
+from .binning import block_mean, sample_positions
 from .cards import CardHeader, card_value, parse_header
 from .frame import Frame
 from .hdus import HduInfo, Selection, merged_cards, open_fits
@@ -39,7 +41,7 @@ from .mosaic import Layout
 from .pixels import _check_dither_seed, decoding_errors, read_arrays
 from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
 
-__all__ = ["CutoutGeometry", "Window", "load_cutout", "locate", "read_rows"]
+__all__ = ["CutoutGeometry", "PaddedLayout", "Window", "load_cutout", "locate", "read_rows"]
 
 #: Pixels added around a colour channel's cutout, so that resampling it onto the reference
 #: cutout has data up to the reference's edges.
@@ -405,20 +407,93 @@ def load_cutout(
         inside = window.within(shape)
         part = None if inside is None else _assembled(layout, inside)
     del raw
+    layout: Layout | PaddedLayout
     if inside is None:  # a colour channel that misses the reference's sky entirely
-        image = np.full(window.shape, np.nan, dtype=np.float32)
         data_box = Window(0, 0, 0, 0)
+        layout = PaddedLayout(np.empty((0, 0), dtype=np.float32), window.shape, data_box)
     elif inside == window:
         # A copy: a view would keep the whole file (plain .fits) or the decoded band of
         # full-width rows alive for as long as the frame.
-        image, data_box = np.array(part, dtype=np.float32), inside.relative_to(window)
-    else:
-        image = np.full(window.shape, np.nan, dtype=np.float32)
         data_box = inside.relative_to(window)
-        image[data_box.y0 : data_box.y1, data_box.x0 : data_box.x1] = part
-    frame = Frame(_moved_header(header, window), Layout.single(image))
+        layout = Layout.single(np.array(part, dtype=np.float32))
+    else:
+        # Only the frame's part is kept: the padding is made a band at a time as it is
+        # binned, so a cutout reaching far off a small frame costs no more than its part.
+        data_box = inside.relative_to(window)
+        layout = PaddedLayout(np.array(part, dtype=np.float32), window.shape, data_box)
+    del part
+    frame = Frame(_moved_header(header, window), layout)
     frame.cutout = CutoutGeometry(window, data_box, wcs)
     return frame
+
+
+class PaddedLayout:
+    """A cutout reaching beyond its frame: the frame's part, and NaN around it, never stored.
+
+    It stands for `mosaic.Layout.single` of the padded image (``np.full(shape, nan)`` with
+    `part` at `data`) and gives the same samples and binned images bit for bit, but the
+    padding only ever exists a band of block rows at a time (`rows`), so its memory is the
+    part's, however much padding the window has.
+
+    Parameters
+    ----------
+    part : ndarray
+        float32, C-contiguous: the frame's pixels inside the window (may be empty).
+    shape : (rows, cols)
+        The whole window's.
+    data : Window
+        Where `part` lies in the window.
+    """
+
+    #: About how many bytes of padded rows are made at a time while binning.
+    BAND_BYTES = 4 << 20
+
+    def __init__(self, part: np.ndarray, shape: tuple[int, int], data: Window) -> None:
+        self.part = part
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.data = data
+
+    @property
+    def boxes(self) -> list[tuple[int, int, int, int]]:
+        return [(0, 0, *self.shape)]
+
+    def tiling_factor(self, factor: int) -> int:
+        return factor  # one box: every factor tiles it
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start..stop-1`` of the padded image (a new float32 array)."""
+        band = np.full((stop - start, self.shape[1]), np.nan, dtype=np.float32)
+        data = self.data
+        y0, y1 = max(start, data.y0), min(stop, data.y1)
+        if y0 < y1:
+            band[y0 - start : y1 - start, data.x0 : data.x1] = self.part[
+                y0 - data.y0 : y1 - data.y0
+            ]
+        return band
+
+    def assemble(self) -> np.ndarray:
+        """The whole padded image (what rendering never needs)."""
+        return self.rows(0, self.shape[0])
+
+    def samples(self, count: int) -> np.ndarray:
+        """`binning.sample` of the padded image (float64, NaN where it picks padding)."""
+        rows, cols = sample_positions(self.shape, count, contiguous=True)
+        data = self.data
+        inside = (rows >= data.y0) & (rows < data.y1) & (cols >= data.x0) & (cols < data.x1)
+        values = np.full(rows.size, np.nan)
+        values[inside] = self.part[rows[inside] - data.y0, cols[inside] - data.x0]
+        return values
+
+    def binned(self, factor: int, clip: tuple[float, float] | None = None) -> np.ndarray:
+        """`binning.block_mean` of the padded image, a band of block rows at a time (each
+        block row is computed on its own there, so the pixels are the same)."""
+        rows, cols = self.shape[0] // factor, self.shape[1] // factor
+        out = np.empty((rows, cols), dtype=np.float32)
+        step = max(1, self.BAND_BYTES // max(1, factor * self.shape[1] * 4))
+        for first in range(0, rows, step):
+            last = min(rows, first + step)
+            out[first:last] = block_mean(self.rows(first * factor, last * factor), factor, clip)
+        return out
 
 
 def _window(cutout, header, shape, limits, reference: Frame | None):
