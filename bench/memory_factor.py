@@ -1,15 +1,28 @@
-"""Peak memory per byte of FITS file: the factor behind the default ``MAX_DOWNLOAD_BYTES``.
+"""Peak memory of renders, measured in fresh processes: the factors behind the memory limits.
 
-    .venv/bin/python bench/memory_factor.py [--size 4096] [--keep DIR]
+    .venv/bin/python bench/memory_factor.py [--size 4096] [--keep DIR] [--only files|renders]
 
-Writes large frames with ``tests/fits_factory.py`` (a reduced float32 ``.fits``, the same
-Rice-compressed ``.fits.fz``, and a raw-style 16-bit ``.fits`` with ``BZERO``, which astropy
-decodes into a new float array), then, for each, in a fresh process (so that the peaks do
-not mix): imports the renderer, notes the peak RSS, reads the file into one ``bytes`` (as the
-download does), decodes it once and renders the pregeneration presets (200 and 1000 px), and
-notes the peak RSS again. Prints, per frame, the file size, the peak RSS, the increase over
-the imports, and ``factor = increase / file size``; `thumbnails.settings` uses the largest
-factor of an uncompressed frame (compressed frames are bounded by ``MAX_FRAME_PIXELS``).
+Two measurements, each case in a fresh process (so that the peaks do not mix), as the increase
+of the peak RSS (``VmHWM``) over what the process held after its imports and a warm-up render:
+
+1. **per byte of file** (``files``), behind the default ``MAX_DOWNLOAD_BYTES``
+   (`thumbnails.settings.MEMORY_PER_DOWNLOAD_BYTE`): large frames (a reduced float32
+   ``.fits``, the same Rice-compressed ``.fits.fz``, and a raw-style 16-bit ``.fits`` with
+   ``BZERO``, which astropy decodes into a new float array) read into one ``bytes`` (as the
+   download does), decoded once and rendered in the pregeneration presets (200 and 1000 px);
+   ``factor = increase / file size``.
+2. **per request** (``renders``), behind the memory budget checked before a render
+   (`thumbnails.imaging.budget`): grey and colour cutouts reaching far off a small frame
+   (padding), cutouts inside a larger frame, whole frames, at output boxes from 200 to
+   4096 px in every format. For each case it prints the measured increase, the budget's
+   estimate (`MemoryPlan.estimate`) and their ratio (at most 1: the estimate covers it),
+   then, per kind of render (colour mode, format, transparent padding), the bytes per
+   binned pixel the measurements need once the known terms are taken off (the pixels
+   decoded, the file, the row sums, the fixed part): the budget's `BINNED_BYTES` must be at
+   least the largest of them.
+
+The frames are written here with astropy (sky, noise, a few stars, a TAN WCS), not by the
+tests' factories, so that the benchmark stands on its own.
 """
 
 from __future__ import annotations
@@ -23,12 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-_MEASURE = r"""
-import json, sys
-from thumbnails import imaging
-from thumbnails.params import RenderLimits
-from thumbnails.presets import parse_presets
-
+_PEAK = r"""
 def peak():
     # VmHWM, the peak RSS of this process image. Not ru_maxrss: on Linux a child starts with
     # its parent's, and the parent held every frame when it forked.
@@ -36,6 +44,15 @@ def peak():
         for line in status:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
+"""
+
+_MEASURE_FILE = (
+    _PEAK
+    + r"""
+import json, sys
+from thumbnails import imaging
+from thumbnails.params import RenderLimits
+from thumbnails.presets import parse_presets
 
 presets = parse_presets(("width=200&height=200", "width=1000&height=1000"))
 before = peak()
@@ -48,34 +65,111 @@ for params in presets:
     imaging.render_frames([frame], params)
 print(json.dumps({"bytes": size, "imports": before, "peak": peak()}))
 """
+)
+
+_MEASURE_RENDER = (
+    _PEAK
+    + r"""
+import json, sys
+from thumbnails import imaging
+from thumbnails.imaging.budget import plan_memory
+from thumbnails.params import ThumbnailParams
+
+paths, query = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+files = [open(path, "rb").read() for path in paths]
+# Warm up: every module, codec and font a render of this kind imports, at a tiny size.
+small = {k: v for k, v in query.items() if k not in ("width", "height", "size", "fov")}
+for fmt in ("jpeg", "png", "webp"):
+    warm = ThumbnailParams.from_query({**small, "width": "16", "height": "16", "format": fmt,
+                                       **({"size": "20"} if "x" in query else {})})
+    imaging.render_thumbnail(files, warm)
+params = ThumbnailParams.from_query(query)
+plan = plan_memory(files[0], params)
+before = peak()
+frames = []
+for data in files:
+    reference = frames[0] if frames else None
+    frames.append(imaging.load_frame(data, cutout=params.cutout, reference=reference))
+imaging.expect(frames, [params])
+for frame in frames:
+    frame.decode()
+imaging.render_frames(frames, params)
+fields = ("channels", "file_bytes", "part_pixels", "decode_pixels", "window", "output", "format",
+          "padded")
+print(json.dumps({
+    "imports": before, "peak": peak(), "estimate": plan.estimate(),
+    "binned": plan.binned_pixels, "factor": plan.factor,
+    **{name: getattr(plan, name) for name in fields},
+}))
+"""
+)
 
 
-def write_frames(directory: Path, size: int) -> list[Path]:
-    sys.path.insert(0, str(REPO))
+# ---------------------------------------------------------------------------- frames
+def _wcs_cards(shape, scale_arcsec=0.39):
+    rows, cols = shape
+    step = scale_arcsec / 3600.0
+    return {
+        "CTYPE1": "RA---TAN",
+        "CTYPE2": "DEC--TAN",
+        "CRVAL1": 201.3,
+        "CRVAL2": -43.0,
+        "CRPIX1": (cols + 1) / 2.0,
+        "CRPIX2": (rows + 1) / 2.0,
+        "CD1_1": -step,
+        "CD1_2": 0.0,
+        "CD2_1": 0.0,
+        "CD2_2": step,
+    }
+
+
+def reduced_frame(shape, *, seed=0, filter_name="rp", compression="RICE_1", stars=30) -> bytes:
+    """A reduced frame: empty primary, ``SCI`` image (sky, noise, stars), TAN WCS."""
+    import io
+
     import numpy as np
     from astropy.io import fits
 
-    from tests.fits_factory import reduced_frame_bytes
+    rng = np.random.default_rng(seed)
+    rows, cols = shape
+    data = rng.normal(850.0, 30.0, shape).astype(np.float32)
+    data += np.linspace(0, 50, cols, dtype=np.float32)[None, :]
+    for _ in range(stars):
+        y, x = rng.integers(3, max(4, rows - 3)), rng.integers(3, max(4, cols - 3))
+        data[y - 2 : y + 3, x - 2 : x + 3] += rng.uniform(2000, 20000)
+    primary = fits.PrimaryHDU()
+    primary.header["OBSTYPE"] = "EXPOSE"
+    primary.header["FILTER"] = filter_name
+    header = fits.Header(list(_wcs_cards(shape).items()))
+    header["EXTNAME"] = "SCI"
+    if compression:
+        sci = fits.CompImageHDU(data, header=header, compression_type=compression)
+    else:
+        sci = fits.ImageHDU(data, header=header)
+    buffer = io.BytesIO()
+    fits.HDUList([primary, sci]).writeto(buffer)
+    return buffer.getvalue()
+
+
+def write_frames(directory: Path, size: int) -> list[Path]:
+    """The large frames of the per-byte measurement."""
+    import numpy as np
+    from astropy.io import fits
 
     shape = (size, size)
-    # Sky with noise and a gradient (what sets the compression ratio), written as a reduced
-    # frame; `star_field` would take minutes at this size and changes nothing measured here.
-    rng = np.random.default_rng(0)
-    sky = rng.normal(850.0, 30.0, shape).astype(np.float32)
-    sky += np.linspace(0, 50, size, dtype=np.float32)[None, :]
     frames = {
-        "reduced-float32.fits": reduced_frame_bytes(data=sky),
-        "reduced-float32.fits.fz": reduced_frame_bytes(data=sky, compression="RICE_1"),
+        "reduced-float32.fits": reduced_frame(shape, compression=None),
+        "reduced-float32.fits.fz": reduced_frame(shape),
     }
-    del sky
     # A raw frame as an uncompressed file: 16-bit counts with BZERO 32768, which astropy
     # scales into a float array (the decoded copy is twice the file).
+    rng = np.random.default_rng(0)
     counts = rng.normal(1000, 30, shape).clip(0, 65535).astype(np.uint16)
     primary = fits.PrimaryHDU(counts)
     primary.header["OBSTYPE"] = "EXPOSE"
-    buffer = directory / "raw-uint16.fits"
-    primary.writeto(buffer)
-    paths = [buffer]
+    path = directory / "raw-uint16.fits"
+    primary.writeto(path)
+    paths = [path]
     for name, data in frames.items():
         path = directory / name
         path.write_bytes(data)
@@ -83,36 +177,163 @@ def write_frames(directory: Path, size: int) -> list[Path]:
     return paths
 
 
-def measure(path: Path) -> dict:
+def write_render_frames(directory: Path) -> dict[str, list[str]]:
+    """Frame sets of the per-request measurement: small (~23 KB, as in the issue that found
+    the padding's cost), 2k and 4k (cutouts inside, whole frames), grey and colour."""
+    sets: dict[str, list[str]] = {}
+    for name, side in (("small", 100), ("2k", 2048), ("4k", 4096)):
+        paths = []
+        for seed, filter_name in enumerate(("rp", "V", "B")):
+            path = directory / f"{name}-{filter_name}.fits.fz"
+            if not path.exists():
+                path.write_bytes(reduced_frame((side, side), seed=seed, filter_name=filter_name))
+            paths.append(str(path))
+        sets[name] = paths
+    return sets
+
+
+# ---------------------------------------------------------------------------- cases
+def render_cases(sets: dict[str, list[str]]) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(label, frames, query) of every request measured."""
+    cases = []
+    for colour in (False, True):
+        frames = sets["small"] if colour else sets["small"][:1]
+        mode = {"color": "true"} if colour else {}
+        # Cutouts mostly padding, off a 100 px frame: the binned image sets the memory. Each
+        # kind has windows equal to the box (nothing resized) and just under twice the box
+        # (binned by 1, resized from four times the output's pixels).
+        for size, box, formats in (
+            (12000, 200, ("jpeg",)),
+            (12000, 1000, ("jpeg", "png")),
+            (12000, 4096, ("jpeg", "png", "webp")),
+            (8191, 4096, ("jpeg", "png", "webp")),
+            (4096, 4096, ("jpeg", "png", "webp")),
+            (4095, 2048, ("jpeg", "png", "webp")),
+            (2048, 2048, ("png",)),
+        ):
+            for fmt in formats:
+                query = {"x": "50", "y": "50", "size": str(size), "format": fmt}
+                query |= {"width": str(box), "height": str(box), **mode}
+                cases.append((f"small {size} @{box} {fmt}", frames, query))
+        # Cutouts inside a larger frame: the decoded part counts too; nothing transparent.
+        frames = sets["4k"] if colour else sets["4k"][:1]
+        for size, box, formats in (
+            (4000, 200, ("jpeg",)),
+            (4000, 2048, ("jpeg", "png", "webp")),
+            (3000, 4096, ("png", "webp")),
+        ):
+            for fmt in formats:
+                query = {"x": "2048", "y": "2048", "size": str(size), "format": fmt}
+                query |= {"width": str(box), "height": str(box), **mode}
+                cases.append((f"4k inside {size} @{box} {fmt}", frames, query))
+        # Whole frames (pregeneration's presets, the API without a cutout).
+        frames = sets["2k"] if colour else sets["2k"][:1]
+        for box, fmt in ((200, "jpeg"), (1000, "webp"), (1000, "png"), (2048, "png")):
+            query = {"width": str(box), "height": str(box), "format": fmt, **mode}
+            cases.append((f"2k whole @{box} {fmt}", frames, query))
+    return cases
+
+
+def measure_file(path: Path) -> dict:
     run = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True
+        [sys.executable, "-c", _MEASURE_FILE, str(path)], capture_output=True, text=True
     )
     if run.returncode:
         sys.exit(f"measuring {path.name} failed:\n{run.stderr}")
-    out = run.stdout
-    result = json.loads(out)
+    result = json.loads(run.stdout)
     result["frame"] = path.name
     result["increase"] = result["peak"] - result["imports"]
     result["factor"] = result["increase"] / result["bytes"]
     return result
 
 
+def measure_render(frames: list[str], query: dict[str, str]) -> dict:
+    run = subprocess.run(
+        [sys.executable, "-c", _MEASURE_RENDER, json.dumps(frames), json.dumps(query)],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode:
+        sys.exit(f"measuring {query} failed:\n{run.stderr}")
+    result = json.loads(run.stdout)
+    result["increase"] = result["peak"] - result["imports"]
+    return result
+
+
+def needed_factors(results: list[dict]) -> dict[tuple, tuple[float, float, int]]:
+    """Per `MemoryPlan.kind`: the largest and smallest bytes per binned pixel (per channel)
+    that the measurements need after the known terms (the parts, the file, the row sums, the
+    fixed part), and how many cases there were."""
+    from thumbnails.imaging import budget
+
+    needed: dict[tuple, list[float]] = {}
+    for r in results:
+        plan = budget.MemoryPlan(**{k: _plan_value(r[k]) for k in _PLAN_FIELDS})
+        after = plan.channels * plan.binned_pixels
+        known = plan.estimate() - after * budget.BINNED_BYTES[plan.kind]
+        needed.setdefault(plan.kind, []).append((r["increase"] - known) / after)
+    return {kind: (max(v), min(v), len(v)) for kind, v in needed.items()}
+
+
+_PLAN_FIELDS = (
+    "channels",
+    "file_bytes",
+    "part_pixels",
+    "decode_pixels",
+    "window",
+    "output",
+    "format",
+    "padded",
+)
+
+
+def _plan_value(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4096, help="frame side in pixels")
+    parser.add_argument("--size", type=int, default=4096, help="frame side (per-byte factor)")
     parser.add_argument("--keep", type=Path, help="write the frames here and keep them")
+    parser.add_argument("--only", choices=("files", "renders"), help="one of the two")
     args = parser.parse_args()
+    mib = 1 << 20
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)
-        paths = write_frames(directory, args.size)
-        mib = 1 << 20
-        print(f"{'frame':28} {'file MiB':>9} {'peak MiB':>9} {'+MiB':>7} {'factor':>7}")
-        for path in paths:
-            r = measure(path)
+        if args.only != "renders":
+            print(f"{'frame':28} {'file MiB':>9} {'peak MiB':>9} {'+MiB':>7} {'factor':>7}")
+            for path in write_frames(directory, args.size):
+                r = measure_file(path)
+                print(
+                    f"{r['frame']:28} {r['bytes'] / mib:9.1f} {r['peak'] / mib:9.1f} "
+                    f"{r['increase'] / mib:7.1f} {r['factor']:7.2f}"
+                )
+            print()
+        if args.only == "files":
+            return
+        sets = write_render_frames(directory)
+        print(f"{'request':34} {'mode':6} {'+MiB':>7} {'estimate':>9} {'ratio':>6} {'bin':>4}")
+        results = []
+        for label, frames, query in render_cases(sets):
+            r = measure_render(frames, query)
+            results.append(r)
+            mode = "colour" if r["channels"] > 1 else "grey"
             print(
-                f"{r['frame']:28} {r['bytes'] / mib:9.1f} {r['peak'] / mib:9.1f} "
-                f"{r['increase'] / mib:7.1f} {r['factor']:7.2f}"
+                f"{label:34} {mode:6} {r['increase'] / mib:7.1f} {r['estimate'] / mib:9.1f} "
+                f"{r['increase'] / r['estimate']:6.2f} {r['factor']:4d}",
+                flush=True,
+            )
+        print()
+        print("bytes per binned pixel (per channel) needed: largest, smallest (cases)")
+        from thumbnails.imaging.budget import BINNED_BYTES
+
+        for kind, (most, least, count) in sorted(needed_factors(results).items()):
+            mode, fmt, transparent = kind
+            alpha = "transparent" if transparent else "opaque"
+            print(
+                f"  {mode:6} {fmt:5} {alpha:11} {most:6.2f} {least:6.2f} ({count})"
+                f"  in the budget: {BINNED_BYTES[kind]:.0f}"
             )
 
 

@@ -78,6 +78,16 @@ def derived_max_download_bytes(memory_mb: int) -> int:
     return max(2**20, int(usable / MEMORY_PER_DOWNLOAD_BYTE))
 
 
+def render_memory_budget(memory_mb: int) -> int:
+    """Bytes one render may use in a function of `memory_mb` MB: what is left of its memory
+    once `MEMORY_RESERVED_MB` is kept for the runtime and everything imported (1,586,495,488
+    bytes, 1513 MiB, for the template's 1769 MB functions).
+
+    Checked before decoding against `thumbnails.imaging.budget`'s estimate of the request.
+    """
+    return max(0, memory_mb - MEMORY_RESERVED_MB) * 2**20
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value the service cannot use."""
 
@@ -103,6 +113,13 @@ def _default_max_download_bytes(env: Mapping[str, str]) -> int:
     return derived_max_download_bytes(
         int(_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory, int, 128))
     )
+
+
+def _render_memory_bytes(env: Mapping[str, str]) -> int | None:
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+    if not memory:
+        return None  # local runs, the command line: no budget
+    return render_memory_budget(int(_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory, int, 128)))
 
 
 @dataclass(frozen=True)
@@ -133,6 +150,9 @@ class Settings:
     cors_allow_origin: str
     pregenerate_presets: tuple[str, ...]
     pregenerate_suffixes: tuple[str, ...]
+    #: Bytes a render may use (`render_memory_budget` of ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``);
+    #: None outside Lambda.
+    render_memory_bytes: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,7 +160,8 @@ class Settings:
 
         ``THUMBNAIL_BUCKET`` falls back to the old service's ``AWS_BUCKET``. An empty
         ``MAX_DOWNLOAD_BYTES`` is derived from ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` (set by
-        Lambda) with `derived_max_download_bytes`, else `UNBOUNDED_MAX_DOWNLOAD_BYTES`.
+        Lambda) with `derived_max_download_bytes`, else `UNBOUNDED_MAX_DOWNLOAD_BYTES`; the
+        memory a render may use comes from the same variable (`render_memory_budget`).
 
         Raises
         ------
@@ -211,4 +232,5 @@ class Settings:
             cors_allow_origin=get("CORS_ALLOW_ORIGIN"),
             pregenerate_presets=presets,
             pregenerate_suffixes=_csv(get("PREGENERATE_SUFFIXES")),
+            render_memory_bytes=_render_memory_bytes(env),
         )

@@ -144,30 +144,55 @@ def locate(
         The window is too large (``fov`` or ``size``).
     """
     if isinstance(cutout, SkyCutout):
-        try:
-            wcs: SkyWcs | None = celestial_wcs(header)
-        except NoCelestialWcs as reason:
-            raise NoUsableWcs(
-                f"ra/dec: this frame has no usable WCS ({reason}); ask for a pixel cutout "
-                "(x, y, size) instead"
-            ) from None
-        x, y = (float(v) for v in wcs.world_to_pixel(cutout.ra, cutout.dec))
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise CutoutOutsideFrame(_outside_message(cutout, shape, wcs))
-        scale = pixel_scale(wcs, x, y)
-        side = max(1, _round_half_up(cutout.fov * 60.0 / scale))
-        window = Window.centred(
-            _round_half_up(x - (side - 1) / 2.0), _round_half_up(y - (side - 1) / 2.0), side
-        )
+        wcs: SkyWcs | None
+        wcs, x, y, scale = sky_centre(cutout, header, shape)
+        window = sky_window(x, y, scale, cutout.fov)
         name = "fov"
     else:
         wcs = _usable_wcs(header)
-        window = Window.centred(cutout.first_pixel("x"), cutout.first_pixel("y"), cutout.size)
+        window = pixel_window(cutout)
         name = "size"
     _check_pixels(name, window, limits)
     if window.within(shape) is None:
         raise CutoutOutsideFrame(_outside_message(cutout, shape, wcs))
     return window, wcs
+
+
+def sky_centre(
+    cutout: SkyCutout, header, shape: tuple[int, int]
+) -> tuple[SkyWcs, float, float, float]:
+    """The frame's WCS, the cutout's centre ``(x, y)`` (0-based pixels) and the pixel scale
+    there (arcsec), as `locate` finds them.
+
+    Raises
+    ------
+    NoUsableWcs, CutoutOutsideFrame
+        As `locate`.
+    """
+    try:
+        wcs = celestial_wcs(header)
+    except NoCelestialWcs as reason:
+        raise NoUsableWcs(
+            f"ra/dec: this frame has no usable WCS ({reason}); ask for a pixel cutout "
+            "(x, y, size) instead"
+        ) from None
+    x, y = (float(v) for v in wcs.world_to_pixel(cutout.ra, cutout.dec))
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise CutoutOutsideFrame(_outside_message(cutout, shape, wcs))
+    return wcs, x, y, pixel_scale(wcs, x, y)
+
+
+def sky_window(x: float, y: float, scale: float, fov: float) -> Window:
+    """The window of a `fov`-arcminute cutout centred on pixel ``(x, y)`` (see `sky_centre`)."""
+    side = max(1, _round_half_up(fov * 60.0 / scale))
+    return Window.centred(
+        _round_half_up(x - (side - 1) / 2.0), _round_half_up(y - (side - 1) / 2.0), side
+    )
+
+
+def pixel_window(cutout: PixelCutout) -> Window:
+    """The window of a pixel cutout."""
+    return Window.centred(cutout.first_pixel("x"), cutout.first_pixel("y"), cutout.size)
 
 
 def _check_pixels(name: str, window: Window, limits: RenderLimits) -> None:
@@ -200,8 +225,11 @@ def _outside_message(cutout: Cutout, shape: tuple[int, int], wcs: SkyWcs | None)
     return message
 
 
-def _channel_window(reference: CutoutGeometry, wcs: SkyWcs | None, limits: RenderLimits) -> Window:
-    """The window of a colour channel covering the sky of the reference (red) cutout."""
+def _channel_window(
+    reference: CutoutGeometry, wcs: SkyWcs | None, limits: RenderLimits, name: str
+) -> Window:
+    """The window of a colour channel covering the sky of the reference (red) cutout; too
+    large, it is refused naming `name`, the parameter that sized the cutout."""
     if reference.wcs is None or wcs is None:
         return reference.window  # nothing to align by: the same pixels
     window = reference.window
@@ -219,7 +247,7 @@ def _channel_window(reference: CutoutGeometry, wcs: SkyWcs | None, limits: Rende
         math.floor(float(x.min()) + 0.5) - CHANNEL_MARGIN,
         math.ceil(float(x.max()) + 0.5) + CHANNEL_MARGIN,
     )
-    _check_pixels("fov", channel, limits)
+    _check_pixels(name, channel, limits)
     return channel
 
 
@@ -341,7 +369,7 @@ def _astropy_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarra
         return np.array(hdul[info.index].section[start:stop, :])
 
 
-def _single_image(selection: Selection, header) -> bool:
+def single_image(selection: Selection, header) -> bool:
     """True when the frame is one 2-D image rendered as it is stored (rows decodable alone).
 
     Raw frames (amplifiers, cubes, a single readout with overscan, as `render` lays them
@@ -390,7 +418,7 @@ def load_cutout(
     """
     raw, selection = open_fits(data, limits)
     header = parse_header(merged_cards(selection.primary, selection.hdus[0]))
-    if _single_image(selection, header):
+    if single_image(selection, header):
         info = selection.hdus[0]
         shape = (info.shape[0], info.shape[1])
         window, wcs = _window(cutout, header, shape, limits, reference)
@@ -500,7 +528,8 @@ def _window(cutout, header, shape, limits, reference: Frame | None):
     if reference is None or reference.cutout is None:
         return locate(cutout, header, shape, limits)
     wcs = _usable_wcs(header)
-    return _channel_window(reference.cutout, wcs, limits), wcs
+    name = "fov" if isinstance(cutout, SkyCutout) else "size"
+    return _channel_window(reference.cutout, wcs, limits, name), wcs
 
 
 def _assembled(layout: Layout, window: Window) -> np.ndarray:
