@@ -1,6 +1,7 @@
 """Peak memory of renders, measured in fresh processes: the factors behind the memory limits.
 
     .venv/bin/python bench/memory_factor.py [--size 4096] [--keep DIR] [--only files|renders]
+    .venv/bin/python bench/memory_factor.py --only table [--memory 1769]
 
 Two measurements, each case in a fresh process (so that the peaks do not mix), as the increase
 of the peak RSS (``VmHWM``) over what the process held after its imports and a warm-up render:
@@ -20,6 +21,9 @@ of the peak RSS (``VmHWM``) over what the process held after its imports and a w
    binned pixel the measurements need once the known terms are taken off (the pixels
    decoded, the file, the row sums, the fixed part): the budget's `BINNED_BYTES` must be at
    least the largest of them.
+
+``--only table`` measures nothing: it prints what the budget lets through in a function of
+``--memory`` MB (the README's table).
 
 The frames are written here with astropy (sky, noise, a few stars, a TAN WCS), not by the
 tests' factories, so that the benchmark stands on its own.
@@ -291,13 +295,68 @@ def _plan_value(value):
     return tuple(value) if isinstance(value, list) else value
 
 
+def fits_table(memory_mb: int) -> None:
+    """What the budget lets through in a `memory_mb` MB function, from its estimate."""
+    from thumbnails.imaging.budget import planner
+    from thumbnails.params import ThumbnailParams
+    from thumbnails.positions import MAX_SIZE, PixelCutout
+    from thumbnails.settings import render_memory_budget
+
+    allowed = render_memory_budget(memory_mb)
+    print(f"what fits in {memory_mb} MB ({allowed >> 20} MiB for a render):")
+    print(f"{'request':66} {'largest':>8}")
+
+    def largest(values, make, shape):
+        plan_of = planner(shape, make(1))
+        for value in values:
+            plan = plan_of(make(value))
+            if plan is not None and plan.estimate() <= allowed:
+                return value
+        return None
+
+    boxes = (("200 px JPEG", 200, "jpeg"), ("1000 px JPEG", 1000, "jpeg"))
+    boxes += (("4096 px PNG", 4096, "png"),)
+    for colour in (False, True):
+        mode = "colour" if colour else "grey"
+        for where, shape, centre in (
+            ("inside a 12000 x 12000 frame", (12000, 12000), 6000.5),
+            ("off a 100 x 100 frame (padding)", (100, 100), 50.0),
+        ):
+            for label, box, fmt in boxes:
+
+                def make(size, box=box, fmt=fmt, centre=centre, colour=colour):
+                    cutout = PixelCutout(centre, centre, size)
+                    return ThumbnailParams(
+                        width=box, height=box, format=fmt, color=colour, cutout=cutout
+                    )
+
+                found = largest(range(MAX_SIZE, 0, -1), make, shape)
+                text = f"{mode} cutout size, {where}, {label}"
+                print(f"  {text:64} {found!s:>8}")
+        for side in (4096, 10000):
+            for fmt in ("jpeg", "png"):
+
+                def box_of(box, fmt=fmt, colour=colour):
+                    return ThumbnailParams(width=box, height=box, format=fmt, color=colour)
+
+                found = largest(range(4096, 0, -1), box_of, (side, side))
+                text = f"{mode} whole {side} x {side} frame, width=height, {fmt.upper()}"
+                print(f"  {text:64} {found!s:>8}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="frame side (per-byte factor)")
     parser.add_argument("--keep", type=Path, help="write the frames here and keep them")
-    parser.add_argument("--only", choices=("files", "renders"), help="one of the two")
+    parser.add_argument(
+        "--only", choices=("files", "renders", "table"), help="one measurement, or the table"
+    )
+    parser.add_argument("--memory", type=int, default=1769, help="MB, for the table")
     args = parser.parse_args()
     mib = 1 << 20
+    if args.only == "table":
+        fits_table(args.memory)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from ..positions import FOV_STEPS_PER_ARCMIN, MAX_FOV, PixelCutout, SkyCutout
 from .cards import card_value, parse_header
 from .hdus import Selection, merged_cards, open_fits
 
-__all__ = ["MemoryPlan", "check_memory", "plan_memory"]
+__all__ = ["MemoryPlan", "check_memory", "plan_memory", "planner"]
 
 MIB = 1 << 20
 
@@ -41,19 +41,21 @@ DECODE_BYTES = 8
 #: resizing and after, Pillow's copies, the encoder's buffers: the output is never larger
 #: than the binned image), by colour mode, format, and whether the padding is drawn
 #: transparent (an alpha channel: Pillow holds grey with alpha at 4 bytes a pixel and
-#: resizes a premultiplied copy). The largest that ``bench/memory_factor.py`` measured for
-#: each, rounded up with room to spare.
+#: resizes a premultiplied copy). The largest that ``bench/memory_factor.py`` found needed
+#: for each kind, with 15 % or more to spare (measured: grey 7.6 JPEG, 0.0 PNG, 13.7 WebP;
+#: transparent 18.0 PNG, 26.9 WebP; colour 16.8 at most, in 26 cases): a PNG costs no
+#: less than a JPEG, whatever a few cases showed.
 BINNED_BYTES: dict[tuple[str, str, bool], float] = {
-    ("grey", "jpeg", False): 12.0,
-    ("grey", "png", False): 12.0,
-    ("grey", "webp", False): 12.0,
-    ("grey", "png", True): 16.0,
-    ("grey", "webp", True): 16.0,
-    ("colour", "jpeg", False): 30.0,
-    ("colour", "png", False): 30.0,
-    ("colour", "webp", False): 30.0,
-    ("colour", "png", True): 30.0,
-    ("colour", "webp", True): 30.0,
+    ("grey", "jpeg", False): 9.0,
+    ("grey", "png", False): 9.0,
+    ("grey", "webp", False): 16.0,
+    ("grey", "png", True): 21.0,
+    ("grey", "webp", True): 31.0,
+    ("colour", "jpeg", False): 20.0,
+    ("colour", "png", False): 20.0,
+    ("colour", "webp", False): 20.0,
+    ("colour", "png", True): 20.0,
+    ("colour", "webp", True): 20.0,
 }
 FIXED_BYTES = 24 * MIB
 _DEFAULT_LIMITS = RenderLimits()
@@ -153,6 +155,26 @@ def _frame(data: bytes, limits: RenderLimits) -> _Frame:
         rows, cols = selection.hdus[0].shape
         shape = (rows, cols)
     return _Frame(len(raw), shape, selection.pixels, _row_tiled(selection), header)
+
+
+def planner(
+    shape: tuple[int, int],
+    params: ThumbnailParams,
+    *,
+    file_bytes: int = 0,
+    streamed: bool = True,
+    header=None,
+    limits: RenderLimits = _DEFAULT_LIMITS,
+) -> Callable[[ThumbnailParams], MemoryPlan | None]:
+    """The plans of requests like `params` on a frame of `shape` described by hand (for
+    tables of what fits: ``bench/memory_factor.py --only table``); see `plan_memory`.
+
+    `header` (with a WCS) is needed for sky cutouts only; `streamed` says whether the
+    frame is binned as it is decoded (row-tiled ``.fits.fz``, the usual LCO frame).
+    """
+    rows, cols = shape
+    frame = _Frame(file_bytes, (rows, cols), rows * cols, streamed, header or parse_header([]))
+    return _planner(frame, params, limits)
 
 
 def _row_tiled(selection: Selection) -> bool:
