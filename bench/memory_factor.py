@@ -15,12 +15,14 @@ of the peak RSS (``VmHWM``) over what the process held after its imports and a w
 2. **per request** (``renders``), behind the memory budget checked before a render
    (`thumbnails.imaging.budget`): grey and colour cutouts reaching far off a small frame
    (padding), cutouts inside a larger frame, whole frames, at output boxes from 200 to
-   4096 px in every format. For each case it prints the measured increase, the budget's
-   estimate (`MemoryPlan.estimate`) and their ratio (at most 1: the estimate covers it),
-   then, per kind of render (colour mode, format, transparent padding), the bytes per
-   binned pixel the measurements need once the known terms are taken off (the pixels
-   decoded, the file, the row sums, the fixed part): the budget's `BINNED_BYTES` must be at
-   least the largest of them.
+   4096 px in every format, and every stretch with and without ``median`` (76 cases, ~10
+   minutes; ``--match`` runs those whose label holds a word). For each case it prints the
+   measured increase, the budget's estimate (`MemoryPlan.estimate`) and their ratio (at
+   most 1: the estimate covers it), then, per kind of render (colour mode, format,
+   transparent padding), the bytes per binned pixel the measurements need once the known
+   terms are taken off (the pixels decoded, the file, the row sums, the fixed part). The
+   budget's `BINNED_BYTES` (and, for the other stretches and ``median``, `STRETCH_BYTES`
+   and `MEDIAN_BYTES`) must be at least the largest of them.
 
 ``--only table`` measures nothing: it prints what the budget lets through in a function of
 ``--memory`` MB (the README's table).
@@ -59,6 +61,10 @@ from thumbnails.params import RenderLimits
 from thumbnails.presets import parse_presets
 
 presets = parse_presets(("width=200&height=200", "width=1000&height=1000"))
+# The imports first (the renderer's are lazy), so that the increase is the frame's: the
+# runtime's own memory, imports included, is MEMORY_RESERVED_MB's.
+import astropy.io.fits, PIL.Image, numpy  # noqa: E401,F401
+from thumbnails.imaging import render, rice  # noqa: F401
 before = peak()
 with open(sys.argv[1], "rb") as f:
     data = f.read()
@@ -99,7 +105,7 @@ for frame in frames:
     frame.decode()
 imaging.render_frames(frames, params)
 fields = ("channels", "file_bytes", "part_pixels", "decode_pixels", "window", "output", "format",
-          "padded")
+          "padded", "stretch", "median")
 print(json.dumps({
     "imports": before, "peak": peak(), "estimate": plan.estimate(),
     "binned": plan.binned_pixels, "factor": plan.factor,
@@ -235,6 +241,22 @@ def render_cases(sets: dict[str, list[str]]) -> list[tuple[str, list[str], dict[
         for box, fmt in ((200, "jpeg"), (1000, "webp"), (1000, "png"), (2048, "png")):
             query = {"width": str(box), "height": str(box), "format": fmt, **mode}
             cases.append((f"2k whole @{box} {fmt}", frames, query))
+        # Stretches other than zscale, and median: what they add per binned pixel.
+        frames = sets["small"] if colour else sets["small"][:1]
+        for stretch, median in (
+            ("linear", False),
+            ("log", False),
+            ("sqrt", False),
+            ("asinh", False),
+            ("zscale", True),
+            ("asinh", True),
+        ):
+            for size, box, fmt in ((4095, 2048, "jpeg"), (4096, 4096, "png")):
+                query = {"x": "50", "y": "50", "size": str(size), "format": fmt, **mode}
+                query |= {"width": str(box), "height": str(box), "stretch": stretch}
+                query |= {"median": "true"} if median else {}
+                label = f"small {size} @{box} {fmt} {stretch}{' median' if median else ''}"
+                cases.append((label, frames, query))
     return cases
 
 
@@ -265,17 +287,24 @@ def measure_render(frames: list[str], query: dict[str, str]) -> dict:
 
 
 def needed_factors(results: list[dict]) -> dict[tuple, tuple[float, float, int]]:
-    """Per `MemoryPlan.kind`: the largest and smallest bytes per binned pixel (per channel)
-    that the measurements need after the known terms (the parts, the file, the row sums, the
-    fixed part), and how many cases there were."""
+    """The bytes per binned pixel (per channel) the measurements need once the known terms
+    are taken off (the parts, the file, the row sums, the fixed part): per `MemoryPlan.kind`
+    for zscale without median (`BINNED_BYTES`), and per colour mode and stretch (``+median``)
+    for the others, over and above `BINNED_BYTES` (`STRETCH_BYTES`, `MEDIAN_BYTES`). Each:
+    largest, smallest, number of cases."""
     from thumbnails.imaging import budget
 
     needed: dict[tuple, list[float]] = {}
     for r in results:
         plan = budget.MemoryPlan(**{k: _plan_value(r[k]) for k in _PLAN_FIELDS})
         after = plan.channels * plan.binned_pixels
-        known = plan.estimate() - after * budget.BINNED_BYTES[plan.kind]
-        needed.setdefault(plan.kind, []).append((r["increase"] - known) / after)
+        known = plan.estimate() - after * plan.binned_bytes
+        per_pixel = (r["increase"] - known) / after
+        if plan.stretch == "zscale" and not plan.median:
+            needed.setdefault(plan.kind, []).append(per_pixel)
+        else:
+            key = (plan.kind[0], plan.stretch + ("+median" if plan.median else ""))
+            needed.setdefault(key, []).append(per_pixel - budget.BINNED_BYTES[plan.kind])
     return {kind: (max(v), min(v), len(v)) for kind, v in needed.items()}
 
 
@@ -288,6 +317,8 @@ _PLAN_FIELDS = (
     "output",
     "format",
     "padded",
+    "stretch",
+    "median",
 )
 
 
@@ -352,6 +383,9 @@ def main() -> None:
         "--only", choices=("files", "renders", "table"), help="one measurement, or the table"
     )
     parser.add_argument("--memory", type=int, default=1769, help="MB, for the table")
+    parser.add_argument(
+        "--match", help="renders: only the cases whose label holds one of these (comma-separated)"
+    )
     args = parser.parse_args()
     mib = 1 << 20
     if args.only == "table":
@@ -374,7 +408,10 @@ def main() -> None:
         sets = write_render_frames(directory)
         print(f"{'request':34} {'mode':6} {'+MiB':>7} {'estimate':>9} {'ratio':>6} {'bin':>4}")
         results = []
+        words = [w for w in (args.match or "").split(",") if w]
         for label, frames, query in render_cases(sets):
+            if words and not any(word in label for word in words):
+                continue
             r = measure_render(frames, query)
             results.append(r)
             mode = "colour" if r["channels"] > 1 else "grey"
@@ -385,14 +422,21 @@ def main() -> None:
             )
         print()
         print("bytes per binned pixel (per channel) needed: largest, smallest (cases)")
-        from thumbnails.imaging.budget import BINNED_BYTES
+        from thumbnails.imaging.budget import BINNED_BYTES, MEDIAN_BYTES, STRETCH_BYTES
 
-        for kind, (most, least, count) in sorted(needed_factors(results).items()):
-            mode, fmt, transparent = kind
-            alpha = "transparent" if transparent else "opaque"
+        for kind, (most, least, count) in sorted(needed_factors(results).items(), key=str):
+            if len(kind) == 3:
+                mode, fmt, transparent = kind
+                what = f"{fmt} {'transparent' if transparent else 'opaque'}"
+                used = BINNED_BYTES[kind]
+            else:
+                mode, what = kind
+                stretch, _, median = what.partition("+")
+                used = STRETCH_BYTES.get((mode, stretch), 0.0)
+                used += MEDIAN_BYTES[mode] if median else 0.0
+                what = f"{what} (extra)"
             print(
-                f"  {mode:6} {fmt:5} {alpha:11} {most:6.2f} {least:6.2f} ({count})"
-                f"  in the budget: {BINNED_BYTES[kind]:.0f}"
+                f"  {mode:6} {what:24} {most:6.2f} {least:8.2f} ({count})  in the budget: {used:g}"
             )
 
 

@@ -122,7 +122,12 @@ def test_a_request_that_exhausted_the_memory_is_refused_or_fits(query, memory_mb
     assert_refused_or_fits(run_request(query, memory_mb, small_frames), memory_mb)
 
 
-def test_the_largest_value_named_really_fits(small_frames):
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"stretch": "asinh", "median": "true"}],  # the stretch and median that cost most
+    ids=["zscale", "asinh-median"],
+)
+def test_the_largest_value_named_really_fits(small_frames, extra):
     """The request that killed the 1769 MB function is a 413 naming ``size``; rendered at the
     size it names, the request fits: a 200 under the memory."""
     query = {
@@ -133,6 +138,7 @@ def test_the_largest_value_named_really_fits(small_frames):
         "width": "4096",
         "height": "4096",
         "format": "png",
+        **extra,
     }
     refused = run_request(query, 1769, small_frames)
     assert refused["status"] == 413, refused

@@ -52,11 +52,11 @@ URL_SIGNERS = ("s3", "cloudfront")
 
 #: Peak memory per byte of FITS file, for one frame downloaded, decoded and rendered in the
 #: pregeneration presets (200 and 1000 px). Measured by ``bench/memory_factor.py`` on
-#: 4096x4096 frames (VmHWM of a fresh process, less its imports):
-#:   16-bit raw .fits with BZERO (astropy scales it to float)   32.0 MiB file, +114.7 MiB: 3.59
-#:   reduced float32 .fits (decoded as a view of the file)      64.0 MiB file,  +89.8 MiB: 1.40
-#:   reduced float32 .fits.fz (Rice)                            13.8 MiB file,  +89.8 MiB: 6.52
-#: (``/usr/bin/time -v python -m thumbnails render`` at 1000 px agrees: 3.62 for the first.)
+#: 4096x4096 frames (VmHWM of a fresh process, less its imports, which are loaded first):
+#:   16-bit raw .fits with BZERO (astropy scales it to float)   32.0 MiB file,  +96.1 MiB: 3.00
+#:   reduced float32 .fits (decoded as a view of the file)      64.0 MiB file,  +92.7 MiB: 1.45
+#:   reduced float32 .fits.fz (Rice)                            13.8 MiB file,  +62.8 MiB: 4.56
+#: (Counting the renderer's lazy imports too, as the benchmark once did, the first is 4.13.)
 #: The worst uncompressed frame sets it, rounded up. A compressed frame needs more per file
 #: byte, but what it decodes to is bounded by MAX_FRAME_PIXELS, read from its headers first.
 MEMORY_PER_DOWNLOAD_BYTE = 4.0

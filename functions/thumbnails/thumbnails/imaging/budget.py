@@ -43,7 +43,7 @@ DECODE_BYTES = 8
 #: transparent (an alpha channel: Pillow holds grey with alpha at 4 bytes a pixel and
 #: resizes a premultiplied copy). The largest that ``bench/memory_factor.py`` found needed
 #: for each kind, with 15 % or more to spare (measured: grey 7.6 JPEG, 0.0 PNG, 13.7 WebP;
-#: transparent 18.0 PNG, 26.9 WebP; colour 16.8 at most, in 26 cases): a PNG costs no
+#: transparent 18.0 PNG, 26.9 WebP; colour 16.8 at most; 52 cases): a PNG costs no
 #: less than a JPEG, whatever a few cases showed.
 BINNED_BYTES: dict[tuple[str, str, bool], float] = {
     ("grey", "jpeg", False): 9.0,
@@ -57,6 +57,19 @@ BINNED_BYTES: dict[tuple[str, str, bool], float] = {
     ("colour", "png", True): 20.0,
     ("colour", "webp", True): 20.0,
 }
+#: Bytes per binned pixel (per channel) that a stretch adds to `BINNED_BYTES` (which are
+#: for ``zscale``, whose grey curve is a table lookup): the other grey curves compute in
+#: float (measured +2.5), Lupton's asinh colour works on float64 copies of the channels
+#: (+16.2); ``median`` (``recalculate_median``) on float64 copies of the levels (grey +10.6,
+#: colour +7.8). Measured by ``bench/memory_factor.py`` the same way, rounded up.
+STRETCH_BYTES: dict[tuple[str, str], float] = {
+    ("grey", "linear"): 4.0,
+    ("grey", "log"): 4.0,
+    ("grey", "sqrt"): 4.0,
+    ("grey", "asinh"): 4.0,
+    ("colour", "asinh"): 20.0,
+}
+MEDIAN_BYTES: dict[str, float] = {"grey": 13.0, "colour": 10.0}
 FIXED_BYTES = 24 * MIB
 _DEFAULT_LIMITS = RenderLimits()
 
@@ -84,6 +97,8 @@ class MemoryPlan:
     format : str
     padded : bool
         A cutout reaching beyond the frame (its padding is transparent in PNG and WebP).
+    stretch : str
+    median : bool
     """
 
     channels: int
@@ -94,6 +109,8 @@ class MemoryPlan:
     output: tuple[int, int]
     format: str
     padded: bool = False
+    stretch: str = "zscale"
+    median: bool = False
 
     @property
     def factor(self) -> int:
@@ -130,8 +147,18 @@ class MemoryPlan:
             FIXED_BYTES
             + self.channels * self.part_pixels * PART_BYTES
             + max(loading, summing)
-            + self.channels * binned * BINNED_BYTES[self.kind]
+            + self.channels * binned * self.binned_bytes
         )
+
+    @property
+    def binned_bytes(self) -> float:
+        """Bytes per binned pixel of each channel after binning (`BINNED_BYTES` and the
+        stretch's own)."""
+        mode = self.kind[0]
+        extra = STRETCH_BYTES.get((mode, self.stretch), 0.0)
+        if self.median:
+            extra += MEDIAN_BYTES[mode]
+        return BINNED_BYTES[self.kind] + extra
 
 
 @dataclass(frozen=True)
@@ -228,7 +255,17 @@ def _planner(
         def whole(p: ThumbnailParams) -> MemoryPlan:
             rows, cols = rows_cols
             box = fit_size(cols, rows, p.width, p.height)
-            return MemoryPlan(channels, frame.file_bytes, part, decode, (rows, cols), box, p.format)
+            return MemoryPlan(
+                channels,
+                frame.file_bytes,
+                part,
+                decode,
+                (rows, cols),
+                box,
+                p.format,
+                stretch=p.stretch,
+                median=p.median,
+            )
 
         return whole
 
@@ -264,7 +301,16 @@ def _planner(
             padded = True
         box = fit_size(cols, rows, p.width, p.height)
         return MemoryPlan(
-            channels, frame.file_bytes, part, decode, (rows, cols), box, p.format, padded
+            channels,
+            frame.file_bytes,
+            part,
+            decode,
+            (rows, cols),
+            box,
+            p.format,
+            padded,
+            p.stretch,
+            p.median,
         )
 
     return windowed
