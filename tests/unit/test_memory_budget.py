@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.fits_factory import reduced_frame_bytes
+from tests.fits_factory import raw_amplifier_frame_bytes, reduced_frame_bytes
 from thumbnails.errors import InvalidParameter, MemoryBudgetExceeded
 from thumbnails.imaging import budget
 from thumbnails.imaging.binning import block_mean, sample
@@ -203,6 +203,15 @@ def test_a_request_within_the_budget_passes_and_is_planned_from_the_headers():
     assert plan.window == (12000, 12000)
     assert plan.part_pixels == 100 * 100  # the frame; the padding is not counted as pixels
     assert plan.padded
+
+
+def test_a_raw_frame_is_planned_wherever_its_detector_reaches():
+    """A raw frame's detector is laid out only when decoded: planning must not refuse a
+    cutout the renderer would cut (a wide detector: 4 x 10 amplifiers of 8 x 200 pixels)."""
+    frame = raw_amplifier_frame_bytes(data_shape=(8, 200))  # detector 16 x 400
+    params = ThumbnailParams(cutout=PixelCutout(380, 10, 16))
+    assert budget.check_memory(frame, params, 1500 * MB).decode_pixels > 0
+    assert render_thumbnail([frame], params).padded is True
 
 
 def test_the_budget_comes_from_the_functions_memory():

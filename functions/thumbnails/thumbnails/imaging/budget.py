@@ -24,6 +24,7 @@ from ..errors import MemoryBudgetExceeded
 from ..params import RenderLimits, ThumbnailParams
 from ..positions import FOV_STEPS_PER_ARCMIN, MAX_FOV, PixelCutout, SkyCutout
 from .cards import card_value, parse_header
+from .cutout import locate, pixel_window, single_image, sky_centre, sky_window
 from .hdus import Selection, merged_cards, open_fits
 
 __all__ = ["MemoryPlan", "check_memory", "plan_memory", "planner"]
@@ -32,9 +33,10 @@ MIB = 1 << 20
 
 #: Bytes per pixel of a decoded part (float32), kept for the whole render, per channel.
 PART_BYTES = 4
-#: Bytes per pixel while an image is decoded whole (the decoded HDU and its float32 copy,
-#: or astropy's scaled copy of 16-bit counts): a raw 16-bit 4k frame peaks at 7.2 bytes a
-#: pixel over its file (``bench/memory_factor.py``).
+#: Bytes per pixel while an image is decoded (the decoded HDU and its float32 copy, or
+#: astropy's scaled copy of 16-bit counts): a raw 16-bit 4k frame, decoded whole and
+#: rendered, peaks 6.0 bytes a pixel above the imports, its file included
+#: (``bench/memory_factor.py --only files``).
 DECODE_BYTES = 8
 #: Bytes per pixel of the binned image, per channel, for everything that follows binning
 #: (the binned images, their levels, alignment, sky and flux balance, the picture before
@@ -70,8 +72,11 @@ STRETCH_BYTES: dict[tuple[str, str], float] = {
     ("colour", "asinh"): 20.0,
 }
 MEDIAN_BYTES: dict[str, float] = {"grey": 13.0, "colour": 10.0}
+#: What every render holds besides: the samples, a band of rows being binned, Pillow's and
+#: the encoder's own buffers.
 FIXED_BYTES = 24 * MIB
 _DEFAULT_LIMITS = RenderLimits()
+_UNKNOWN_SIDE = 1 << 40
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,6 @@ class _Frame:
 def _frame(data: bytes, limits: RenderLimits) -> _Frame:
     raw, selection = open_fits(data, limits)
     header = parse_header(merged_cards(selection.primary, selection.hdus[0]))
-    from .cutout import single_image  # cutout imports the renderer's pieces; this one stays light
-
     shape = None
     if single_image(selection, header):
         rows, cols = selection.hdus[0].shape
@@ -240,7 +243,7 @@ def _planner(
 ) -> Callable[[ThumbnailParams], MemoryPlan | None]:
     """A function giving the plan of `params`-like requests (other sizes, boxes) of `frame`;
     None for a cutout `locate` would refuse."""
-    from .render import fit_size
+    from .render import fit_size  # render imports this module
 
     channels = 3 if params.color else 1
     cutout = params.cutout
@@ -269,12 +272,12 @@ def _planner(
 
         return whole
 
-    from .cutout import locate, pixel_window, sky_centre, sky_window
-
     # The window is located now, so that a cutout off the frame or too large is refused
-    # here as it would be when decoding.
+    # here as it would be when decoding. A raw frame's detector is only known once it is
+    # laid out: any window not wholly before its first pixel is planned, and `load_cutout`
+    # refuses one off the detector.
     shape = frame.shape
-    located_on = shape if shape is not None else _square(frame.pixels)
+    located_on = shape if shape is not None else (_UNKNOWN_SIDE, _UNKNOWN_SIDE)
     locate(cutout, frame.header, located_on, limits)
     if isinstance(cutout, SkyCutout):
         _wcs, x, y, scale = sky_centre(cutout, frame.header, located_on)
@@ -314,11 +317,6 @@ def _planner(
         )
 
     return windowed
-
-
-def _square(pixels: int) -> tuple[int, int]:
-    side = max(1, math.isqrt(pixels))
-    return side, side
 
 
 def check_memory(
