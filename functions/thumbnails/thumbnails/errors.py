@@ -130,3 +130,24 @@ class DeadlineExceeded(ThumbnailError):
     that fails with it is retried)."""
 
     status = 504
+
+
+class MemoryBudgetExceeded(ThumbnailError):
+    """The request would need more memory than the function has for a render, estimated
+    from the frame's headers before decoding (413).
+
+    Parameters
+    ----------
+    parameter : str
+        The query parameter to make smaller (``size``, ``fov``, ``width`` or ``height``).
+    message : str
+    largest : int or float or None
+        The largest value of `parameter` that fits with the others unchanged, if any.
+    """
+
+    status = 413
+
+    def __init__(self, parameter: str, message: str, largest: int | float | None) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+        self.largest = largest

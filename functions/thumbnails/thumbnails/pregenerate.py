@@ -59,6 +59,7 @@ from .errors import (
     FrameNotFound,
     FrameTooLarge,
     InvalidParameter,
+    MemoryBudgetExceeded,
     StorageError,
     ThumbnailError,
     UnreadableFrame,
@@ -341,6 +342,9 @@ class Pregenerator:
             missing = self._missing(self._keys(basename, version), io)
             if not missing:
                 return self._skip(obj, "already pregenerated")
+        missing = self._within_memory(obj, render, data, missing)
+        if not missing:
+            return self._skip(obj, "no preset fits in the function's memory")
         _check_time(deadline, "decode the frame")
         frame = render.load_frame(data, limits=RenderLimits(self.settings.max_frame_pixels))
         del data  # a decoded frame no longer needs the file's bytes (a streamed one keeps them)
@@ -375,6 +379,33 @@ class Pregenerator:
         )
         self._mark_other_versions(obj, basename, version, etag, deadline)
         return Outcome(obj.bucket, obj.key, rendered=tuple(written))
+
+    def _within_memory(
+        self, obj: ObjectCreated, render: Any, data: bytes, presets: dict[str, ThumbnailParams]
+    ) -> dict[str, ThumbnailParams]:
+        """The presets whose render fits the function's memory (from the frame's headers);
+        the others are logged as skipped, so that one big preset cannot kill the container."""
+        budget = self.settings.render_memory_bytes
+        if budget is None:
+            return presets
+        limits = RenderLimits(self.settings.max_frame_pixels)
+        kept = {}
+        for key, params in presets.items():
+            try:
+                render.check_memory(data, params, budget, limits=limits)
+            except MemoryBudgetExceeded as error:
+                logger.warning(
+                    "preset skipped: too large for the function's memory",
+                    extra={
+                        "bucket": obj.bucket,
+                        "key": obj.key,
+                        "preset": params.canonical(),
+                        "reason": error.message,
+                    },
+                )
+                continue
+            kept[key] = params
+        return kept
 
     def _skip(self, obj: ObjectCreated, reason: str) -> Outcome:
         metrics.add_metric(name="PregenerateSkipped", unit=MetricUnit.Count, value=1)

@@ -379,6 +379,12 @@ class ThumbnailService:
             download = self._download(source, authorization, deadline)
             source_bytes += len(download.data)
             started = self._clock()
+            budget = self.settings.render_memory_bytes
+            if not frames and budget is not None:
+                # From the headers, before anything is decoded (or another channel fetched):
+                # a request the function cannot hold is a 413 naming what to make smaller,
+                # never an out-of-memory kill.
+                render.check_memory(download.data, params, budget, limits=self.limits)
             # Colour cutouts: the other channels are cut around the first one's patch of sky.
             reference = frames[0] if frames else None
             frames.append(

@@ -52,11 +52,11 @@ URL_SIGNERS = ("s3", "cloudfront")
 
 #: Peak memory per byte of FITS file, for one frame downloaded, decoded and rendered in the
 #: pregeneration presets (200 and 1000 px). Measured by ``bench/memory_factor.py`` on
-#: 4096x4096 frames (VmHWM of a fresh process, less its imports):
-#:   16-bit raw .fits with BZERO (astropy scales it to float)   32.0 MiB file, +114.7 MiB: 3.59
-#:   reduced float32 .fits (decoded as a view of the file)      64.0 MiB file,  +89.8 MiB: 1.40
-#:   reduced float32 .fits.fz (Rice)                            13.8 MiB file,  +89.8 MiB: 6.52
-#: (``/usr/bin/time -v python -m thumbnails render`` at 1000 px agrees: 3.62 for the first.)
+#: 4096x4096 frames (VmHWM of a fresh process, less its imports, which are loaded first):
+#:   16-bit raw .fits with BZERO (astropy scales it to float)   32.0 MiB file,  +96.1 MiB: 3.00
+#:   reduced float32 .fits (decoded as a view of the file)      64.0 MiB file,  +92.7 MiB: 1.45
+#:   reduced float32 .fits.fz (Rice)                            13.8 MiB file,  +62.8 MiB: 4.56
+#: (Counting the renderer's lazy imports too, as the benchmark once did, the first is 4.13.)
 #: The worst uncompressed frame sets it, rounded up. A compressed frame needs more per file
 #: byte, but what it decodes to is bounded by MAX_FRAME_PIXELS, read from its headers first.
 MEMORY_PER_DOWNLOAD_BYTE = 4.0
@@ -76,6 +76,16 @@ def derived_max_download_bytes(memory_mb: int) -> int:
     """
     usable = max(0, memory_mb - MEMORY_RESERVED_MB) * 2**20
     return max(2**20, int(usable / MEMORY_PER_DOWNLOAD_BYTE))
+
+
+def render_memory_budget(memory_mb: int) -> int:
+    """Bytes one render may use in a function of `memory_mb` MB: what is left of its memory
+    once `MEMORY_RESERVED_MB` is kept for the runtime and everything imported (1,586,495,488
+    bytes, 1513 MiB, for the template's 1769 MB functions).
+
+    Checked before decoding against `thumbnails.imaging.budget`'s estimate of the request.
+    """
+    return max(0, memory_mb - MEMORY_RESERVED_MB) * 2**20
 
 
 class SettingsError(ValueError):
@@ -103,6 +113,13 @@ def _default_max_download_bytes(env: Mapping[str, str]) -> int:
     return derived_max_download_bytes(
         int(_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory, int, 128))
     )
+
+
+def _render_memory_bytes(env: Mapping[str, str]) -> int | None:
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+    if not memory:
+        return None  # local runs, the command line: no budget
+    return render_memory_budget(int(_number("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory, int, 128)))
 
 
 @dataclass(frozen=True)
@@ -133,6 +150,9 @@ class Settings:
     cors_allow_origin: str
     pregenerate_presets: tuple[str, ...]
     pregenerate_suffixes: tuple[str, ...]
+    #: Bytes a render may use (`render_memory_budget` of ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``);
+    #: None outside Lambda.
+    render_memory_bytes: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,7 +160,8 @@ class Settings:
 
         ``THUMBNAIL_BUCKET`` falls back to the old service's ``AWS_BUCKET``. An empty
         ``MAX_DOWNLOAD_BYTES`` is derived from ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` (set by
-        Lambda) with `derived_max_download_bytes`, else `UNBOUNDED_MAX_DOWNLOAD_BYTES`.
+        Lambda) with `derived_max_download_bytes`, else `UNBOUNDED_MAX_DOWNLOAD_BYTES`; the
+        memory a render may use comes from the same variable (`render_memory_budget`).
 
         Raises
         ------
@@ -211,4 +232,5 @@ class Settings:
             cors_allow_origin=get("CORS_ALLOW_ORIGIN"),
             pregenerate_presets=presets,
             pregenerate_suffixes=_csv(get("PREGENERATE_SUFFIXES")),
+            render_memory_bytes=_render_memory_bytes(env),
         )

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .render import (
         Frame,
         Thumbnail,
+        check_memory,
         expect,
         fit_size,
         load_frame,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Frame",
     "Thumbnail",
+    "check_memory",
     "expect",
     "fit_size",
     "load_frame",

@@ -7,7 +7,8 @@ tile, so a 2-arcminute cutout of a 4k frame decodes ~300 of its 4096 tiles, and 
 moved with it), rendered by the same pipeline as any thumbnail (binning, scaling, colour
 alignment, orientation). Where the square falls outside the frame it is padded with NaN and
 `Frame.cutout` says which part holds data, so the renderer can make the rest transparent
-(PNG, WebP) or black (JPEG).
+(PNG, WebP) or black (JPEG). The padding is never stored (`PaddedLayout`): only the frame's
+part is kept, so memory follows the pixels decoded, not the size asked for.
 
 Raw multi-amplifier frames are decoded whole (their amplifiers are placed first), then cut.
 For colour, the first (red) frame's cutout is the reference: the other channels are cut
@@ -32,6 +33,7 @@ from ..errors import (
 from ..params import RenderLimits
 from ..positions import Cutout, PixelCutout, SkyCutout
 from . import rice
+from .binning import block_mean, sample_positions
 from .cards import CardHeader, card_value, parse_header
 from .frame import Frame
 from .hdus import HduInfo, Selection, merged_cards, open_fits
@@ -39,7 +41,7 @@ from .mosaic import Layout
 from .pixels import _check_dither_seed, decoding_errors, read_arrays
 from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
 
-__all__ = ["CutoutGeometry", "Window", "load_cutout", "locate", "read_rows"]
+__all__ = ["CutoutGeometry", "PaddedLayout", "Window", "load_cutout", "locate", "read_rows"]
 
 #: Pixels added around a colour channel's cutout, so that resampling it onto the reference
 #: cutout has data up to the reference's edges.
@@ -142,30 +144,55 @@ def locate(
         The window is too large (``fov`` or ``size``).
     """
     if isinstance(cutout, SkyCutout):
-        try:
-            wcs: SkyWcs | None = celestial_wcs(header)
-        except NoCelestialWcs as reason:
-            raise NoUsableWcs(
-                f"ra/dec: this frame has no usable WCS ({reason}); ask for a pixel cutout "
-                "(x, y, size) instead"
-            ) from None
-        x, y = (float(v) for v in wcs.world_to_pixel(cutout.ra, cutout.dec))
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise CutoutOutsideFrame(_outside_message(cutout, shape, wcs))
-        scale = pixel_scale(wcs, x, y)
-        side = max(1, _round_half_up(cutout.fov * 60.0 / scale))
-        window = Window.centred(
-            _round_half_up(x - (side - 1) / 2.0), _round_half_up(y - (side - 1) / 2.0), side
-        )
+        wcs: SkyWcs | None
+        wcs, x, y, scale = sky_centre(cutout, header, shape)
+        window = sky_window(x, y, scale, cutout.fov)
         name = "fov"
     else:
         wcs = _usable_wcs(header)
-        window = Window.centred(cutout.first_pixel("x"), cutout.first_pixel("y"), cutout.size)
+        window = pixel_window(cutout)
         name = "size"
     _check_pixels(name, window, limits)
     if window.within(shape) is None:
         raise CutoutOutsideFrame(_outside_message(cutout, shape, wcs))
     return window, wcs
+
+
+def sky_centre(
+    cutout: SkyCutout, header, shape: tuple[int, int]
+) -> tuple[SkyWcs, float, float, float]:
+    """The frame's WCS, the cutout's centre ``(x, y)`` (0-based pixels) and the pixel scale
+    there (arcsec), as `locate` finds them.
+
+    Raises
+    ------
+    NoUsableWcs, CutoutOutsideFrame
+        As `locate`.
+    """
+    try:
+        wcs = celestial_wcs(header)
+    except NoCelestialWcs as reason:
+        raise NoUsableWcs(
+            f"ra/dec: this frame has no usable WCS ({reason}); ask for a pixel cutout "
+            "(x, y, size) instead"
+        ) from None
+    x, y = (float(v) for v in wcs.world_to_pixel(cutout.ra, cutout.dec))
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise CutoutOutsideFrame(_outside_message(cutout, shape, wcs))
+    return wcs, x, y, pixel_scale(wcs, x, y)
+
+
+def sky_window(x: float, y: float, scale: float, fov: float) -> Window:
+    """The window of a `fov`-arcminute cutout centred on pixel ``(x, y)`` (see `sky_centre`)."""
+    side = max(1, _round_half_up(fov * 60.0 / scale))
+    return Window.centred(
+        _round_half_up(x - (side - 1) / 2.0), _round_half_up(y - (side - 1) / 2.0), side
+    )
+
+
+def pixel_window(cutout: PixelCutout) -> Window:
+    """The window of a pixel cutout."""
+    return Window.centred(cutout.first_pixel("x"), cutout.first_pixel("y"), cutout.size)
 
 
 def _check_pixels(name: str, window: Window, limits: RenderLimits) -> None:
@@ -198,8 +225,11 @@ def _outside_message(cutout: Cutout, shape: tuple[int, int], wcs: SkyWcs | None)
     return message
 
 
-def _channel_window(reference: CutoutGeometry, wcs: SkyWcs | None, limits: RenderLimits) -> Window:
-    """The window of a colour channel covering the sky of the reference (red) cutout."""
+def _channel_window(
+    reference: CutoutGeometry, wcs: SkyWcs | None, limits: RenderLimits, name: str
+) -> Window:
+    """The window of a colour channel covering the sky of the reference (red) cutout; too
+    large, it is refused naming `name`, the parameter that sized the cutout."""
     if reference.wcs is None or wcs is None:
         return reference.window  # nothing to align by: the same pixels
     window = reference.window
@@ -217,7 +247,7 @@ def _channel_window(reference: CutoutGeometry, wcs: SkyWcs | None, limits: Rende
         math.floor(float(x.min()) + 0.5) - CHANNEL_MARGIN,
         math.ceil(float(x.max()) + 0.5) + CHANNEL_MARGIN,
     )
-    _check_pixels("fov", channel, limits)
+    _check_pixels(name, channel, limits)
     return channel
 
 
@@ -339,7 +369,7 @@ def _astropy_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarra
         return np.array(hdul[info.index].section[start:stop, :])
 
 
-def _single_image(selection: Selection, header) -> bool:
+def single_image(selection: Selection, header) -> bool:
     """True when the frame is one 2-D image rendered as it is stored (rows decodable alone).
 
     Raw frames (amplifiers, cubes, a single readout with overscan, as `render` lays them
@@ -388,7 +418,7 @@ def load_cutout(
     """
     raw, selection = open_fits(data, limits)
     header = parse_header(merged_cards(selection.primary, selection.hdus[0]))
-    if _single_image(selection, header):
+    if single_image(selection, header):
         info = selection.hdus[0]
         shape = (info.shape[0], info.shape[1])
         window, wcs = _window(cutout, header, shape, limits, reference)
@@ -405,27 +435,101 @@ def load_cutout(
         inside = window.within(shape)
         part = None if inside is None else _assembled(layout, inside)
     del raw
+    layout: Layout | PaddedLayout
     if inside is None:  # a colour channel that misses the reference's sky entirely
-        image = np.full(window.shape, np.nan, dtype=np.float32)
         data_box = Window(0, 0, 0, 0)
+        layout = PaddedLayout(np.empty((0, 0), dtype=np.float32), window.shape, data_box)
     elif inside == window:
         # A copy: a view would keep the whole file (plain .fits) or the decoded band of
         # full-width rows alive for as long as the frame.
-        image, data_box = np.array(part, dtype=np.float32), inside.relative_to(window)
-    else:
-        image = np.full(window.shape, np.nan, dtype=np.float32)
         data_box = inside.relative_to(window)
-        image[data_box.y0 : data_box.y1, data_box.x0 : data_box.x1] = part
-    frame = Frame(_moved_header(header, window), Layout.single(image))
+        layout = Layout.single(np.array(part, dtype=np.float32))
+    else:
+        # Only the frame's part is kept: the padding is made a band at a time as it is
+        # binned, so a cutout reaching far off a small frame costs no more than its part.
+        data_box = inside.relative_to(window)
+        layout = PaddedLayout(np.array(part, dtype=np.float32), window.shape, data_box)
+    del part
+    frame = Frame(_moved_header(header, window), layout)
     frame.cutout = CutoutGeometry(window, data_box, wcs)
     return frame
+
+
+class PaddedLayout:
+    """A cutout reaching beyond its frame: the frame's part, and NaN around it, never stored.
+
+    It stands for `mosaic.Layout.single` of the padded image (``np.full(shape, nan)`` with
+    `part` at `data`) and gives the same samples and binned images bit for bit, but the
+    padding only ever exists a band of block rows at a time (`rows`), so its memory is the
+    part's, however much padding the window has.
+
+    Parameters
+    ----------
+    part : ndarray
+        float32, C-contiguous: the frame's pixels inside the window (may be empty).
+    shape : (rows, cols)
+        The whole window's.
+    data : Window
+        Where `part` lies in the window.
+    """
+
+    #: About how many bytes of padded rows are made at a time while binning.
+    BAND_BYTES = 4 << 20
+
+    def __init__(self, part: np.ndarray, shape: tuple[int, int], data: Window) -> None:
+        self.part = part
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.data = data
+
+    @property
+    def boxes(self) -> list[tuple[int, int, int, int]]:
+        return [(0, 0, *self.shape)]
+
+    def tiling_factor(self, factor: int) -> int:
+        return factor  # one box: every factor tiles it
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start..stop-1`` of the padded image (a new float32 array)."""
+        band = np.full((stop - start, self.shape[1]), np.nan, dtype=np.float32)
+        data = self.data
+        y0, y1 = max(start, data.y0), min(stop, data.y1)
+        if y0 < y1:
+            band[y0 - start : y1 - start, data.x0 : data.x1] = self.part[
+                y0 - data.y0 : y1 - data.y0
+            ]
+        return band
+
+    def assemble(self) -> np.ndarray:
+        """The whole padded image (what rendering never needs)."""
+        return self.rows(0, self.shape[0])
+
+    def samples(self, count: int) -> np.ndarray:
+        """`binning.sample` of the padded image (float64, NaN where it picks padding)."""
+        rows, cols = sample_positions(self.shape, count, contiguous=True)
+        data = self.data
+        inside = (rows >= data.y0) & (rows < data.y1) & (cols >= data.x0) & (cols < data.x1)
+        values = np.full(rows.size, np.nan)
+        values[inside] = self.part[rows[inside] - data.y0, cols[inside] - data.x0]
+        return values
+
+    def binned(self, factor: int, clip: tuple[float, float] | None = None) -> np.ndarray:
+        """`binning.block_mean` of the padded image, a band of block rows at a time (each
+        block row is computed on its own there, so the pixels are the same)."""
+        rows, cols = self.shape[0] // factor, self.shape[1] // factor
+        out = np.empty((rows, cols), dtype=np.float32)
+        step = max(1, self.BAND_BYTES // max(1, factor * self.shape[1] * 4))
+        for first in range(0, rows, step):
+            last = min(rows, first + step)
+            out[first:last] = block_mean(self.rows(first * factor, last * factor), factor, clip)
+        return out
 
 
 def _window(cutout, header, shape, limits, reference: Frame | None):
     if reference is None or reference.cutout is None:
         return locate(cutout, header, shape, limits)
     wcs = _usable_wcs(header)
-    return _channel_window(reference.cutout, wcs, limits), wcs
+    name = "fov" if isinstance(cutout, SkyCutout) else "size"
+    return _channel_window(reference.cutout, wcs, limits, name), wcs
 
 
 def _assembled(layout: Layout, window: Window) -> np.ndarray:

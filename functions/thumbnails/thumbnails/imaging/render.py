@@ -37,6 +37,7 @@ from PIL import Image
 from ..errors import InvalidParameter
 from ..params import RenderLimits, ThumbnailParams
 from ..positions import Cutout
+from .budget import check_memory
 from .cards import card_value, parse_header
 from .frame import Frame
 from .hdus import Selection, merged_cards, open_fits, read_headers
@@ -49,6 +50,7 @@ from .streaming import streamed_layout
 __all__ = [
     "Frame",
     "Thumbnail",
+    "check_memory",
     "expect",
     "fit_size",
     "load_frame",
