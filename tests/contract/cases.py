@@ -125,6 +125,8 @@ TARGETS: dict[str, tuple[str, str | None, str | None, str | None, str | None]] =
     "cache-get": ("s3", "GET", rf"^/{THUMBNAIL_BUCKET}/.+", None, None),
     "cache-list": ("s3", "GET", rf"^/{THUMBNAIL_BUCKET}/?\?", None, None),
     "cache-delete": ("s3", "POST", rf"^/{THUMBNAIL_BUCKET}/?\?delete", None, None),
+    # Secrets Manager (the CloudFront signing key), served by the same moto server.
+    "secret": ("s3", "POST", r"^/$", "x-amz-target", None),
     "s3-any": ("s3", None, None, None, None),
 }
 
@@ -275,12 +277,27 @@ PARAMETERS = {
 _GROUPS = st.sampled_from(
     [(), (), ("ra", "dec"), ("ra", "dec", "fov"), ("x", "y"), ("x", "y", "size"), ("color",)]
 )
+#: A request for a lot of pixels: a large cutout (mostly padding on the pool's small frames)
+#: into a large box, in any format, maybe in colour: what the memory budget is about.
+_HEAVY = st.fixed_dictionaries(
+    {
+        "x": st.sampled_from(["50", "1", "-3000"]),
+        "y": st.sampled_from(["50", "40"]),
+        "size": st.sampled_from(["4096", "8000", "12000", "12247", "20000"]),
+        "width": st.sampled_from(["1000", "2048", "4096"]),
+        "height": st.sampled_from(["1000", "2048", "4096"]),
+        "format": st.sampled_from(["jpeg", "png", "webp"]),
+        "color": st.sampled_from(["false", "false", "true"]),
+    }
+).map(lambda query: {name: [value] for name, value in query.items()})
 
 
 @st.composite
 def queries(draw: st.DrawFn) -> dict[str, list[str]]:
     """A query string over every parameter of the API: valid, extreme and invalid values,
-    sometimes repeated with different values."""
+    sometimes repeated with different values; one in twenty a heavy request (`_HEAVY`)."""
+    if draw(st.integers(0, 19)) == 0:
+        return draw(_HEAVY)
     names = set(draw(st.lists(st.sampled_from(sorted(PARAMETERS)), max_size=6, unique=True)))
     names |= set(draw(_GROUPS))
     query: dict[str, list[str]] = {}
@@ -345,6 +362,7 @@ _API_TARGETS = (
     "cache-copy",
     "cache-get",
     "s3-any",
+    "secret",
 )
 
 
@@ -415,6 +433,118 @@ def pregen_cases(draw: st.DrawFn) -> dict:
         "remaining_ms": draw(_remaining(faults, PREGENERATE_TIMEOUT_MS, (21_000, 26_000))),
         "faults": faults,
     }
+
+
+def _api(frame: str, query: dict, **fields: object) -> dict:
+    case = {
+        "kind": "api",
+        "frame": frame,
+        "path": f"/{BY_NAME[frame].frame_id}/",
+        "query": {name: [value] for name, value in query.items()},
+        "authorization": f"Token {SECRET_MARKER}0123456789",
+        "remaining_ms": API_TIMEOUT_MS,
+        "faults": [],
+    }
+    case.update(fields)
+    return case
+
+
+def _on(target: str, times: int | None = 1, **fault: object) -> dict:
+    return {"target": target, "fault": {"connection": "keep-alive", **fault}, "times": times}
+
+
+_TRICKLE = {"kind": "trickle-body", "delay": 0.5}
+#: Cases every run starts with (hypothesis's ``@example``\s, in effect): the issue's own
+#: reproductions, so that each of its items is checked whatever the draw. Query values that
+#: no strategy draws (``width=177``...) keep their cache keys to themselves: a write happens.
+EXPLICIT: tuple[tuple[str, dict], ...] = (
+    (
+        "issue 23 item 1: a colour cutout of 12000 px into a 4096 px PNG (3.46 GB measured)",
+        _api(
+            "colour-r",
+            {
+                "color": "true",
+                "x": "50",
+                "y": "50",
+                "size": "12000",
+                "width": "4096",
+                "height": "4096",
+                "format": "png",
+            },
+        ),
+    ),
+    (
+        "issue 23 item 2: a trickling download with Connection: close",
+        _api(
+            "grey-rice",
+            {"width": "171"},
+            remaining_ms=6_000,
+            faults=[_on("download", None, connection="close", **_TRICKLE)],
+        ),
+    ),
+    (
+        "issue 23 item 2: a trickling download over HTTP/1.0",
+        _api(
+            "grey-plain",
+            {"width": "172"},
+            remaining_ms=6_000,
+            faults=[_on("download", None, connection="http/1.0", **_TRICKLE)],
+        ),
+    ),
+    (
+        "issue 23 item 3: S3 answers the cache write 409 ConditionalRequestConflict once",
+        _api(
+            "grey-gzip2",
+            {"width": "173"},
+            faults=[
+                _on("cache-put", 1, kind="status", status=409, code="ConditionalRequestConflict")
+            ],
+        ),
+    ),
+    (
+        "issue 23 item 3: the same in pregeneration",
+        {
+            "kind": "pregen",
+            "records": [{"object": "grey-hcompress", "etag": True, "size": True}],
+            "remaining_ms": PREGENERATE_TIMEOUT_MS,
+            "faults": [
+                _on("cache-put", 1, kind="status", status=409, code="ConditionalRequestConflict")
+            ],
+        },
+    ),
+    (
+        "issue 23 item 4: an Authorization header outside Latin-1",
+        _api("grey-rice", {"width": "174"}, authorization=f"Token {SECRET_MARKER}s3cr€T"),
+    ),
+    (
+        "issue 23 item 5: an Object Created event for an object deleted since",
+        {
+            "kind": "pregen",
+            "records": [{"object": "deleted-1", "etag": True, "size": True}],
+            "remaining_ms": PREGENERATE_TIMEOUT_MS,
+            "faults": [],
+        },
+    ),
+    (
+        "issue 23 item 6: a stalled S3 call goes on after the deadline",
+        _api(
+            "grey-512",
+            {"width": "175"},
+            remaining_ms=5_000,
+            faults=[_on("cache-head", None, kind="stall")],
+        ),
+    ),
+    (
+        "issue 23 item 7: the CloudFront signing key's secret read stalls",
+        _api(
+            "grey-primary-int",
+            {"width": "176"},
+            remaining_ms=5_000,
+            worker={"fresh": True, "signer": "cloudfront"},
+            faults=[_on("secret", None, kind="stall")],
+        ),
+    ),
+)
 
 
 def contract_cases() -> st.SearchStrategy[dict]:

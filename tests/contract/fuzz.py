@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from tests.contract.cases import API_TIMEOUT_MS, PREGENERATE_TIMEOUT_MS, contract_cases
+from tests.contract.cases import API_TIMEOUT_MS, EXPLICIT, PREGENERATE_TIMEOUT_MS, contract_cases
 from tests.contract.runner import INVARIANTS, Runner, describe
 
 
@@ -46,6 +46,11 @@ def draw_cases(count: int, *, random_seed: int | None = None) -> list[dict]:
         warnings.simplefilter("ignore")
         collect()
     return drawn
+
+
+def explicit_cases() -> list[dict]:
+    """`tests.contract.cases.EXPLICIT`, each with its note."""
+    return [{**case, "note": note} for note, case in EXPLICIT]
 
 
 def simplifications(case: dict) -> list[dict]:
@@ -101,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lanes", type=int, default=2, help="worker processes in parallel")
     parser.add_argument("--batch", type=int, default=25, help="cases per worker process")
     parser.add_argument("--seed", type=int, help="a random seed (default: derandomized)")
+    parser.add_argument(
+        "--no-explicit", action="store_true", help="leave out the issue's reproductions"
+    )
     parser.add_argument("--shrink", action="store_true", help="minimise one case per failure")
     parser.add_argument("--logs", type=Path, help="keep the logs of failing cases here")
     parser.add_argument("--json", type=Path, help="write every failing case here")
     args = parser.parse_args(argv)
 
     began = time.monotonic()
-    cases = draw_cases(args.cases, random_seed=args.seed)
+    cases = [] if args.no_explicit else explicit_cases()
+    cases += draw_cases(args.cases - len(cases), random_seed=args.seed)
     drawn = time.monotonic() - began
     print(f"drew {len(cases)} cases in {drawn:.1f} s", file=sys.stderr, flush=True)
     with Runner(lanes=args.lanes, batch=args.batch, logs=args.logs) as runner:

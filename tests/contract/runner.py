@@ -48,7 +48,7 @@ from tests.contract.cases import (
     DOCUMENTED_API_STATUSES,
     SECRET_MARKER,
 )
-from tests.contract.worker import KILLED_EXIT
+from tests.contract.worker import KILL_MB, KILLED_EXIT
 from tests.contract.world import Lane, frame_bytes, world
 
 MEMORY_LIMIT_MB = 1769
@@ -133,7 +133,10 @@ def check(case: dict, outcome: dict | None, exchanges: list[dict], log: str) -> 
     if outcome is None or outcome.get("died"):
         why = (outcome or {}).get("died", "no answer")
         if (outcome or {}).get("over_memory"):
-            broken["over-memory"] = why
+            peak = (outcome or {}).get("peak_mb")
+            broken["over-memory"] = why + (f" (peak RSS {peak:.0f} MiB)" if peak else "")
+        if (outcome or {}).get("hung"):
+            broken["past-deadline"] = why
         broken["crash"] = why
         return broken
     if outcome.get("raised"):
@@ -243,7 +246,8 @@ def _path(path: str) -> str:
 class Worker:
     """One worker process (`tests.contract.worker`) with a lane's environment."""
 
-    def __init__(self, lane: Lane) -> None:
+    def __init__(self, lane: Lane, signer: str = "s3") -> None:
+        self.signer = signer
         read, write = os.pipe()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.contract.worker", str(write)],
@@ -251,13 +255,14 @@ class Worker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             pass_fds=(write,),
-            env=lane.environment(),
+            env=lane.environment(signer),
             cwd=Path(__file__).resolve().parents[2],
             text=True,
         )
         os.close(write)
         self._results = os.fdopen(read, "r")
         self._buffer = ""
+        self.ended = False
         ready = self.receive(120)
         if not ready or not ready.get("ready"):
             self.kill()
@@ -270,7 +275,8 @@ class Worker:
         self.cases += 1
 
     def receive(self, timeout: float) -> dict | None:
-        """The next result line, or None at EOF or after `timeout` seconds."""
+        """The next result line, or None at EOF (`ended` is then set) or after `timeout`
+        seconds."""
         end = time.monotonic() + timeout
         fd = self._results.fileno()
         while "\n" not in self._buffer:
@@ -282,6 +288,7 @@ class Worker:
                 return None
             chunk = os.read(fd, 1 << 20)
             if not chunk:
+                self.ended = True
                 return None
             self._buffer += chunk.decode()
         line, self._buffer = self._buffer.split("\n", 1)
@@ -310,27 +317,44 @@ class LaneRunner:
         self.logs = logs
         self.batch = batch
         self.worker: Worker | None = None
+        self._workers = 0
 
     def run(self, case: dict) -> Checked:
         case = resolve(case)
         case_id = case["id"]
         case["log"] = str(self.logs / f"{case_id}.log")
-        if self.worker is None or self.worker.cases >= self.batch:
+        wanted = case.get("worker") or {}
+        if self.worker is None or self.worker.cases >= self.batch or wanted.get("fresh"):
             if self.worker is not None:
                 self.worker.close()
-            self.worker = Worker(self.lane)
+            # Every other container signs links with CloudFront (reading its key first).
+            signer = wanted.get("signer") or ("cloudfront" if self._workers % 2 else "s3")
+            self._workers += 1
+            self.worker = Worker(self.lane, signer)
         deadline_s = case["remaining_ms"] / 1000
         self.lane.arm(case_id, case["faults"], give_up=deadline_s + 8)
         self.worker.send(case)
         outcome = self.worker.receive(deadline_s + HUNG_AFTER_S)
         self.lane.disarm(case_id)
         if outcome is None:
-            code = self.worker.process.poll()
+            code = None
+            if self.worker.ended:  # the worker closed its end: it is exiting
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = self.worker.process.wait(timeout=10)
             if code is None:
+                peak = _peak_of(self.worker.process.pid)
                 self.worker.kill()
-                outcome = {"died": f"no answer {deadline_s + HUNG_AFTER_S:.0f} s after the call"}
+                outcome = {
+                    "died": f"no answer {deadline_s + HUNG_AFTER_S:.0f} s after the call",
+                    "hung": True,
+                    "peak_mb": peak,
+                    "over_memory": peak is not None and peak > MEMORY_LIMIT_MB,
+                }
             elif code == KILLED_EXIT:
-                outcome = {"died": "worker ended over memory", "over_memory": True}
+                outcome = {
+                    "died": f"the worker ended itself above {KILL_MB} MiB of RSS",
+                    "over_memory": True,
+                }
             else:
                 outcome = {"died": f"worker exited with {code}"}
             self.worker.close()
@@ -363,6 +387,17 @@ class LaneRunner:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+
+
+def _peak_of(pid: int) -> float | None:
+    """A live worker's ``VmHWM`` (MiB): its peak RSS since the case began."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 _COUNTER = iter(range(10**12))
@@ -463,6 +498,10 @@ def describe(case: dict) -> str:
     text += f" remaining={case['remaining_ms']} ms"
     for fault in case["faults"]:
         text += f" | {fault['target']} x{fault['times'] or 'all'}: {fault['fault']}"
+    if case.get("worker"):
+        text += f" | worker: {case['worker']}"
+    if case.get("note"):
+        text = f"({case['note']}) {text}"
     return text
 
 

@@ -174,8 +174,35 @@ class MotoProcess:
             self._process.wait()
 
 
+#: The CloudFront signing key's secret (Secrets Manager, on moto's server too).
+SIGNING_KEY_SECRET = "contract/cloudfront-signing-key"
+
+
+def _signing_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
 def fill_buckets(endpoint: str) -> None:
-    """Create both buckets, upload the pool, and make the `DELETED_KEYS` objects gone."""
+    """Create both buckets, upload the pool, make the `DELETED_KEYS` objects gone, and store
+    the CloudFront signing key's secret."""
+    import boto3
+
+    secrets = boto3.client(
+        "secretsmanager",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="contract",
+        aws_secret_access_key="contract",
+    )
+    secrets.create_secret(Name=SIGNING_KEY_SECRET, SecretString=_signing_key_pem())
     s3 = s3_client(endpoint)
     for bucket in (DATA_BUCKET, THUMBNAIL_BUCKET):
         s3.create_bucket(Bucket=bucket)
@@ -223,9 +250,10 @@ class Lane:
         self.archive_proxy = FaultProxy(self.archive_server.url.rstrip("/"), flavour="json").start()
         self.proxies = {"s3": self.s3_proxy, "archive": self.archive_proxy}
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, signer: str = "s3") -> dict[str, str]:
         """The worker's environment: the API function's settings from the template, pointed
-        at this lane, with Lambda's memory size."""
+        at this lane, with Lambda's memory size; links signed by S3 or by CloudFront
+        (`signer`), whose key is read from Secrets Manager through the S3 proxy."""
         env = {
             name: value
             for name, value in os.environ.items()
@@ -249,6 +277,16 @@ class Lane:
                 "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
+        if signer == "cloudfront":
+            env.update(
+                {
+                    "URL_SIGNER": "cloudfront",
+                    "CLOUDFRONT_DOMAIN": "d111111abcdef8.cloudfront.net",
+                    "CLOUDFRONT_KEY_PAIR_ID": "K2JCJMDEHXQW5F",
+                    "CLOUDFRONT_PRIVATE_KEY_SECRET": SIGNING_KEY_SECRET,
+                    "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.s3_proxy.url,
+                }
+            )
         return env
 
     def arm(self, case_id: str, faults: list[dict], give_up: float) -> None:
