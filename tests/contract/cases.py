@@ -47,6 +47,8 @@ class FrameSpec:
     reqnum: int = 3400001
     rlevel: int = 91
     good: bool = True
+    #: Refused (422, or 413 for its declared size) whatever is asked of it: never an image.
+    unreadable: bool = False
 
     @property
     def key(self) -> str:
@@ -92,21 +94,25 @@ FRAMES: tuple[FrameSpec, ...] = (
     FrameSpec("colour-bad-b", _lco(26), "truncated-data", filter="B", reqnum=3400999, good=False),
     # Broken and hostile files.
     FrameSpec("truncated-data", _lco(30, ".fits"), "truncated-data", good=False),
-    FrameSpec("truncated-header", _lco(31, ".fits"), "truncated-header", good=False),
-    FrameSpec("not-fits", _lco(32, ".fits"), "not-fits", good=False),
-    FrameSpec("naxis-text", _lco(33, ".fits"), "naxis-text", good=False),
-    FrameSpec("naxis-negative", _lco(34, ".fits"), "naxis-negative", good=False),
-    FrameSpec("bitpix-13", _lco(35, ".fits"), "bitpix-13", good=False),
-    FrameSpec("corrupt-tiles", _lco(36), "corrupt-tiles", good=False),
-    FrameSpec("corrupt-descriptors", _lco(37), "corrupt-descriptors", good=False),
-    FrameSpec("zero-sized", _lco(38, ".fits"), "zero-sized", good=False),
-    FrameSpec("huge-declared", _lco(39, ".fits"), "huge-declared", good=False),
-    FrameSpec("huge-declared-ext", _lco(40, ".fits"), "huge-declared-ext", good=False),
-    FrameSpec("huge-declared-fz", _lco(41), "huge-declared-fz", good=False),
-    FrameSpec("table-only", _lco(42, ".fits"), "table-only", good=False),
-    FrameSpec("dither-negative", _lco(43), "dither-negative", good=False),
+    FrameSpec(
+        "truncated-header", _lco(31, ".fits"), "truncated-header", good=False, unreadable=True
+    ),
+    FrameSpec("not-fits", _lco(32, ".fits"), "not-fits", good=False, unreadable=True),
+    FrameSpec("naxis-text", _lco(33, ".fits"), "naxis-text", good=False, unreadable=True),
+    FrameSpec("naxis-negative", _lco(34, ".fits"), "naxis-negative", good=False, unreadable=True),
+    FrameSpec("bitpix-13", _lco(35, ".fits"), "bitpix-13", good=False, unreadable=True),
+    FrameSpec("corrupt-tiles", _lco(36), "corrupt-tiles", good=False, unreadable=True),
+    FrameSpec("corrupt-descriptors", _lco(37), "corrupt-descriptors", good=False, unreadable=True),
+    FrameSpec("zero-sized", _lco(38, ".fits"), "zero-sized", good=False, unreadable=True),
+    FrameSpec("huge-declared", _lco(39, ".fits"), "huge-declared", good=False, unreadable=True),
+    FrameSpec(
+        "huge-declared-ext", _lco(40, ".fits"), "huge-declared-ext", good=False, unreadable=True
+    ),
+    FrameSpec("huge-declared-fz", _lco(41), "huge-declared-fz", good=False, unreadable=True),
+    FrameSpec("table-only", _lco(42, ".fits"), "table-only", good=False, unreadable=True),
+    FrameSpec("dither-negative", _lco(43), "dither-negative", good=False, unreadable=True),
     FrameSpec("gzip-bomb", _lco(44, ".fits.gz"), "gzip-bomb", good=False),
-    FrameSpec("empty", _lco(45, ".fits"), "empty", good=False),
+    FrameSpec("empty", _lco(45, ".fits"), "empty", good=False, unreadable=True),
 )
 BY_NAME = {frame.name: frame for frame in FRAMES}
 #: Objects the events name that are not in the bucket (deleted before the worker ran).
@@ -533,6 +539,10 @@ EXPLICIT: tuple[tuple[str, dict], ...] = (
             remaining_ms=5_000,
             faults=[_on("cache-head", None, kind="stall")],
         ),
+    ),
+    (
+        "found by the contract test: a pixel cutout renders a file that is not FITS",
+        _api("not-fits", {"x": "10", "y": "10", "size": "20"}),
     ),
     (
         "issue 23 item 7: the CloudFront signing key's secret read stalls",

@@ -17,6 +17,8 @@ worker that has not answered well after the case's deadline), then `check`\\s it
   an encoding error) or a URL signature in the case's stdout/stderr;
 - ``5xx-without-upstream-fault``: a 5xx with ample time and no upstream fault, other than
   those the service must absorb (S3's 409 and 412 on a write, a connection closed politely);
+- ``unreadable-frame-rendered``: an image (200, 302) of a frame that is refused as unreadable
+  (422) or too large (413) when asked for whole: every answer about it must say so;
 - ``work-after-answer``: an upstream exchange of the case still going on (or begun) half a
   second after the handler answered (abandoned work goes on);
 - pregeneration: ``crash`` also when the log says ``pregeneration crashed``,
@@ -67,6 +69,7 @@ INVARIANTS = (
     "secret-leaked",
     "5xx-without-upstream-fault",
     "work-after-answer",
+    "unreadable-frame-rendered",
     "deleted-object-failed",
     "good-frame-failed",
 )
@@ -202,6 +205,15 @@ def _check_api(case: dict, answer: dict, faulted: list, ample: bool, broken: dic
             broken["bad-success-shape"] = "200 JSON without url"
     if status == 302 and not headers.get("location"):
         broken["bad-success-shape"] = "302 without Location"
+    frame = BY_NAME.get(case.get("frame", ""))
+    asked = case["path"].strip("/")
+    if (
+        frame is not None
+        and frame.unreadable
+        and asked in (str(frame.frame_id), frame.basename)
+        and status in (200, 302)
+    ):
+        broken["unreadable-frame-rendered"] = f"{status} for {frame.name}"
 
 
 def _check_pregen(
