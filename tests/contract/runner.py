@@ -23,7 +23,8 @@ worker that has not answered well after the case's deadline), then `check`\\s it
   second after the handler answered (abandoned work goes on);
 - pregeneration: ``crash`` also when the log says ``pregeneration crashed``,
   ``deleted-object-failed`` (a record of an object that is gone was failed: retried into the
-  DLQ), ``good-frame-failed`` (a good frame's record failed with no upstream fault).
+  DLQ), ``good-frame-failed`` (a good frame's record failed with no upstream fault), both
+  with ample time (a record that cannot start in time is failed for a retry, as documented).
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ def _check_pregen(
     failed = {int(f["itemIdentifier"].split("-")[1]) for f in failures}
     for index in sorted(failed):
         record = case["records"][index]
-        if record["object"] in DELETED_KEYS:
+        if record["object"] in DELETED_KEYS and ample:  # short of time: failed, retried
             broken["deleted-object-failed"] = f"record {index} ({record['object']}) failed"
         elif BY_NAME[record["object"]].good and ample and not faulted:
             reason = _pregen_reason(log, record["key"])
@@ -374,7 +375,8 @@ class LaneRunner:
         exchanges = self._exchanges(case_id, outcome)
         log = Path(case["log"]).read_text(errors="replace") if Path(case["log"]).exists() else ""
         checked = Checked(case, outcome, check(case, outcome, exchanges, log), exchanges, log)
-        if not checked.violations:
+        if not checked.violations:  # only failing cases keep their log and exchanges
+            checked.log, checked.exchanges = "", []
             with contextlib.suppress(OSError):
                 os.unlink(case["log"])
         return checked

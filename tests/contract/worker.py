@@ -35,7 +35,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 KILLED_EXIT = 97
 #: RSS (MiB) at which the worker ends itself: well above the function's 1769 MB, so that the
 #: peak is measured, not guessed; low enough that two workers cannot exhaust the machine.
-KILL_MB = int(os.environ.get("CONTRACT_KILL_MB", "3072"))
+KILL_MB = int(os.environ.get("CONTRACT_KILL_MB", "2304"))
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
