@@ -18,7 +18,7 @@ import requests
 
 from tests.contract.fault_proxy import Fault, FaultProxy, Rule
 from tests.contract.fuzz import draw_cases, explicit_cases
-from tests.contract.runner import Runner
+from tests.contract.runner import Runner, check
 from tests.slow_servers import SlowServer
 
 pytestmark = pytest.mark.integration
@@ -105,6 +105,82 @@ def test_proxy_resets_mid_body(upstream):
         assert proxy.exchanges_of("c")[0].outcome == "reset"
 
 
+# ---------------------------------------------------------------------------- the checks
+def _api_case(**fields) -> dict:
+    case = {
+        "kind": "api",
+        "frame": "grey-rice",
+        "path": "/1/",
+        "query": {},
+        "authorization": None,
+        "remaining_ms": 28_000,
+        "faults": [],
+    }
+    case.update(fields)
+    return case
+
+
+def _outcome(status: int, body: str, content_type: str, **fields) -> dict:
+    outcome = {
+        "wall_s": 0.1,
+        "remaining_s": 28.0,
+        "answered_at": 0.0,
+        "peak_mb": 120.0,
+        "answer": {
+            "statusCode": status,
+            "headers": {},
+            "multiValueHeaders": {"Content-Type": [content_type]},
+            "body": body,
+        },
+    }
+    outcome.update(fields)
+    return outcome
+
+
+@pytest.mark.parametrize(
+    ("outcome", "case", "log", "broken"),
+    [
+        (_outcome(418, '{"message": "teapot"}', "application/json"), {}, "", "undocumented-status"),
+        (_outcome(404, "Not found", "text/plain"), {}, "", "non-json-error"),
+        (_outcome(200, '{"propid": "x"}', "application/json"), {}, "", "bad-success-shape"),
+        (
+            _outcome(502, '{"message": "x"}', "application/json"),
+            {},
+            "",
+            "5xx-without-upstream-fault",
+        ),
+        (
+            _outcome(400, '{"message": "x"}', "application/json", wall_s=30.0),
+            {},
+            "",
+            "past-deadline",
+        ),
+        (
+            _outcome(400, '{"message": "x"}', "application/json", peak_mb=1770.0),
+            {},
+            "",
+            "over-memory",
+        ),
+        (
+            _outcome(400, '{"message": "x"}', "application/json"),
+            {"authorization": "Token s3cretMarker€"},
+            "can't encode character '\\u20ac' in position 18",
+            "secret-leaked",
+        ),
+        (
+            _outcome(200, '{"url": "u"}', "application/json"),
+            {},
+            "GET https://x/y?X-Amz-Signature=abc",
+            "secret-leaked",
+        ),
+    ],
+)
+def test_each_check_can_fail(outcome, case, log, broken):
+    """The checks that today's code never trips are shown to trip on a made-up answer."""
+    assert broken in check(_api_case(**case), outcome, [], log)
+    assert check(_api_case(), _outcome(400, '{"message": "x"}', "application/json"), [], "") == {}
+
+
 # ---------------------------------------------------------------------------- the contract
 def test_contract_holds():
     """Every drawn case keeps every promise (`tests.contract.runner`'s list).
@@ -117,4 +193,5 @@ def test_contract_holds():
     with Runner(lanes=2, batch=25) as runner:
         report = runner.run(cases)
     assert len(report.checked) == len(cases)
-    assert not report.failures, report.summary() + "\n" + report.examples()
+    if report.failures:
+        pytest.fail(report.summary() + "\n" + report.examples(), pytrace=False)
