@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 default=str,
             )
         )
-    return 1 if report.failures else 0
+    return 1 if report.failures or report.errors or len(report.checked) < len(cases) else 0
 
 
 if __name__ == "__main__":

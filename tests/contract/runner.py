@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,9 +230,11 @@ def _check_pregen(
     failed = {int(f["itemIdentifier"].split("-")[1]) for f in failures}
     for index in sorted(failed):
         record = case["records"][index]
-        if record["object"] in DELETED_KEYS and ample:  # short of time: failed, retried
+        if not ample:  # a record short of time is failed for a retry, as documented
+            continue
+        if record["object"] in DELETED_KEYS:
             broken["deleted-object-failed"] = f"record {index} ({record['object']}) failed"
-        elif BY_NAME[record["object"]].good and ample and not faulted:
+        elif BY_NAME[record["object"]].good and not faulted:
             reason = _pregen_reason(log, record["key"])
             broken["good-frame-failed"] = f"record {index} ({record['object']}): {reason}"
 
@@ -448,6 +451,8 @@ class Report:
 
     checked: list[Checked] = field(default_factory=list)
     seconds: float = 0.0
+    #: Tracebacks of the harness itself (a lane stops at its first).
+    errors: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Checked]:
@@ -465,6 +470,7 @@ class Report:
         per_thousand = self.seconds / total * 1000 if total else 0.0
         lines = [
             f"cases: {total} in {self.seconds:.0f} s ({per_thousand:.0f} s per 1,000)",
+            *(f"HARNESS ERROR (a lane stopped):\n{error}" for error in self.errors),
             f"crashes: {counts['crash']}",
             f"500s: {counts['500']}",
             f"answers past the deadline: {counts['past-deadline']}",
@@ -563,7 +569,12 @@ class Runner:
                     case = todo.get_nowait()
                 except queue.Empty:
                     return
-                checked = runner.run(case)
+                try:
+                    checked = runner.run(case)
+                except Exception:  # a harness bug: stop the run loudly, not this lane quietly
+                    with lock:
+                        report.errors.append(traceback.format_exc())
+                    return
                 with lock:
                     report.checked.append(checked)
                     done = len(report.checked)

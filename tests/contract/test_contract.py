@@ -192,6 +192,7 @@ def test_contract_holds():
     cases += draw_cases(CI_CASES - len(cases))
     with Runner(lanes=2, batch=25) as runner:
         report = runner.run(cases)
+    assert not report.errors, report.errors[0]
     assert len(report.checked) == len(cases)
     if report.failures:
         pytest.fail(report.summary() + "\n" + report.examples(), pytrace=False)
