@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.installed
 FRAMES ?=
 FUZZ_CASES ?= 10000
-FUZZ_LANES ?= 2
+FUZZ_LANES ?= 3
 
 .PHONY: install lint test fuzz test-lambda check-template serve bench loadtest build clean
 

@@ -41,6 +41,6 @@ How (``runner.py`` has the details):
   down from the case's time left; a fresh worker every 25 cases, one per lane.
 
 Runs: ``test_contract.py`` (in ``make test``): 150 derandomized cases, the same every run;
-``make fuzz`` (``FUZZ_CASES=10000``, ``FUZZ_LANES=2``, ``FUZZ_SEED`` for another draw):
+``make fuzz`` (``FUZZ_CASES=10000``, ``FUZZ_LANES=3``, ``FUZZ_SEED`` for another draw):
 prints the counts and a minimal failing example of each broken promise.
 """

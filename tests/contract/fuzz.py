@@ -103,7 +103,7 @@ def shrink(runner: Runner, case: dict, invariant: str, budget: int = 25) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--lanes", type=int, default=2, help="worker processes in parallel")
+    parser.add_argument("--lanes", type=int, default=3, help="worker processes in parallel")
     parser.add_argument("--batch", type=int, default=25, help="cases per worker process")
     parser.add_argument("--seed", type=int, help="a random seed (default: derandomized)")
     parser.add_argument(

@@ -10,6 +10,7 @@ worker that has not answered well after the case's deadline), then `check`\\s it
 - ``undocumented-status``: a status the README does not list;
 - ``non-json-error``: an error without a JSON ``{"message": ...}`` body;
 - ``bad-success-shape``: a 200 JSON without ``url``, a 302 without ``Location``;
+- ``response-too-large``: a response over Lambda's 6 MB limit (Lambda would fail it);
 - ``past-deadline``: the handler's wall time above the context's remaining time;
 - ``over-memory``: the worker's peak RSS during the case (``VmHWM``, reset before it) above
   the function's 1769 MB (MiB, as Lambda counts), or the worker ended for its memory;
@@ -56,6 +57,8 @@ from tests.contract.worker import KILL_MB, KILLED_EXIT
 from tests.contract.world import Lane, frame_bytes, world
 
 MEMORY_LIMIT_MB = 1769
+#: Lambda's synchronous response limit (the whole JSON payload).
+RESPONSE_LIMIT_BYTES = 6_291_456
 #: How long after its answer a case's upstream exchanges may still be winding down.
 GRACE_S = 0.5
 #: How long past its deadline a worker may stay silent before it is killed as hung.
@@ -66,6 +69,7 @@ INVARIANTS = (
     "undocumented-status",
     "non-json-error",
     "bad-success-shape",
+    "response-too-large",
     "past-deadline",
     "over-memory",
     "secret-leaked",
@@ -151,6 +155,8 @@ def check(case: dict, outcome: dict | None, exchanges: list[dict], log: str) -> 
         broken["past-deadline"] = (
             f"answered after {outcome['wall_s']:.2f} s with {outcome['remaining_s']:.2f} s left"
         )
+    if outcome.get("payload_bytes", 0) > RESPONSE_LIMIT_BYTES:
+        broken["response-too-large"] = f"{outcome['payload_bytes']} bytes of response"
     if outcome["peak_mb"] > MEMORY_LIMIT_MB:
         broken["over-memory"] = f"peak RSS {outcome['peak_mb']:.0f} MiB"
     for leak in leaks(log, case):

@@ -142,6 +142,12 @@ def _outcome(status: int, body: str, content_type: str, **fields) -> dict:
     [
         (_outcome(418, '{"message": "teapot"}', "application/json"), {}, "", "undocumented-status"),
         (_outcome(404, "Not found", "text/plain"), {}, "", "non-json-error"),
+        (
+            _outcome(200, '{"url": "u"}', "application/json", payload_bytes=6_291_457),
+            {},
+            "",
+            "response-too-large",
+        ),
         (_outcome(200, '{"propid": "x"}', "application/json"), {}, "", "bad-success-shape"),
         (
             _outcome(502, '{"message": "x"}', "application/json"),

@@ -143,6 +143,8 @@ def run(case: dict) -> dict:
     outcome["remaining_s"] = remaining
     outcome["peak_mb"] = peak_mb()
     if isinstance(answer, dict):
+        # What Lambda would send back: over 6 MB it fails the invocation (a bare 502).
+        outcome["payload_bytes"] = len(json.dumps(answer, default=str).encode())
         body = answer.get("body")
         outcome["answer"] = {
             "statusCode": answer.get("statusCode"),
