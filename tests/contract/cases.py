@@ -545,6 +545,21 @@ EXPLICIT: tuple[tuple[str, dict], ...] = (
         _api("not-fits", {"x": "10", "y": "10", "size": "20"}),
     ),
     (
+        "found by the contract test: a render is not bounded by the time left (10.4 s of 10)",
+        _api(
+            "grey-rice",
+            {
+                "x": "-3000",
+                "y": "50",
+                "size": "12247",
+                "width": "4096",
+                "height": "4096",
+                "format": "png",
+            },
+            remaining_ms=10_000,
+        ),
+    ),
+    (
         "issue 23 item 7: the CloudFront signing key's secret read stalls",
         _api(
             "grey-primary-int",
