@@ -492,15 +492,22 @@ class Report:
         lines.append("statuses: " + ", ".join(f"{s}: {n}" for s, n in statuses))
         return "\n".join(lines)
 
-    def examples(self, per_invariant: int = 2) -> str:
-        """The smallest failing cases of each broken promise, described."""
+    def examples(self, per_invariant: int = 6) -> str:
+        """Each broken promise's distinct failures (by reason, numbers aside), the smallest
+        case of each, with how many cases failed that way."""
         out = []
         for name in INVARIANTS:
-            cases = sorted(
-                (c for c in self.failures if name in c.violations), key=lambda c: _size(c.case)
-            )
-            for checked in cases[:per_invariant]:
-                out.append(f"[{name}] {checked.violations[name]}\n    {describe(checked.case)}")
+            groups: dict[str, list[Checked]] = {}
+            for checked in self.failures:
+                if name in checked.violations:
+                    reason = re.sub(r"[0-9.]+", "N", checked.violations[name])
+                    groups.setdefault(reason, []).append(checked)
+            for cases in list(groups.values())[:per_invariant]:
+                smallest = min(cases, key=lambda c: _size(c.case))
+                out.append(
+                    f"[{name}] {smallest.violations[name]} ({len(cases)} case(s))\n"
+                    f"    {describe(smallest.case)}"
+                )
         return "\n".join(out)
 
 
