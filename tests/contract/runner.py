@@ -31,6 +31,7 @@ worker that has not answered well after the case's deadline), then `check`\\s it
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -442,11 +443,11 @@ def resolve(case: dict) -> dict:
             else:
                 record["key"] = BY_NAME[name].key
                 data = frame_bytes(BY_NAME[name].kind)
-            import hashlib
-
-            record["size"] = len(data) if record.get("size") in (True, None) else None
+            # Drawn as flags (does the event carry it?); a resolved case keeps its values.
+            has_size, has_etag = record.get("size") is not False, record.get("etag") is not False
+            record["size"] = len(data) if has_size and record.get("size") is not None else None
             digest = hashlib.md5(data).hexdigest()  # noqa: S324 - S3's ETag
-            record["etag"] = digest if record.get("etag") in (True, None) else None
+            record["etag"] = digest if has_etag and record.get("etag") is not None else None
     return case
 
 
