@@ -63,7 +63,7 @@ RESPONSE_LIMIT_BYTES = 6_291_456
 #: How long after its answer a case's upstream exchanges may still be winding down.
 GRACE_S = 0.5
 #: How long past its deadline a worker may stay silent before it is killed as hung.
-HUNG_AFTER_S = 20.0
+HUNG_AFTER_S = 10.0
 INVARIANTS = (
     "crash",
     "500",
@@ -355,7 +355,7 @@ class LaneRunner:
             self._workers += 1
             self.worker = Worker(self.lane, signer)
         deadline_s = case["remaining_ms"] / 1000
-        self.lane.arm(case_id, case["faults"], give_up=deadline_s + 8)
+        self.lane.arm(case_id, case["faults"], give_up=deadline_s + 4)
         self.worker.send(case)
         outcome = self.worker.receive(deadline_s + HUNG_AFTER_S)
         self.lane.disarm(case_id)
@@ -493,16 +493,18 @@ class Report:
         lines.append("statuses: " + ", ".join(f"{s}: {n}" for s, n in statuses))
         return "\n".join(lines)
 
-    def examples(self, per_invariant: int = 6) -> str:
-        """Each broken promise's distinct failures (by reason, numbers aside), the smallest
-        case of each, with how many cases failed that way."""
+    def examples(self, per_invariant: int = 8) -> str:
+        """Each broken promise's distinct failures (by reason, numbers aside, and each
+        explicit case apart), the smallest case of each, with how many failed that way."""
         out = []
         for name in INVARIANTS:
             groups: dict[str, list[Checked]] = {}
             for checked in self.failures:
                 if name in checked.violations:
                     reason = re.sub(r"[0-9.]+", "N", checked.violations[name])
-                    groups.setdefault(reason, []).append(checked)
+                    # The issue's reproductions are shown each on its own.
+                    key = f"{reason} {checked.case.get('note', '')}"
+                    groups.setdefault(key, []).append(checked)
             for cases in list(groups.values())[:per_invariant]:
                 smallest = min(cases, key=lambda c: _size(c.case))
                 out.append(
