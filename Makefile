@@ -5,8 +5,10 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.installed
 FRAMES ?=
+FUZZ_CASES ?= 10000
+FUZZ_LANES ?= 3
 
-.PHONY: install lint test test-lambda check-template serve bench loadtest build clean
+.PHONY: install lint test fuzz test-lambda check-template serve bench loadtest build clean
 
 $(STAMP): pyproject.toml functions/thumbnails/requirements.txt layers/scientific/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -23,6 +25,13 @@ lint: $(STAMP)
 
 test: lint check-template
 	$(VENV)/bin/pytest
+
+# The generative contract test at length (tests/contract): FUZZ_CASES drawn cases through the
+# real handlers, in FUZZ_LANES worker processes at a time; prints the counts of each promise
+# broken and the smallest failing cases, minimised. FUZZ_SEED=N draws a different set.
+fuzz: $(STAMP)
+	$(PY) -m tests.contract.fuzz --cases $(FUZZ_CASES) --lanes $(FUZZ_LANES) --shrink \
+		$(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 # The built arm64 functions under `sam local` (Docker, qemu; installs them as root if absent).
 test-lambda: $(STAMP)
