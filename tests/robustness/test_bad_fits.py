@@ -19,6 +19,7 @@ from tests.robustness import frames
 from thumbnails.errors import FrameTooLarge, UnreadableFrame
 from thumbnails.imaging import render
 from thumbnails.params import RenderLimits, ThumbnailParams
+from thumbnails.positions import PixelCutout
 
 UNREADABLE = {
     "empty": lambda: b"",
@@ -73,6 +74,19 @@ class TestDamagedFilesAreRefused:
             _render(UNREADABLE[name]())
         assert raised.value.status == 422
         assert len(raised.value.message) > 10
+
+    # A cutout decodes only the tiles that hold its rows: damage confined to other tiles (here
+    # the first row's tile descriptor) leaves its pixels right, so it may render.
+    @pytest.mark.parametrize(
+        "name", sorted(set(UNREADABLE) - {"tile descriptors outside the heap"})
+    )
+    def test_a_pixel_cutout_of_them_is_refused_too(self, name):
+        # Found by the contract test: a cutout read rows of a file whose first card was not
+        # SIMPLE = T and answered an image where the whole frame was a 422.
+        with pytest.raises(UnreadableFrame) as raised:
+            frame = render.load_frame(UNREADABLE[name](), cutout=PixelCutout(10, 8, 6))
+            render.render_frames([frame], SMALL)
+        assert raised.value.status == 422
 
     @pytest.mark.parametrize("name", ["empty", "plain text", "truncated in the header"])
     def test_header_reader_refuses_them_too(self, name):

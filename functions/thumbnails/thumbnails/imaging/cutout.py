@@ -38,7 +38,7 @@ from .cards import CardHeader, card_value, parse_header
 from .frame import Frame
 from .hdus import HduInfo, Selection, merged_cards, open_fits
 from .mosaic import Layout
-from .pixels import _check_dither_seed, decoding_errors, read_arrays
+from .pixels import _check_dither_seed, check_decodable, decoding_errors, read_arrays
 from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
 
 __all__ = ["CutoutGeometry", "PaddedLayout", "Window", "load_cutout", "locate", "read_rows"]
@@ -417,6 +417,9 @@ def load_cutout(
         As `render.load_frame`.
     """
     raw, selection = open_fits(data, limits)
+    # What the whole frame refuses (not FITS, a bad dither seed), the cutout refuses too,
+    # before reading a WCS or a row: a cutout is never an image of an unreadable file.
+    check_decodable(selection)
     header = parse_header(merged_cards(selection.primary, selection.hdus[0]))
     if single_image(selection, header):
         info = selection.hdus[0]
