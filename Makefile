@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.installed
 FRAMES ?=
 
-.PHONY: install lint test test-lambda check-template serve bench loadtest build clean
+.PHONY: install lint test test-lambda test-deploy check-template serve bench loadtest build clean
 
 $(STAMP): pyproject.toml functions/thumbnails/requirements.txt layers/scientific/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -28,6 +28,11 @@ test: lint check-template
 test-lambda: $(STAMP)
 	@bash scripts/test-lambda.sh
 
+# The built stack created and deleted by LocalStack's CloudFormation engine (its own venv,
+# .venv-localstack; no Docker): scripts/test-deploy.sh.
+test-deploy: $(STAMP)
+	@bash scripts/test-deploy.sh
+
 check-template: $(STAMP)
 	@bash scripts/check-template.sh
 
@@ -44,4 +49,4 @@ build: $(STAMP)
 	@bash scripts/build.sh
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache bench/.cache bench/out samples
+	rm -rf $(VENV) .venv-localstack .aws-sam .pytest_cache .ruff_cache bench/.cache bench/out samples
