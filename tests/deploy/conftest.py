@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .engine import PLACEHOLDERS_SEEN
+from .engine import PLACEHOLDERS_SEEN, TIMINGS
 
 ENDPOINT_VARIABLE = "THUMBNAILS_DEPLOY_ENDPOINT"
 _outcomes: dict[str, int] = {"passed": 0, "skipped": 0}
@@ -46,9 +46,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for scenario, placeholders in PLACEHOLDERS_SEEN.items():
             listed = ", ".join(f"{k} ({v})" for k, v in sorted(placeholders.items())) or "none"
             terminalreporter.write_line(f"UrlSigner={scenario}: {listed}")
+    terminalreporter.section("timings (wall clock)")
+    for what, seconds in TIMINGS:
+        terminalreporter.write_line(f"{seconds:7.1f} s  {what}")
     started = os.environ.get("TEST_DEPLOY_STARTED", "")
     if started.isdigit():
-        terminalreporter.section("timings")
         terminalreporter.write_line(
             f"{time.time() - int(started):7.1f} s  make test-deploy in all (venv, build, "
             "LocalStack, tests)"

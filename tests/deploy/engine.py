@@ -32,6 +32,8 @@ STACK_LIMIT = 600
 PLACEHOLDER_REASON = "is not supported but was deployed as a fallback"
 #: Placeholders each scenario's stack got (the run's summary lists them, conftest.py).
 PLACEHOLDERS_SEEN: dict[str, dict[str, str]] = {}
+#: (what, seconds) of packaging, each create and each delete, for the run's summary.
+TIMINGS: list[tuple[str, float]] = []
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -93,6 +95,7 @@ class Engine:
         if not BUILT_TEMPLATE.is_file():
             raise AssertionError(f"{BUILT_TEMPLATE} is missing: run `make build` first")
         self.client("s3").create_bucket(Bucket=bucket)
+        started = time.monotonic()
         done = subprocess.run(
             [
                 str(SAM),
@@ -113,6 +116,7 @@ class Engine:
         )
         if done.returncode != 0:
             raise AssertionError(f"sam package failed:\n{done.stdout}\n{done.stderr}")
+        TIMINGS.append(("sam package (code and layer uploaded)", time.monotonic() - started))
         return output.read_text()
 
 
@@ -146,6 +150,8 @@ class Stack:
             f"{event['ResourceStatus']}: {event.get('ResourceStatusReason') or ''}"
             for event in reversed(self.events)
             if event["ResourceStatus"].endswith("FAILED")
+            # The stack's own events repeat its resources' failures without a reason.
+            and (event["LogicalResourceId"] != self.name or event.get("ResourceStatusReason"))
         ]
 
     def placeholders(self) -> dict[str, str]:
@@ -185,6 +191,7 @@ def events(cloudformation: Any, stack_id: str) -> list[dict[str, Any]]:
 def create(engine: Engine, name: str, template_body: str, parameters: dict[str, str]) -> Stack:
     """Create a stack from the packaged template and wait for the engine to finish."""
     cloudformation = engine.client("cloudformation")
+    started = time.monotonic()
     stack_id = cloudformation.create_stack(
         StackName=name,
         TemplateBody=template_body,
@@ -194,6 +201,7 @@ def create(engine: Engine, name: str, template_body: str, parameters: dict[str, 
         OnFailure="DO_NOTHING",
     )["StackId"]
     described = wait(cloudformation, stack_id)
+    TIMINGS.append((f"create {name} ({described['StackStatus']})", time.monotonic() - started))
     stack = Stack(
         name=name,
         stack_id=stack_id,
@@ -214,6 +222,7 @@ def create(engine: Engine, name: str, template_body: str, parameters: dict[str, 
 def delete(engine: Engine, stack: Stack) -> tuple[str, list[dict[str, Any]]]:
     """Delete the stack; return its final status and its events, newest first."""
     cloudformation = engine.client("cloudformation")
+    started = time.monotonic()
     cloudformation.delete_stack(StackName=stack.stack_id)
     try:
         status = wait(cloudformation, stack.stack_id)["StackStatus"]
@@ -226,6 +235,7 @@ def delete(engine: Engine, stack: Stack) -> tuple[str, list[dict[str, Any]]]:
     if not status:
         stack_events = [e for e in found if e["LogicalResourceId"] == stack.name]
         status = stack_events[0]["ResourceStatus"] if stack_events else "UNKNOWN"
+    TIMINGS.append((f"delete {stack.name} ({status})", time.monotonic() - started))
     return status, found
 
 

@@ -99,10 +99,14 @@ def parameters_for(scenario: str, engine: Engine, declared: dict[str, Any]) -> d
     if scenario == "s3":
         wanted["UrlSigner"] = "s3"
     else:
-        secret = engine.client("secretsmanager").create_secret(
-            Name=f"{STACK_NAME}-url-signing-key",
-            SecretString="dummy: make test-deploy signs no URL",
-        )
+        secrets = engine.client("secretsmanager")
+        name = f"{STACK_NAME}-url-signing-key"
+        try:
+            secret = secrets.create_secret(
+                Name=name, SecretString="dummy: make test-deploy signs no URL"
+            )
+        except secrets.exceptions.ResourceExistsException:  # a second run, same LocalStack
+            secret = secrets.describe_secret(SecretId=name)
         wanted.update(
             UrlSigner="cloudfront",
             CloudFrontKeyPairId=DUMMY_KEY_ID,
@@ -322,7 +326,10 @@ def test_the_queue_feeds_the_pregeneration_function_reporting_batch_item_failure
         assert (
             _unqualified(mapping["FunctionArn"]) == functions[PREGENERATE_HANDLER]["FunctionArn"]
         ), f"{logical} invokes {mapping['FunctionArn']}"
-        assert "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []), mapping
+        responses = mapping.get("FunctionResponseTypes", [])
+        assert "ReportBatchItemFailures" in responses, (
+            f"{logical}: FunctionResponseTypes {responses}: a failed frame would fail its batch"
+        )
         # And the queue hands a frame that keeps failing to a dead-letter queue of the stack.
         url = deployment.stack.resources[queues[mapping["EventSourceArn"]]]["PhysicalResourceId"]
         attributes = engine.client("sqs").get_queue_attributes(
