@@ -8,9 +8,9 @@
 #    or the executor plugin (tests/deploy/localstack_executor/) change. pip's output goes to a
 #    log, shown if it fails.
 # 2. `make build`.
-# 3. LocalStack on 127.0.0.1 at a free port, every file it writes under a temporary directory
-#    (FILESYSTEM_ROOT), started in its own session and stopped by its pid on exit; the
-#    directory is removed then.
+# 3. LocalStack on 127.0.0.1 at a free port, started in its own session and stopped by its
+#    pid on exit. What it writes goes to a temporary directory (FILESYSTEM_ROOT, TMPDIR, HOME)
+#    but for the paths fixed in its code (fixed_paths below); all are removed on exit.
 # 4. pytest on tests/deploy/ with THUMBNAILS_DEPLOY_ENDPOINT set (plain `pytest` skips them).
 # Extra arguments go to pytest (e.g. `-k cloudfront`).
 set -euo pipefail
@@ -27,11 +27,15 @@ started=$(seconds)
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/test-deploy.XXXXXX")
 localstack_pid=
-# LocalStack writes /var/lib/localstack when it believes it runs in a container (this machine
-# may be one) whatever FILESYSTEM_ROOT says; OVERRIDE_IN_DOCKER=0 below prevents that, and if
-# it still appears it is removed, unless it was there before.
-var_lib=/var/lib/localstack
-[ -e "$var_lib" ] && var_lib_was_there=1 || var_lib_was_there=0
+# Where LocalStack writes outside FILESYSTEM_ROOT, HOME and TMPDIR (below): its S3 objects go
+# to a fixed /tmp/localstack-s3-storage, and it takes /var/lib/localstack when it believes it
+# runs in a container (this machine may be one; OVERRIDE_IN_DOCKER=0 below prevents that).
+# Each is removed on exit unless it was there before.
+fixed_paths=(/var/lib/localstack /tmp/localstack-s3-storage)
+left_alone=()
+for path in "${fixed_paths[@]}"; do
+    [ -e "$path" ] && left_alone+=("$path")
+done
 
 cleanup() {
     if [ -n "$localstack_pid" ] && kill -0 "$localstack_pid" 2>/dev/null; then
@@ -47,10 +51,11 @@ cleanup() {
         fi
     fi
     rm -rf "$workdir"
-    if [ "$var_lib_was_there" = 0 ] && [ -e "$var_lib" ]; then
-        rm -rf "$var_lib"
-        log "removed $var_lib, which LocalStack wrote"
-    fi
+    for path in "${fixed_paths[@]}"; do
+        if [ -e "$path" ] && [[ " ${left_alone[*]} " != *" $path "* ]]; then
+            rm -rf "$path"
+        fi
+    done
 }
 trap cleanup EXIT
 
@@ -93,7 +98,7 @@ log "make build: $(($(seconds) - build_started)) s"
 # --- 3. LocalStack --------------------------------------------------------------------------
 port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 endpoint="http://127.0.0.1:$port"
-mkdir -p "$workdir/root" "$workdir/tmp"
+mkdir -p "$workdir/root" "$workdir/tmp" "$workdir/home"
 localstack_started=$(seconds)
 # GATEWAY_LISTEN: loopback only. OVERRIDE_IN_DOCKER=0: host mode's layout, so that
 # FILESYSTEM_ROOT holds everything. DNS_ADDRESS=0: no DNS server (it would take port 53).
@@ -104,10 +109,12 @@ localstack_started=$(seconds)
 # supported, and offline it counts every type as unsupported (measured with 2026.3.0).
 # No SERVICES list: LocalStack starts a service on its first request, so a resource type new
 # to the template needs no change here. Telemetry, events and the TLS certificate download off.
+# HOME: its plugin index cache (~/.cache/plux) and profiles (~/.localstack), this run's only.
 GATEWAY_LISTEN="127.0.0.1:$port" \
     OVERRIDE_IN_DOCKER=0 \
     FILESYSTEM_ROOT="$workdir/root" \
     TMPDIR="$workdir/tmp" \
+    HOME="$workdir/home" \
     DNS_ADDRESS=0 \
     LAMBDA_RUNTIME_EXECUTOR=prepare-only \
     CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=1 \
