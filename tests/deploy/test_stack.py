@@ -119,7 +119,7 @@ def parameters_for(scenario: str, engine: Engine, declared: dict[str, Any]) -> d
         topic = engine.client("sns").create_topic(Name=f"{STACK_NAME}-alarms")
         wanted["AlarmTopicArn"] = topic["TopicArn"]
     for name in declared:
-        if name.endswith("Email"):
+        if "email" in name.lower():
             wanted[name] = DUMMY_EMAIL
     missing = [
         name for name, spec in declared.items() if "Default" not in spec and name not in wanted
@@ -370,25 +370,29 @@ def test_every_api_method_invokes_the_api_function(engine: Engine, deployment: D
     aws_lambda = engine.client("lambda")
     api_function = _functions(engine, deployment)[API_HANDLER]["FunctionArn"]
     for logical, api_id in _physical(deployment, "AWS::ApiGateway::RestApi").items():
-        methods = [
-            (resource["path"], method)
-            for resource in apigateway.get_resources(restApiId=api_id, limit=500)["items"]
-            for method in resource.get("resourceMethods", {})
-        ]
+        items = apigateway.get_resources(restApiId=api_id, limit=500)["items"]
+        methods = [(item, method) for item in items for method in item.get("resourceMethods", {})]
         assert methods, f"{logical} has no method"
-        resources = {
-            r["path"]: r["id"] for r in apigateway.get_resources(restApiId=api_id)["items"]
-        }
-        for path, method in methods:
+        qualifiers = set()
+        for item, method in methods:
             integration = apigateway.get_integration(
-                restApiId=api_id, resourceId=resources[path], httpMethod=method
+                restApiId=api_id, resourceId=item["id"], httpMethod=method
             )
-            assert integration["type"] == "AWS_PROXY", (path, method, integration["type"])
-            assert f"/functions/{api_function}" in integration["uri"] or (
-                f"/functions/{api_function}:" in integration["uri"]
-            ), f"{method} {path} invokes {integration['uri']}"
-        # API Gateway may invoke the function: a permission naming this API.
-        policy = json.loads(aws_lambda.get_policy(FunctionName=api_function)["Policy"])
+            assert integration["type"] == "AWS_PROXY", (item["path"], method, integration["type"])
+            # arn:...:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION/invocations
+            invoked = integration["uri"].split("/functions/", 1)[-1].split("/invocations")[0]
+            assert invoked == api_function or invoked.startswith(f"{api_function}:"), (
+                f"{method} {item['path']} invokes {invoked}, not the API function {api_function}"
+            )
+            qualifiers.add(invoked[len(api_function) + 1 :])
+        # API Gateway may invoke what the integrations name (the function, or an alias of
+        # it): a permission naming this API.
+        (qualifier,) = qualifiers
+        policy = json.loads(
+            aws_lambda.get_policy(
+                FunctionName=api_function, **({"Qualifier": qualifier} if qualifier else {})
+            )["Policy"]
+        )
         allowed = [
             s
             for s in policy["Statement"]
