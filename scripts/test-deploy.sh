@@ -123,6 +123,8 @@ GATEWAY_LISTEN="127.0.0.1:$port" \
     SKIP_SSL_CERT_DOWNLOAD=1 \
     setsid "$ls_venv/bin/python" -m localstack.runtime.main >"$workdir/localstack.log" 2>&1 &
 localstack_pid=$!
+# Stopped by its pid in cleanup(); disowned so that bash reports nothing if it has to be killed.
+disown "$localstack_pid"
 # Ready when its health endpoint lists CloudFormation as available (about 2-3 s here).
 ready=0
 for _ in $(seq 240); do
@@ -153,9 +155,13 @@ log "LocalStack $("$ls_venv/bin/python" -c 'import importlib.metadata as m; prin
 # --- 4. the tests ---------------------------------------------------------------------------
 # THUMBNAILS_DEPLOY_ENDPOINT turns the tests on; with it set, a skipped or missing test fails
 # the run (tests/deploy/conftest.py). TEST_DEPLOY_STARTED: their summary reports the whole
-# target's time. THUMBNAILS_DEPLOY_LOG: shown by a failing test's report.
+# target's time.
 status=0
 THUMBNAILS_DEPLOY_ENDPOINT=$endpoint TEST_DEPLOY_STARTED=$started \
-    THUMBNAILS_DEPLOY_LOG="$workdir/localstack.log" \
     "$venv/bin/pytest" tests/deploy -p no:cacheprovider "$@" || status=$?
+if [ "$status" != 0 ]; then
+    # The engine's own account of what failed; its log goes with the temporary directory.
+    log "LocalStack's last warnings and errors:"
+    grep -E ' (WARN|ERROR) ' "$workdir/localstack.log" | tail -n 40 >&2 || true
+fi
 exit "$status"
