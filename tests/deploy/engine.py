@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import subprocess
+import sys
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT_TEMPLATE = ROOT / ".aws-sam" / "build" / "template.yaml"
-SAM = ROOT / ".venv" / "bin" / "sam"
+#: The SAM CLI of the venv running the tests (the project's, whatever VENV names it).
+SAM = Path(sys.executable).parent / "sam"
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 #: A stack's create or delete takes seconds on LocalStack (about 6 s measured); this is a
