@@ -8,7 +8,7 @@ FRAMES ?=
 FUZZ_CASES ?= 10000
 FUZZ_LANES ?= 3
 
-.PHONY: install lint test fuzz test-lambda check-template serve bench loadtest build clean
+.PHONY: install lint test fuzz test-lambda test-deploy check-template serve bench loadtest build clean
 
 $(STAMP): pyproject.toml functions/thumbnails/requirements.txt layers/scientific/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -37,6 +37,11 @@ fuzz: $(STAMP)
 test-lambda: $(STAMP)
 	@bash scripts/test-lambda.sh
 
+# The built stack created and deleted by LocalStack's CloudFormation engine (its own venv,
+# .venv-localstack; no Docker): scripts/test-deploy.sh.
+test-deploy: $(STAMP)
+	@bash scripts/test-deploy.sh
+
 check-template: $(STAMP)
 	@bash scripts/check-template.sh
 
@@ -53,4 +58,4 @@ build: $(STAMP)
 	@bash scripts/build.sh
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache bench/.cache bench/out samples
+	rm -rf $(VENV) .venv-localstack .aws-sam .pytest_cache .ruff_cache bench/.cache bench/out samples
