@@ -8,8 +8,9 @@ with ``Retry-After``) -> `UpstreamThrottled` (503, its ``Retry-After`` passed on
 `UpstreamTimeout` (504), a frame above the size cap -> `FrameTooLarge` (413).
 
 Every call takes a `Deadline` (the invocation's time left): socket timeouts never exceed it, a
-`Watchdog` ends an answer (headers or body) that trickles in past it, and a retry, or a
-server's ``Retry-After``, is waited for only if the next attempt can still finish in time.
+`Watchdog` ends an answer (headers or body, however framed) that trickles in past it, and a
+retry, or a server's ``Retry-After``, is waited for only if the next attempt can still finish
+in time.
 
 Nothing here logs the ``Authorization`` header or a download URL's query string (the archive
 hands out presigned URLs; their signature is a credential).
@@ -189,9 +190,6 @@ class ArchiveClient:
         429), and after an archive lookup answered 429 (or 503 with ``Retry-After``).
     retry_backoff : float
         Seconds before the first retry, doubled for each further one.
-    session : requests.Session, optional
-        Shared connection pool; when not given, a `watched_session`, whose requests a
-        deadline can cut off while their headers trickle in, not only their body.
     sleep : callable
         ``time.sleep``; injectable so tests of the retry do not wait.
     """
@@ -205,7 +203,6 @@ class ArchiveClient:
         max_download_bytes: int = 1024**3,
         download_retries: int = 2,
         retry_backoff: float = 0.25,
-        session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -214,7 +211,9 @@ class ArchiveClient:
         self.max_download_bytes = max_download_bytes
         self.download_retries = download_retries
         self.retry_backoff = retry_backoff
-        self.session = session or watched_session()
+        # Always a watched session: a deadline can then cut off any answer, its headers or
+        # its body, however the server frames it (a session of the caller's could not be).
+        self.session = watched_session()
         self._sleep = sleep
         base = urlsplit(self.base_url)
         self._archive_origin = (base.scheme, base.netloc)
@@ -485,8 +484,6 @@ class ArchiveClient:
                 raise _Retryable(
                     UpstreamError(messages.unreachable.format(type(error).__name__))
                 ) from None
-            if slot.connection is None:  # a session of the caller's: watch what it used
-                slot.connection = getattr(response.raw, "connection", None)
             with response:
                 logger.debug("GET %s -> %s", _shown_url(url), response.status_code)
                 status = response.status_code
