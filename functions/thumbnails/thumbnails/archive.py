@@ -5,7 +5,8 @@ Talks to an OCS science archive API (``ARCHIVE_API_URL``), forwarding the caller
 typed error from `thumbnails.errors`: 404 -> `FrameNotFound`, 401/403 -> `AccessDenied` with the
 archive's own message, 5xx/connection errors/nonsense -> `UpstreamError` (502), 429 (or 503
 with ``Retry-After``) -> `UpstreamThrottled` (503, its ``Retry-After`` passed on), timeouts ->
-`UpstreamTimeout` (504), a frame above the size cap -> `FrameTooLarge` (413).
+`UpstreamTimeout` (504), a frame above the size cap -> `FrameTooLarge` (413), an
+``Authorization`` that HTTP cannot carry -> `InvalidHeader` (400, checked before it is sent).
 
 Every call takes a `Deadline` (the invocation's time left): socket timeouts never exceed it, a
 `Watchdog` ends an answer (headers or body, however framed) that trickles in past it, and a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from .errors import (
     AccessDenied,
     FrameNotFound,
     FrameTooLarge,
+    InvalidHeader,
     ThumbnailError,
     UpstreamError,
     UpstreamThrottled,
@@ -551,8 +554,34 @@ def _read_body(
     return data
 
 
+#: What HTTP can carry in a header value (RFC 9110 field-value: visible ASCII, obs-text, and
+#: spaces or tabs between them). ``http.client`` sends values as Latin-1, so anything past
+#: U+00FF cannot be sent at all, and requests refuses CR, LF and leading whitespace.
+_FIELD_VALUE = re.compile(r"[!-~\x80-\xff](?:[\t -~\x80-\xff]*[!-~\x80-\xff])?")
+
+
+def sendable_header(name: str, value: str) -> str:
+    """`value` as it can be sent upstream as header `name`: checked, spaces and tabs around
+    it removed (HTTP's optional whitespace, never part of a value).
+
+    The caller's ``Authorization`` goes to the archive as it came; ``http.client`` would
+    raise on a character it cannot encode (``Token s3cr€T``), and that error's text names the
+    character and its position in the credential.
+
+    Raises
+    ------
+    InvalidHeader
+        400, naming the header and never its value.
+    """
+    value = value.strip(" \t")
+    if value and not _FIELD_VALUE.fullmatch(value):
+        raise InvalidHeader(name)
+    return value
+
+
 def _auth_headers(authorization: str | None) -> dict[str, str]:
-    return {"Authorization": authorization} if authorization else {}
+    value = sendable_header("Authorization", authorization or "")
+    return {"Authorization": value} if value else {}
 
 
 def _as_record(body: object) -> Frame:
