@@ -208,6 +208,35 @@ def test_a_stalled_s3_is_a_json_503_before_the_timeout(monkeypatch):
     assert s3.requests and s3.requests[0][0] == "HEAD"  # the cache lookup reached it
 
 
+def test_a_stalled_secrets_manager_is_a_json_503_before_the_timeout(monkeypatch):
+    # URL_SIGNER=cloudfront: a container's first signature reads the private key from
+    # Secrets Manager (real boto3, through AWS_ENDPOINT_URL_SECRETS_MANAGER), which never
+    # answers. Two invocations in a row: each answers by its own deadline (the second waits
+    # for the first one's read, tests/unit/test_cloudfront_urls.py shows it is not repeated).
+    timeout = 4.0
+    cloudfront = {
+        "URL_SIGNER": "cloudfront",
+        "CLOUDFRONT_DOMAIN": "d111111abcdef8.cloudfront.net",
+        "CLOUDFRONT_KEY_PAIR_ID": "K2JCJMDEHXQW5F",
+        "CLOUDFRONT_PRIVATE_KEY_SECRET": "thumbnails/cloudfront-private-key",
+    }
+    with SlowServer("stall") as secrets, ApiWorld.started(monkeypatch, **cloudfront) as world:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.url)
+        world.add_frame()
+        answers = []
+        for _invocation in range(2):
+            context = TimedContext(timeout_s=timeout)
+            answers.append((world.invoke(context=context), context.elapsed()))
+        asked = list(secrets.requests)
+
+    for response, elapsed in answers:
+        assert response["statusCode"] == 503
+        assert body_json(response) == {"message": "The URL signing key could not be read in time"}
+        assert header(response, "Cache-Control") == "no-store"
+        assert elapsed < timeout
+    assert asked and set(asked) == {("POST", "/")}  # GetSecretValue reached it
+
+
 # --------------------------------------------------------------------------- pregeneration
 def _sqs_batch(*keys: str, bucket: str = "frames-test", size: int = 1000) -> dict:
     event = load_event("sqs-s3-batch.json")
