@@ -5,6 +5,8 @@
   (until `give_up_after`, so that a client that would wait for ever fails its test instead
   of hanging it);
 - ``trickle-headers``: the same with the status line and headers (an endless header line);
+- ``trickle-handshake``: an HTTPS server (`url` says ``https``) whose TLS handshake trickles:
+  a record header announcing 16 KiB, then a byte per `interval`;
 - ``stall``: reads the request and answers nothing (a stalled S3 endpoint) until
   `give_up_after`;
 - ``serve``: answers `status` with `body` (and ``Content-Length``), to every method.
@@ -27,6 +29,7 @@ import datetime
 import ipaddress
 import shutil
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -66,7 +69,7 @@ class SlowServer:
         framing: str = "length",
         tls: bool = False,
     ) -> None:
-        assert mode in ("trickle", "trickle-headers", "stall", "serve")
+        assert mode in ("trickle", "trickle-headers", "trickle-handshake", "stall", "serve")
         assert protocol in ("HTTP/1.1", "HTTP/1.0")
         assert framing in ("length", "chunked", "close")
         assert not (framing == "chunked" and protocol == "HTTP/1.0")  # chunked is HTTP/1.1
@@ -91,14 +94,14 @@ class SlowServer:
         self._lock = threading.Lock()
         self._folder = Path(tempfile.mkdtemp(prefix="slow-server-")) if tls else None
         self._tls = _tls_context(self._folder) if self._folder is not None else None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"{'https' if self._tls else 'http'}://{host}:{port}/"
+        https = self._tls is not None or self.mode == "trickle-handshake"
+        return f"{'https' if https else 'http'}://{host}:{port}/"
 
     @property
     def ca_file(self) -> str:
@@ -136,10 +139,14 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
             super().setup()
 
         def handle(self) -> None:
-            try:
-                super().handle()
-            except (OSError, ssl.SSLError):  # a client that gave up mid-handshake or request
-                self.close_connection = True
+            if server.mode == "trickle-handshake":
+                started = time.monotonic()
+                self.request.recv(65536)  # the ClientHello
+                # A TLS handshake record of 16 KiB, which the client reads whole before it
+                # looks at it: every recv gets a byte, the handshake never ends.
+                self._trickle(b"\x16\x03\x03\x40\x00", started)
+                return
+            super().handle()
 
         def _answer(self) -> None:
             server.requests.append((self.command, self.path))
@@ -197,6 +204,16 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
         do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _answer
 
     return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gives up mid-handshake or mid-request is what these servers are
+        # for; anything else is a bug in them, reported as usual.
+        if not isinstance(sys.exc_info()[1], OSError):  # ssl.SSLError is an OSError
+            super().handle_error(request, client_address)
 
 
 def _tls_context(folder: Path) -> ssl.SSLContext:
