@@ -33,7 +33,8 @@ from urllib.parse import quote
 from .deadline import Deadline
 from .errors import StorageError
 
-#: Powertools caches a secret for this many seconds; a container reads its key once.
+#: Seconds Powertools may keep a secret it read. Each read has a provider of its own, so its
+#: cache never serves another read; the signer keeps the key for the container's life.
 SECRET_MAX_AGE_S = 365 * 86400
 #: Secrets Manager answers in tens of milliseconds. These bound a read nobody waits for any
 #: more (its invocation answered 503 at its deadline) to about 2 x (2 + 5) s, instead of
