@@ -11,6 +11,9 @@
   `give_up_after`;
 - ``serve``: answers `status` with `body` (and ``Content-Length``), to every method.
 
+With `served_first` N, the first N requests are answered as ``serve`` whatever the mode (a
+connection kept alive, then reused for a request that misbehaves).
+
 How a body is framed is a server's choice, and a client reads each differently (``http.client``
 hands the socket of a response that ends the connection to the response, and its connection
 then has none): `protocol` (``HTTP/1.1`` or ``HTTP/1.0``) and `framing` (``length``: a
@@ -68,6 +71,7 @@ class SlowServer:
         protocol: str = "HTTP/1.1",
         framing: str = "length",
         tls: bool = False,
+        served_first: int = 0,
     ) -> None:
         assert mode in ("trickle", "trickle-headers", "trickle-handshake", "stall", "serve")
         assert protocol in ("HTTP/1.1", "HTTP/1.0")
@@ -85,6 +89,8 @@ class SlowServer:
         # A client that never stops waiting makes its test fail, not hang: after this many
         # seconds a stalled or trickling connection is closed.
         self.give_up_after = give_up_after
+        self.served_first = served_first
+        self.connections = 0  # accepted
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.request_headers: list[dict[str, str]] = []  # each request's, decoded as Latin-1
         self.bytes_sent = 0
@@ -134,6 +140,8 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def setup(self) -> None:
+            with server._lock:
+                server.connections += 1
             if server._tls is not None:  # the handshake in this connection's own thread
                 self.request = server._tls.wrap_socket(self.request, server_side=True)
             super().setup()
@@ -155,11 +163,12 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
             if length:
                 self.rfile.read(length)
             started = time.monotonic()
-            if server.mode == "stall":
+            mode = "serve" if len(server.requests) <= server.served_first else server.mode
+            if mode == "stall":
                 server.stop.wait(server.give_up_after)
                 self.close_connection = True
                 return
-            if server.mode == "trickle-headers":
+            if mode == "trickle-headers":
                 status_line = f"{server.protocol} 200 OK\r\nX-Slow: ".encode("ascii")
                 self._trickle(status_line + b"a" * server.declared_length, started)
                 return
@@ -167,7 +176,7 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", server.content_type)
             for name, value in server.headers.items():
                 self.send_header(name, value)
-            if server.mode == "serve":
+            if mode == "serve":
                 self.send_header("Content-Length", str(len(server.body)))
                 self.end_headers()
                 if self.command != "HEAD":
