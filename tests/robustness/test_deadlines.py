@@ -27,9 +27,10 @@ from tests.api_support import (
     header,
 )
 from tests.conftest import FakeLambdaContext, load_event
-from tests.slow_servers import SlowServer
+from tests.slow_servers import FRAMINGS, SlowServer
 from thumbnails import api, pregenerate
 from thumbnails.deadline import ANSWER_MARGIN
+from thumbnails.service import RENDER_RESERVE
 
 FUNCTION_TIMEOUT = 5.0
 
@@ -98,6 +99,93 @@ def test_a_frame_download_that_trickles_is_a_json_504_before_the_timeout(monkeyp
     assert 0 < trickle.bytes_sent < trickle.declared_length
 
 
+# However the server frames its answer, the deadline cuts it off. An answer that ends its
+# connection (``Connection: close``, HTTP/1.0, a body until the close) takes the socket away
+# from its connection while the body is read: the watchdog must hold the socket itself.
+SHORT_TIMEOUT = 3.0  # the lookup gets 2 s of it, ANSWER_MARGIN the rest
+
+
+def _archive_world(monkeypatch, archive_url: str):
+    """The API with `archive_url` as the archive, retries and timeouts as deployed."""
+    for name, value in {
+        "ARCHIVE_API_URL": archive_url,
+        "THUMBNAIL_BUCKET": BUCKET,
+        "DOWNLOAD_RETRIES": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("STORAGE_URL", raising=False)
+    api.get_service.cache_clear()
+
+
+@pytest.mark.parametrize("framing", sorted(FRAMINGS))
+def test_an_archive_answer_that_trickles_is_cut_off_however_it_is_framed(monkeypatch, framing):
+    trickle = SlowServer(
+        "trickle", content_type="application/json", declared_length=100_000, **FRAMINGS[framing]
+    )
+    with trickle, mock_aws():
+        _archive_world(monkeypatch, trickle.url)
+        context = TimedContext(timeout_s=SHORT_TIMEOUT)
+        response = _invoke_api(context)
+        elapsed = context.elapsed()
+        # Cut off by the function (the server notices at its next byte), not given up on
+        # by the server after its 15 s.
+        cut_off = trickle.client_hung_up.wait(5)
+        api.get_service.cache_clear()
+
+    assert response["statusCode"] == 504
+    assert body_json(response) == {
+        "message": f"Timeout while looking up frame {FRAME_ID} in the archive"
+    }
+    assert elapsed < SHORT_TIMEOUT
+    assert cut_off
+    assert trickle.requests == [("GET", f"/frames/{FRAME_ID}/")]  # no retry of a slow archive
+    assert trickle.bytes_sent > 0
+
+
+@pytest.mark.parametrize("protocol", ["HTTP/1.1", "HTTP/1.0"])
+def test_an_archive_answer_whose_headers_trickle_is_cut_off(monkeypatch, protocol):
+    trickle = SlowServer("trickle-headers", declared_length=100_000, protocol=protocol)
+    with trickle, mock_aws():
+        _archive_world(monkeypatch, trickle.url)
+        context = TimedContext(timeout_s=SHORT_TIMEOUT)
+        response = _invoke_api(context)
+        elapsed = context.elapsed()
+        cut_off = trickle.client_hung_up.wait(5)
+        api.get_service.cache_clear()
+
+    assert response["statusCode"] == 504
+    assert elapsed < SHORT_TIMEOUT
+    assert cut_off
+
+
+@pytest.mark.parametrize("framing", sorted(FRAMINGS))
+def test_an_https_frame_download_that_trickles_is_cut_off_however_it_is_framed(
+    monkeypatch, framing
+):
+    # Presigned frame URLs are HTTPS: the socket to watch is the TLS one. The download gets
+    # what is left after RENDER_RESERVE, 1 s here.
+    timeout = ANSWER_MARGIN + RENDER_RESERVE + 1.0
+    with (
+        SlowServer("trickle", tls=True, **FRAMINGS[framing]) as trickle,
+        ApiWorld.started(monkeypatch, DOWNLOAD_RETRIES="2", DOWNLOAD_TIMEOUT="60") as world,
+    ):
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", trickle.ca_file)
+        world.archive.add_passthru(trickle.url)
+        record = frame_record(url=f"{trickle.url}frame.fits.fz?X-Amz-Signature=s")
+        world.archive.get(f"{ARCHIVE}frames/{FRAME_ID}/", json=record)
+        context = TimedContext(timeout_s=timeout)
+        response = world.invoke(context=context)
+        elapsed = context.elapsed()
+        cut_off = trickle.client_hung_up.wait(5)
+
+    assert response["statusCode"] == 504
+    assert body_json(response) == {"message": "Timeout while downloading the frame file"}
+    assert elapsed < timeout
+    assert cut_off
+    assert [method for method, _path in trickle.requests] == ["GET"]
+    assert 0 < trickle.bytes_sent < trickle.declared_length
+
+
 def test_a_stalled_s3_is_a_json_503_before_the_timeout(monkeypatch):
     with SlowServer("stall") as s3, responses.RequestsMock() as archive:
         for name, value in {
@@ -118,6 +206,35 @@ def test_a_stalled_s3_is_a_json_503_before_the_timeout(monkeypatch):
     assert header(response, "Cache-Control") == "no-store"
     assert elapsed < FUNCTION_TIMEOUT
     assert s3.requests and s3.requests[0][0] == "HEAD"  # the cache lookup reached it
+
+
+def test_a_stalled_secrets_manager_is_a_json_503_before_the_timeout(monkeypatch):
+    # URL_SIGNER=cloudfront: a container's first signature reads the private key from
+    # Secrets Manager (real boto3, through AWS_ENDPOINT_URL_SECRETS_MANAGER), which never
+    # answers. Two invocations in a row: each answers by its own deadline (the second waits
+    # for the first one's read, tests/unit/test_cloudfront_urls.py shows it is not repeated).
+    timeout = 4.0
+    cloudfront = {
+        "URL_SIGNER": "cloudfront",
+        "CLOUDFRONT_DOMAIN": "d111111abcdef8.cloudfront.net",
+        "CLOUDFRONT_KEY_PAIR_ID": "K2JCJMDEHXQW5F",
+        "CLOUDFRONT_PRIVATE_KEY_SECRET": "thumbnails/cloudfront-private-key",
+    }
+    with SlowServer("stall") as secrets, ApiWorld.started(monkeypatch, **cloudfront) as world:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.url)
+        world.add_frame()
+        answers = []
+        for _invocation in range(2):
+            context = TimedContext(timeout_s=timeout)
+            answers.append((world.invoke(context=context), context.elapsed()))
+        asked = list(secrets.requests)
+
+    for response, elapsed in answers:
+        assert response["statusCode"] == 503
+        assert body_json(response) == {"message": "The URL signing key could not be read in time"}
+        assert header(response, "Cache-Control") == "no-store"
+        assert elapsed < timeout
+    assert asked and set(asked) == {("POST", "/")}  # GetSecretValue reached it
 
 
 # --------------------------------------------------------------------------- pregeneration

@@ -153,3 +153,33 @@ def test_the_deadline_ends_a_lookup_whose_headers_trickle_in():
         # Cut off by the client (the server notices at its next byte), not given up on by
         # the server after its 15 s.
         assert server.client_hung_up.wait(5)
+
+
+def test_the_deadline_ends_a_tls_handshake_that_trickles():
+    # Before any socket is noted: Python bounds a whole TLS handshake by the socket's timeout,
+    # which is never more than what is left of the deadline.
+    with SlowServer("trickle-handshake") as server:
+        client = ArchiveClient(server.url, lookup_timeout=10.0)
+        with pytest.raises(UpstreamTimeout, match="Timeout while looking up frame 7"):
+            client.frame_by_id(7, deadline=Deadline.after(1.0))
+        assert server.client_hung_up.wait(5)
+
+
+def test_the_deadline_ends_an_answer_on_a_connection_kept_alive_from_an_earlier_request():
+    # The second lookup reuses the first one's connection: no new connect to note its socket
+    # at, so the request notes it.
+    record = b'{"id": 7, "basename": "frame"}'
+    with SlowServer(
+        "trickle",
+        content_type="application/json",
+        body=record,
+        declared_length=100_000,
+        served_first=1,
+    ) as server:
+        client = ArchiveClient(server.url, lookup_timeout=10.0)
+        assert client.frame_by_id(7, deadline=Deadline.after(30))["id"] == 7
+        with pytest.raises(UpstreamTimeout, match="Timeout while looking up frame 8"):
+            client.frame_by_id(8, deadline=Deadline.after(1.0))
+        assert server.client_hung_up.wait(5)
+    assert server.requests == [("GET", "/frames/7/"), ("GET", "/frames/8/")]
+    assert server.connections == 1

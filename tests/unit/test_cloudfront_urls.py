@@ -12,6 +12,7 @@ import base64
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.api_support import BUCKET, ApiWorld, body_json, header
+from thumbnails.deadline import Deadline
 from thumbnails.errors import StorageError
 from thumbnails.settings import Settings, SettingsError
 from thumbnails.url_signing import CloudFrontUrlSigner
@@ -111,6 +113,45 @@ def test_the_key_is_read_once_and_signing_needs_no_further_io(key_pair):
     urls = {signer.sign(f"frame/{n}.jpg") for n in range(5)}
     assert len(urls) == 5
     assert reads == [1]
+
+
+def test_the_key_is_waited_for_until_the_deadline_then_503_and_read_only_once(key_pair):
+    # A stalled secret read: each signature waits until its own deadline, and the next
+    # invocation waits for the same read instead of starting another.
+    key, pem = key_pair
+    release = threading.Event()
+    reads = []
+
+    def read() -> str:
+        reads.append(1)
+        release.wait(30)
+        return pem
+
+    signer = CloudFrontUrlSigner(DOMAIN, KEY_PAIR_ID, read, lifetime=60)
+    for _invocation in range(2):
+        with pytest.raises(StorageError, match="could not be read in time") as raised:
+            signer.sign("frame/a.jpg", deadline=Deadline.after(0.1))
+        assert raised.value.status == 503
+    release.set()
+    verify(signer.sign("frame/a.jpg", deadline=Deadline.after(30)), key.public_key())
+    assert reads == [1]
+
+
+def test_a_failed_read_is_tried_again_by_the_next_signature(key_pair):
+    key, pem = key_pair
+    answers: list[str | Exception] = [StorageError("The URL signing key secret 'x' ..."), pem]
+
+    def read() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    signer = CloudFrontUrlSigner(DOMAIN, KEY_PAIR_ID, read, lifetime=60)
+    with pytest.raises(StorageError, match="secret 'x'"):
+        signer.sign("frame/a.jpg", deadline=Deadline.after(30))
+    verify(signer.sign("frame/a.jpg", deadline=Deadline.after(30)), key.public_key())
+    assert answers == []
 
 
 @pytest.mark.parametrize("pem", ["", "not a key", "-----BEGIN PUBLIC KEY-----\nAAAA\n"])

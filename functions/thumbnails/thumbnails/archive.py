@@ -5,11 +5,13 @@ Talks to an OCS science archive API (``ARCHIVE_API_URL``), forwarding the caller
 typed error from `thumbnails.errors`: 404 -> `FrameNotFound`, 401/403 -> `AccessDenied` with the
 archive's own message, 5xx/connection errors/nonsense -> `UpstreamError` (502), 429 (or 503
 with ``Retry-After``) -> `UpstreamThrottled` (503, its ``Retry-After`` passed on), timeouts ->
-`UpstreamTimeout` (504), a frame above the size cap -> `FrameTooLarge` (413).
+`UpstreamTimeout` (504), a frame above the size cap -> `FrameTooLarge` (413), an
+``Authorization`` that HTTP cannot carry -> `InvalidHeader` (400, checked before it is sent).
 
 Every call takes a `Deadline` (the invocation's time left): socket timeouts never exceed it, a
-`Watchdog` ends an answer (headers or body) that trickles in past it, and a retry, or a
-server's ``Retry-After``, is waited for only if the next attempt can still finish in time.
+`Watchdog` ends an answer (headers or body, however framed) that trickles in past it, and a
+retry, or a server's ``Retry-After``, is waited for only if the next attempt can still finish
+in time.
 
 Nothing here logs the ``Authorization`` header or a download URL's query string (the archive
 hands out presigned URLs; their signature is a credential).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ from .errors import (
     AccessDenied,
     FrameNotFound,
     FrameTooLarge,
+    InvalidHeader,
     ThumbnailError,
     UpstreamError,
     UpstreamThrottled,
@@ -189,9 +193,6 @@ class ArchiveClient:
         429), and after an archive lookup answered 429 (or 503 with ``Retry-After``).
     retry_backoff : float
         Seconds before the first retry, doubled for each further one.
-    session : requests.Session, optional
-        Shared connection pool; when not given, a `watched_session`, whose requests a
-        deadline can cut off while their headers trickle in, not only their body.
     sleep : callable
         ``time.sleep``; injectable so tests of the retry do not wait.
     """
@@ -205,7 +206,6 @@ class ArchiveClient:
         max_download_bytes: int = 1024**3,
         download_retries: int = 2,
         retry_backoff: float = 0.25,
-        session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -214,7 +214,9 @@ class ArchiveClient:
         self.max_download_bytes = max_download_bytes
         self.download_retries = download_retries
         self.retry_backoff = retry_backoff
-        self.session = session or watched_session()
+        # Always a watched session: a deadline can then cut off any answer, its headers or
+        # its body, however the server frames it (a session of the caller's could not be).
+        self.session = watched_session()
         self._sleep = sleep
         base = urlsplit(self.base_url)
         self._archive_origin = (base.scheme, base.netloc)
@@ -485,8 +487,6 @@ class ArchiveClient:
                 raise _Retryable(
                     UpstreamError(messages.unreachable.format(type(error).__name__))
                 ) from None
-            if slot.connection is None:  # a session of the caller's: watch what it used
-                slot.connection = getattr(response.raw, "connection", None)
             with response:
                 logger.debug("GET %s -> %s", _shown_url(url), response.status_code)
                 status = response.status_code
@@ -554,8 +554,34 @@ def _read_body(
     return data
 
 
+#: What HTTP can carry in a header value (RFC 9110 field-value: visible ASCII, obs-text, and
+#: spaces or tabs between them). ``http.client`` sends values as Latin-1, so anything past
+#: U+00FF cannot be sent at all, and requests refuses CR, LF and leading whitespace.
+_FIELD_VALUE = re.compile(r"[!-~\x80-\xff](?:[\t -~\x80-\xff]*[!-~\x80-\xff])?")
+
+
+def sendable_header(name: str, value: str) -> str:
+    """`value` as it can be sent upstream as header `name`: checked, spaces and tabs around
+    it removed (HTTP's optional whitespace, never part of a value).
+
+    The caller's ``Authorization`` goes to the archive as it came; ``http.client`` would
+    raise on a character it cannot encode (``Token s3cr€T``), and that error's text names the
+    character and its position in the credential.
+
+    Raises
+    ------
+    InvalidHeader
+        400, naming the header and never its value.
+    """
+    value = value.strip(" \t")
+    if value and not _FIELD_VALUE.fullmatch(value):
+        raise InvalidHeader(name)
+    return value
+
+
 def _auth_headers(authorization: str | None) -> dict[str, str]:
-    return {"Authorization": authorization} if authorization else {}
+    value = sendable_header("Authorization", authorization or "")
+    return {"Authorization": value} if value else {}
 
 
 def _as_record(body: object) -> Frame:

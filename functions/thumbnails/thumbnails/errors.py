@@ -151,3 +151,24 @@ class MemoryBudgetExceeded(ThumbnailError):
         super().__init__(f"{parameter}: {message}")
         self.parameter = parameter
         self.largest = largest
+
+
+class InvalidHeader(ThumbnailError):
+    """A request header the service would forward holds what HTTP cannot carry (400).
+
+    The message names the header, never its value: the value may be a credential.
+
+    Parameters
+    ----------
+    header : str
+        The header's name (``Authorization``).
+    """
+
+    status = 400
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            f"The {header} header cannot be forwarded: it holds characters that an HTTP "
+            "header cannot carry (letters outside Latin-1, control characters or line breaks)"
+        )
+        self.header = header

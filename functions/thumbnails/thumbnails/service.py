@@ -87,7 +87,7 @@ class Store(Protocol):
         self, key: str, data: bytes, content_type: str, *, metadata=None, deadline=None
     ) -> None: ...
 
-    def presign(self, key: str) -> str: ...
+    def presign(self, key: str, *, deadline: Deadline | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,7 @@ class ThumbnailService:
                     StorageError.timed_out("read"), self.store.get, key, max_bytes=inline_limit
                 )
             return Result(
-                url=self.store.presign(key),
+                url=self.store.presign(key, deadline=deadline),
                 propid=propid,
                 key=key,
                 cached=True,
@@ -310,7 +310,7 @@ class ThumbnailService:
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit
         return Result(
-            url=self.store.presign(key),
+            url=self.store.presign(key, deadline=deadline),
             propid=propid,
             key=key,
             cached=False,

@@ -330,11 +330,12 @@ class ThumbnailStore:
             time.sleep(pause)
             pause = min(2 * pause, _CONFLICT_BACKOFF_MAX)
 
-    def presign(self, key: str) -> str:
+    def presign(self, key: str, *, deadline: Deadline | None = None) -> str:
         """A signed GET URL of `key`, valid for ``presign_expiry`` seconds: CloudFront's when
-        a `url_signer` is set, else S3's."""
+        a `url_signer` is set (its key read by `deadline`, else `StorageError` 503), else
+        S3's (no I/O: computed from the client's credentials)."""
         if self.url_signer is not None:
-            return self.url_signer.sign(key)
+            return self.url_signer.sign(key, deadline=deadline)
         try:
             return self.s3.generate_presigned_url(
                 "get_object",

@@ -10,6 +10,12 @@ Powertools' Parameters utility (its boto3 client honours ``AWS_ENDPOINT_URL_SECR
 which is how the tests point it at moto), and kept in memory: signing a URL is then a pure,
 in-memory computation (about 1 ms for an RSA-2048 signature), so a cache hit stays cheap.
 
+That first read is network I/O inside an invocation, so it is bounded like every other call:
+it runs in a thread of its own, and a signature waits for it only until the invocation's
+`Deadline` (then `StorageError` 503: worth a retry). A read still in flight is not started
+again by the next invocation, which waits for the same one; its client's own timeouts end it
+if Secrets Manager never answers.
+
 Importing this module costs nothing; ``cryptography``'s RSA and serialization modules (75 to
 125 ms measured on the development machine, and neither numpy, astropy nor Pillow) are
 imported when a container signs its first URL.
@@ -24,25 +30,43 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from .deadline import Deadline
 from .errors import StorageError
 
-#: Powertools caches a secret for this many seconds; a container reads its key once.
+#: Seconds Powertools may keep a secret it read. Each read has a provider of its own, so its
+#: cache never serves another read; the signer keeps the key for the container's life.
 SECRET_MAX_AGE_S = 365 * 86400
+#: Secrets Manager answers in tens of milliseconds. These bound a read nobody waits for any
+#: more (its invocation answered 503 at its deadline) to about 2 x (2 + 5) s, instead of
+#: botocore's default 60 s timeouts and legacy retries.
+SECRET_CONNECT_TIMEOUT_S = 2
+SECRET_READ_TIMEOUT_S = 5
+SECRET_MAX_ATTEMPTS = 2
 
 
 def read_secret(name: str) -> str:
-    """The string value of the Secrets Manager secret `name` (a name or an ARN), cached.
+    """The string value of the Secrets Manager secret `name` (a name or an ARN).
+
+    Read with a client of its own whose timeouts and retries are short (the defaults could
+    hold a stalled read for minutes). The caller (`CloudFrontUrlSigner`) keeps the value.
 
     Raises
     ------
     StorageError
-        502 when the secret cannot be read (missing, denied, not a string); the message names
-        the secret, never its value.
+        502 when the secret cannot be read (missing, denied, unreachable, not a string); the
+        message names the secret, never its value.
     """
     from aws_lambda_powertools.utilities import parameters
+    from botocore.config import Config
 
+    config = Config(
+        connect_timeout=SECRET_CONNECT_TIMEOUT_S,
+        read_timeout=SECRET_READ_TIMEOUT_S,
+        retries={"mode": "standard", "max_attempts": SECRET_MAX_ATTEMPTS},
+    )
     try:
-        value = parameters.get_secret(name, max_age=SECRET_MAX_AGE_S)
+        provider = parameters.SecretsProvider(boto_config=config)
+        value = provider.get(name, max_age=SECRET_MAX_AGE_S)
     except parameters.exceptions.GetParameterError as error:
         raise StorageError(f"The URL signing key secret {name!r} cannot be read") from error
     if not isinstance(value, str) or not value.strip():
@@ -60,7 +84,8 @@ class CloudFrontUrlSigner:
     key_pair_id : str
         The CloudFront public key's id (``K2JCJMDEHXQW5F``), from the distribution's key group.
     private_key_pem : callable returning str
-        Called once, on the first signature, for the matching RSA private key in PEM form.
+        Called once, on the first signature (in a thread of its own, see `sign`), for the
+        matching RSA private key in PEM form; again only if that call failed.
     lifetime : int
         Seconds each URL is valid for.
     clock : callable returning float, optional
@@ -84,37 +109,87 @@ class CloudFrontUrlSigner:
         self._private_key_pem = private_key_pem
         self._clock = clock
         self._signer: Any = None
+        self._loading: _Loading | None = None  # the key's read in flight, if any
         self._lock = threading.Lock()
 
-    def _cloudfront_signer(self) -> Any:
+    def _cloudfront_signer(self, deadline: Deadline) -> Any:
+        """botocore's signer with our key, once loaded; the load waited for until `deadline`."""
         with self._lock:
-            if self._signer is None:
-                from botocore.signers import CloudFrontSigner
-                from cryptography.hazmat.primitives import hashes, serialization
-                from cryptography.hazmat.primitives.asymmetric import padding, rsa
+            if self._signer is not None:
+                return self._signer
+            if self._loading is None:  # none in flight: start one (a failed one is retried)
+                self._loading = _Loading()
+                threading.Thread(
+                    target=self._load, args=(self._loading,), name="url-signing-key", daemon=True
+                ).start()
+            loading = self._loading
+        if not loading.done.wait(None if deadline.at is None else max(0.0, deadline.remaining())):
+            raise StorageError("The URL signing key could not be read in time", status=503)
+        if loading.error is not None:
+            raise loading.error
+        return loading.signer
 
-                try:
-                    # Our own key from our own secret: skipping cryptography's RSA
-                    # consistency check saves ~0.1 s on a container's first signature.
-                    key = serialization.load_pem_private_key(
-                        self._private_key_pem().encode("ascii"),
-                        password=None,
-                        unsafe_skip_rsa_key_validation=True,
-                    )
-                except (ValueError, TypeError, UnicodeEncodeError) as error:
-                    raise StorageError("The URL signing key is not an RSA private key") from error
-                if not isinstance(key, rsa.RSAPrivateKey):
-                    raise StorageError("The URL signing key is not an RSA private key")
+    def _load(self, loading: _Loading) -> None:
+        """Read and parse the key into `loading`, in the loading thread."""
+        try:
+            loading.signer = self._new_signer()
+        except Exception as error:  # noqa: BLE001 - raised in every waiting caller's thread
+            loading.error = error
+        with self._lock:
+            self._signer = loading.signer
+            self._loading = None
+        loading.done.set()
 
-                def rsa_sign(message: bytes) -> bytes:
-                    # CloudFront verifies canned policies with RSA-SHA1 (PKCS#1 v1.5).
-                    return key.sign(message, padding.PKCS1v15(), hashes.SHA1())
+    def _new_signer(self) -> Any:
+        from botocore.signers import CloudFrontSigner
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-                self._signer = CloudFrontSigner(self.key_pair_id, rsa_sign)
-            return self._signer
+        try:
+            # Our own key from our own secret: skipping cryptography's RSA consistency check
+            # saves ~0.1 s on a container's first signature.
+            key = serialization.load_pem_private_key(
+                self._private_key_pem().encode("ascii"),
+                password=None,
+                unsafe_skip_rsa_key_validation=True,
+            )
+        except (ValueError, TypeError, UnicodeEncodeError) as error:
+            raise StorageError("The URL signing key is not an RSA private key") from error
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise StorageError("The URL signing key is not an RSA private key")
 
-    def sign(self, key: str) -> str:
-        """The signed URL of object `key`, valid for `lifetime` seconds from now."""
+        def rsa_sign(message: bytes) -> bytes:
+            # CloudFront verifies canned policies with RSA-SHA1 (PKCS#1 v1.5).
+            return key.sign(message, padding.PKCS1v15(), hashes.SHA1())
+
+        return CloudFrontSigner(self.key_pair_id, rsa_sign)
+
+    def sign(self, key: str, *, deadline: Deadline | None = None) -> str:
+        """The signed URL of object `key`, valid for `lifetime` seconds from now.
+
+        Parameters
+        ----------
+        key : str
+        deadline : Deadline, optional
+            How long the container's first signature may wait for the private key to be read
+            (no limit without one). Once read, signing takes no I/O and no waiting.
+
+        Raises
+        ------
+        StorageError
+            503 if the key is not read by `deadline`; 502 if it cannot be read or is not an
+            RSA private key.
+        """
+        signer = self._cloudfront_signer(deadline or Deadline.unbounded())
         expires = datetime.fromtimestamp(int(self._clock()) + self.lifetime, tz=UTC)
         url = f"https://{self.domain}/{quote(key, safe='/')}"
-        return self._cloudfront_signer().generate_presigned_url(url, date_less_than=expires)
+        return signer.generate_presigned_url(url, date_less_than=expires)
+
+
+class _Loading:
+    """One read of the private key: done once it has a signer or an error."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.signer: Any = None
+        self.error: Exception | None = None

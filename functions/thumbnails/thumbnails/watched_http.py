@@ -3,8 +3,15 @@
 Socket timeouts bound each ``recv``; a server that trickles its status line and headers (or
 its body) a byte at a time never trips them. `Watchdog` ends such a read by shutting the
 socket down, but with ``requests`` the socket only appears inside ``session.get``. So the
-session's connections note themselves, when they send a request, in a `ConnectionSlot` the
-calling thread has set up; the watchdog finds the socket there when it fires.
+session's connections note their socket, when they connect and when they send a request on a
+connection kept alive, in a `ConnectionSlot` the calling thread has set up; the watchdog
+finds the socket there when it fires.
+
+The socket, not the connection: when an answer ends its connection (``Connection: close``,
+HTTP/1.0, a body that only the close ends), ``http.client`` hands the socket to the response
+and the connection forgets it (``connection.sock`` is None) while the body is still to be
+read. The slot keeps the socket itself, so the body of every answer can be cut off, however
+the server frames it.
 """
 
 from __future__ import annotations
@@ -24,20 +31,19 @@ _current = threading.local()
 
 
 class ConnectionSlot:
-    """Where the connection of this thread's next request notes itself."""
+    """Where the connection of this thread's next request notes its socket."""
 
     def __init__(self) -> None:
-        self.connection: HTTPConnection | None = None
+        self.sock: socket.socket | None = None
 
     def socket(self) -> socket.socket | None:
-        """The socket of the request in flight, if one is connected."""
-        connection = self.connection
-        return None if connection is None else connection.sock
+        """The socket of the request in flight (headers or body), if one is connected."""
+        return self.sock
 
 
 @contextlib.contextmanager
 def tracking(slot: ConnectionSlot) -> Iterator[ConnectionSlot]:
-    """Let requests made by this thread inside the block note their connection in `slot`."""
+    """Let requests made by this thread inside the block note their socket in `slot`."""
     _current.slot = slot
     try:
         yield slot
@@ -47,20 +53,29 @@ def tracking(slot: ConnectionSlot) -> Iterator[ConnectionSlot]:
 
 def _note(connection: HTTPConnection) -> None:
     slot = getattr(_current, "slot", None)
-    if slot is not None:
-        slot.connection = connection
+    if slot is not None and connection.sock is not None:
+        slot.sock = connection.sock
 
 
-class _TrackedHTTPConnection(HTTPConnection):
+class _Tracked:
+    """Notes the socket once connected (the TLS socket for HTTPS: the plain one it wraps
+    is detached by then), and before each request on a connection kept alive."""
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _note(self)  # type: ignore[arg-type]
+
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _note(self)
-        super().request(*args, **kwargs)
+        _note(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _TrackedHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _note(self)
-        super().request(*args, **kwargs)
+class _TrackedHTTPConnection(_Tracked, HTTPConnection):
+    pass
+
+
+class _TrackedHTTPSConnection(_Tracked, HTTPSConnection):
+    pass
 
 
 class _TrackedHTTPConnectionPool(HTTPConnectionPool):
@@ -81,7 +96,7 @@ class _TrackingAdapter(HTTPAdapter):
 
 
 def watched_session() -> requests.Session:
-    """A `requests.Session` whose connections note themselves in the current slot."""
+    """A `requests.Session` whose connections note their socket in the current slot."""
     session = requests.Session()
     adapter = _TrackingAdapter()
     session.mount("http://", adapter)
