@@ -11,6 +11,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests.slow_servers import SlowServer
 from thumbnails.cache_keys import SUPERSEDED, SUPERSEDED_VALUE
 from thumbnails.deadline import Deadline
 from thumbnails.errors import StorageError
@@ -282,3 +283,30 @@ def test_an_unreachable_store_is_a_503_without_the_endpoint_credentials():
         ThumbnailStore(client, BUCKET).exists("k")
     assert raised.value.status == 503
     assert "testing" not in raised.value.message
+
+
+# ---------------------------------------------------------------------------- deadlines
+@pytest.mark.parametrize(
+    "operation, call",
+    [
+        ("lookup", lambda s, d: s.exists("k", deadline=d)),
+        ("lookup", lambda s, d: s.stat("k", deadline=d)),
+        ("read", lambda s, d: s.get("k", deadline=d)),
+        ("write", lambda s, d: s.put("k", b"x", "image/jpeg", deadline=d)),
+        ("listing", lambda s, d: s.others("p/", keep="p/v/", deadline=d)),
+        ("refresh", lambda s, d: s.refresh("k", StoredObject({}, None, "image/jpeg"), deadline=d)),
+        ("marking", lambda s, d: s.mark_superseded(["k"], deadline=d)),
+    ],
+)
+def test_every_call_takes_a_deadline_and_gives_up_on_a_stalled_s3_at_it(operation, call):
+    # S3 reads the request and answers nothing: botocore's own timeouts are far longer.
+    with SlowServer("stall") as server:
+        client = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+        )
+        with pytest.raises(StorageError, match=f"cache {operation} did not finish") as raised:
+            call(ThumbnailStore(client, BUCKET), Deadline.after(0.3))
+        assert raised.value.status == 503
+        assert server.requests  # the call was made, and given up on

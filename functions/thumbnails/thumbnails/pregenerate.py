@@ -356,9 +356,7 @@ class Pregenerator:
         for key, params in missing.items():
             _check_time(deadline, "render every preset")
             thumbnail = render.render_frames([frame], params)
-            deadline.call(
-                StorageError.timed_out("write"),
-                self.store.put,
+            self.store.put(
                 key,
                 thumbnail.data,
                 thumbnail.content_type,
@@ -423,7 +421,7 @@ class Pregenerator:
         return {
             key: params
             for key, params in keys.items()
-            if not deadline.call(StorageError.timed_out("lookup"), self.store.exists, key)
+            if not self.store.exists(key, deadline=deadline)
         }
 
     def _mark_other_versions(
@@ -445,11 +443,10 @@ class Pregenerator:
         """
         where = {"bucket": obj.bucket, "key": obj.key, "version": version}
         try:
-            others = deadline.call(
-                StorageError.timed_out("listing"),
-                self.store.others,
+            others = self.store.others(
                 cache_keys.frame_prefix(basename),
                 keep=cache_keys.version_prefix(basename, version),
+                deadline=deadline,
             )
             if not others:
                 return
@@ -469,12 +466,7 @@ class Pregenerator:
             )
             return
         try:
-            marked = deadline.call(
-                StorageError.timed_out("marking"),
-                self.store.mark_superseded,
-                others,
-                deadline=deadline,
-            )
+            marked = self.store.mark_superseded(others, deadline=deadline)
         except StorageError as error:
             logger.warning(
                 "other versions left unmarked: marking them failed",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -37,7 +37,7 @@ from .cache_keys import (
 )
 from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
-from .errors import DeadlineExceeded, InvalidParameter, StorageError, UpstreamError
+from .errors import DeadlineExceeded, InvalidParameter, UpstreamError
 from .params import RenderLimits, ThumbnailParams
 from .settings import Settings
 
@@ -77,14 +77,24 @@ class Archive(Protocol):
 class Store(Protocol):
     """What the service needs of `thumbnails.store.ThumbnailStore`."""
 
-    def stat(self, key: str) -> StoredObject | None: ...
+    def stat(self, key: str, *, deadline: Deadline | None = None) -> StoredObject | None: ...
 
-    def refresh(self, key: str, stored: StoredObject) -> bool: ...
+    def refresh(
+        self, key: str, stored: StoredObject, *, deadline: Deadline | None = None
+    ) -> bool: ...
 
-    def get(self, key: str, *, max_bytes: int | None = None) -> bytes | None: ...
+    def get(
+        self, key: str, *, max_bytes: int | None = None, deadline: Deadline | None = None
+    ) -> bytes | None: ...
 
     def put(
-        self, key: str, data: bytes, content_type: str, *, metadata=None, deadline=None
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        deadline: Deadline | None = None,
     ) -> None: ...
 
     def presign(self, key: str, *, deadline: Deadline | None = None) -> str: ...
@@ -258,23 +268,19 @@ class ThumbnailService:
         key = _key(requested, params, channels)
         propid = record.get("proposal_id")
 
-        stored = deadline.call(StorageError.timed_out("lookup"), self.store.stat, key)
+        stored = self.store.stat(key, deadline=deadline)
         # A URL handed out for an old object would outlive it: restart its age first (or,
         # when it expired meanwhile, render it again).
         if (
             stored is not None
             and self._expires_too_soon(stored)
-            and not deadline.call(
-                StorageError.timed_out("refresh"), self.store.refresh, key, stored
-            )
+            and not self.store.refresh(key, stored, deadline=deadline)
         ):
             stored = None
         if stored is not None:
             data = None
             if inline_limit is not None:
-                data = deadline.call(
-                    StorageError.timed_out("read"), self.store.get, key, max_bytes=inline_limit
-                )
+                data = self.store.get(key, max_bytes=inline_limit, deadline=deadline)
             return Result(
                 url=self.store.presign(key, deadline=deadline),
                 propid=propid,
@@ -298,14 +304,8 @@ class ThumbnailService:
             thumbnail,
             [(c.basename, c.version) for c in channels] if params.color else (),
         )
-        deadline.call(
-            StorageError.timed_out("write"),
-            self.store.put,
-            key,
-            thumbnail.data,
-            thumbnail.content_type,
-            metadata=metadata,
-            deadline=deadline,
+        self.store.put(
+            key, thumbnail.data, thumbnail.content_type, metadata=metadata, deadline=deadline
         )
         logger.info("rendered %s (%d source bytes, %.0f ms)", key, source_bytes, render_ms)
         small = inline_limit is None or len(thumbnail.data) <= inline_limit

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -31,6 +31,7 @@ from .settings import Settings
 from .url_signing import CloudFrontUrlSigner, read_secret
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: A key names one version of one frame rendered one way, so its bytes never change: browsers
 #: and CloudFront's edge may keep them for a year. Access is checked before any cache is
@@ -85,6 +86,16 @@ def _error_code(error: ClientError) -> str:
 
 def _http_status(error: ClientError) -> int | None:
     return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _within(
+    deadline: Deadline | None, operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """``fn(*args, **kwargs)`` bounded by `deadline` (`Deadline.call`): past it, the S3 call
+    is given up on with `StorageError` 503 naming `operation`; without one, run here."""
+    if deadline is None:
+        return fn(*args, **kwargs)
+    return deadline.call(StorageError.timed_out(operation), fn, *args, **kwargs)
 
 
 def _storage_error(operation: str, error: Exception) -> StorageError:
@@ -183,23 +194,23 @@ class ThumbnailStore:
         except BotoCoreError as error:
             raise _storage_error("lookup", error) from None
 
-    def exists(self, key: str) -> bool:
-        """Whether `key` is cached (one HEAD request).
+    def exists(self, key: str, *, deadline: Deadline | None = None) -> bool:
+        """Whether `key` is cached (one HEAD request, given up on at `deadline`).
 
         Raises
         ------
         StorageError
             For any answer but found / not found (403 too: the function's role needs
-            ``s3:ListBucket`` for S3 to say 404 for a missing key).
+            ``s3:ListBucket`` for S3 to say 404 for a missing key); 503 past `deadline`.
         """
-        return self._head(key) is not None
+        return _within(deadline, "lookup", self._head, key) is not None
 
     def metadata(self, key: str) -> dict[str, str] | None:
         """The user metadata of `key` (``x-amz-meta-*``, names lower-case), None if absent."""
         stored = self.stat(key)
         return None if stored is None else stored.metadata
 
-    def stat(self, key: str) -> StoredObject | None:
+    def stat(self, key: str, *, deadline: Deadline | None = None) -> StoredObject | None:
         """Metadata, age and type of `key` (one HEAD request), None if absent.
 
         Raises
@@ -207,6 +218,9 @@ class ThumbnailStore:
         StorageError
             As `exists`.
         """
+        return _within(deadline, "lookup", self._stat, key)
+
+    def _stat(self, key: str) -> StoredObject | None:
         head = self._head(key)
         if head is None:
             return None
@@ -216,7 +230,7 @@ class ThumbnailStore:
             content_type=head.get("ContentType"),
         )
 
-    def refresh(self, key: str, stored: StoredObject) -> bool:
+    def refresh(self, key: str, stored: StoredObject, *, deadline: Deadline | None = None) -> bool:
         """Restart the lifecycle age of `key`: copy it onto itself, bytes and headers unchanged.
 
         S3 expires objects by their creation time and refuses a copy onto itself that changes
@@ -232,8 +246,11 @@ class ThumbnailStore:
         Raises
         ------
         StorageError
-            For any other failure.
+            For any other failure; 503 past `deadline`.
         """
+        return _within(deadline, "refresh", self._refresh, key, stored)
+
+    def _refresh(self, key: str, stored: StoredObject) -> bool:
         try:
             self.s3.copy_object(
                 Bucket=self.bucket,
@@ -255,8 +272,19 @@ class ThumbnailStore:
         logger.info("refreshed %s (restarted its expiry)", key)
         return True
 
-    def get(self, key: str, *, max_bytes: int | None = None) -> bytes | None:
-        """The bytes of `key`; None if absent or larger than `max_bytes` (body not read)."""
+    def get(
+        self, key: str, *, max_bytes: int | None = None, deadline: Deadline | None = None
+    ) -> bytes | None:
+        """The bytes of `key`; None if absent or larger than `max_bytes` (body not read).
+
+        Raises
+        ------
+        StorageError
+            If S3 fails; 503 past `deadline`.
+        """
+        return _within(deadline, "read", self._get, key, max_bytes)
+
+    def _get(self, key: str, max_bytes: int | None) -> bytes | None:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
@@ -294,13 +322,23 @@ class ThumbnailStore:
         S3 answers 409 ``ConditionalRequestConflict`` while another write to the key is in
         flight: the write is tried again after a growing pause, as long as `deadline` leaves
         time for the pause; the next answer is then a success or 412 (the other writer's
-        object is there).
+        object is there). A write still under way at `deadline` is given up on.
 
         Raises
         ------
         StorageError
             Any other failure, or still a conflict when the attempts or the time ran out (503).
         """
+        _within(deadline, "write", self._put, key, data, content_type, metadata, deadline)
+
+    def _put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None,
+        deadline: Deadline | None,
+    ) -> None:
         deadline = deadline or Deadline.unbounded()
         pause = _CONFLICT_BACKOFF
         for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
@@ -345,7 +383,7 @@ class ThumbnailStore:
         except (ClientError, BotoCoreError) as error:
             raise _storage_error("signing", error) from None
 
-    def others(self, prefix: str, *, keep: str) -> list[str]:
+    def others(self, prefix: str, *, keep: str, deadline: Deadline | None = None) -> list[str]:
         """The keys under `prefix` but not under `keep`, as S3 lists them now.
 
         For a frame's prefix and its current version's: the thumbnails of its other versions
@@ -356,10 +394,13 @@ class ThumbnailStore:
         ValueError
             For an empty prefix, which would name the whole bucket.
         StorageError
-            If listing fails.
+            If listing fails; 503 past `deadline`.
         """
         if not prefix:
             raise ValueError("refusing to list an empty prefix (the whole bucket)")
+        return _within(deadline, "listing", self._others, prefix, keep)
+
+    def _others(self, prefix: str, keep: str) -> list[str]:
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": _LIST_PAGE}
@@ -393,15 +434,19 @@ class ThumbnailStore:
         Raises
         ------
         StorageError
-            If a lookup or copy fails (what was marked before stays marked).
+            If a lookup or copy fails (what was marked before stays marked); 503 when
+            `deadline` passes during a call.
         """
+        return _within(deadline, "marking", self._mark_superseded, keys, deadline)
+
+    def _mark_superseded(self, keys: Iterable[str], deadline: Deadline | None) -> int:
         deadline = deadline or Deadline.unbounded()
         marked = 0
         for key in keys:
             if deadline.expired:
                 logger.info("stopped marking superseded thumbnails: the deadline passed")
                 break
-            stored = self.stat(key)
+            stored = self._stat(key)
             if stored is None or stored.superseded:
                 continue
             if deadline.expired:
