@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from thumbnails.cache_keys import basename_of
+from thumbnails.frame_objects import basename_of
 from thumbnails.local.archive import frame_id
 
 DATA_BUCKET = "contract-data"

@@ -11,7 +11,6 @@ from responses import matchers
 
 from tests.api_support import frame_record
 from thumbnails.archive import ArchiveClient
-from thumbnails.cache_keys import normalise_etag
 from thumbnails.errors import (
     AccessDenied,
     FrameNotFound,
@@ -19,6 +18,7 @@ from thumbnails.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from thumbnails.versions import normalise_etag
 
 ARCHIVE = "https://archive.test/api/"
 FILE = "https://data.test/frame.fits.fz"

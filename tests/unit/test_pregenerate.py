@@ -19,7 +19,7 @@ from PIL import Image
 
 from tests.conftest import load_event
 from tests.fits_factory import hdulist_bytes, image_hdu, lco_cards, reduced_frame_bytes
-from thumbnails import cache_keys, pregenerate
+from thumbnails import cache_keys, frame_objects, pregenerate, s3_events
 from thumbnails.errors import UnreadableFrame
 from thumbnails.params import ThumbnailParams
 
@@ -145,7 +145,7 @@ def object_version(s3, key: str) -> str:
 
 def keys_of(s3, key: str) -> set[str]:
     """The preset keys of the data bucket's object `key` at its current version."""
-    return preset_keys(cache_keys.basename_of(key), object_version(s3, key))
+    return preset_keys(frame_objects.basename_of(key), object_version(s3, key))
 
 
 def expected_render(data: bytes, params: ThumbnailParams) -> bytes:
@@ -724,12 +724,12 @@ def test_url_encoded_keys_are_decoded(s3, lambda_context, key, encoded):
 
 
 def test_a_malformed_s3_record_is_an_unrecognised_event():
-    with pytest.raises(pregenerate.UnrecognisedEvent, match="missing"):
-        pregenerate.objects_created(
+    with pytest.raises(s3_events.UnrecognisedEvent, match="missing"):
+        s3_events.objects_created(
             {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}]}
         )
-    with pytest.raises(pregenerate.UnrecognisedEvent):
-        pregenerate.objects_created({"hello": "world"})
+    with pytest.raises(s3_events.UnrecognisedEvent):
+        s3_events.objects_created({"hello": "world"})
 
 
 # --------------------------------------------------------------------------- observability

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from thumbnails.cache_keys import basename_of, frame_prefix, thumbnail_key, validate_basename
+from thumbnails.cache_keys import frame_prefix, thumbnail_key, validate_basename
 from thumbnails.errors import InvalidParameter
+from thumbnails.frame_objects import basename_of
 from thumbnails.params import ThumbnailParams
 from thumbnails.settings import ENVIRONMENT, Settings, SettingsError
 

@@ -12,13 +12,11 @@ container stays fast); the renderer is imported by the service on a miss.
 from __future__ import annotations
 
 import math
-import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import (
     APIGatewayRestResolver,
     CORSConfig,
@@ -39,6 +37,7 @@ from .errors import (
     UpstreamThrottled,
     UpstreamTimeout,
 )
+from .observability import logger, metrics, tracer
 from .params import ThumbnailParams, parse_bool
 from .service import FrameRef, Result, ThumbnailService
 from .settings import ENVIRONMENT, Settings, SettingsError
@@ -58,8 +57,6 @@ INLINE_LIMIT_BYTES = (LAMBDA_RESPONSE_LIMIT_BYTES - RESPONSE_ENVELOPE_BYTES) // 
 RESULT_MAX_AGE = {"s3": 600, "cloudfront": 3600}
 STATIC_CACHE_CONTROL = "public, max-age=86400"
 ERROR_CACHE_CONTROL = "no-store"
-SERVICE_NAME = "thumbnails"
-METRICS_NAMESPACE = "Thumbnails"
 ALIGNMENT_HEADER = "X-Thumbnail-Alignment"
 ORIENTATION_HEADER = "X-Thumbnail-Orientation"
 COLOR_BALANCE_HEADER = "X-Thumbnail-Color-Balance"
@@ -93,16 +90,6 @@ def _cold_start_cors() -> CORSConfig:
         return cors_config(ENVIRONMENT["CORS_ALLOW_ORIGIN"])
 
 
-# Powertools reads POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (set by the
-# template); the fallbacks keep an unset namespace from failing every metrics flush.
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE_NAME)
-# Only botocore is patched for X-Ray: the default also patches requests and http.client, whose
-# subsegments record exception text, and a failed frame download's text holds its presigned URL
-# (X-Amz-Signature). Our own errors never carry URLs; tests/robustness/test_trace_secrets.py.
-tracer = Tracer(
-    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE_NAME, patch_modules=("botocore",)
-)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or METRICS_NAMESPACE)
 app = APIGatewayRestResolver(cors=_cold_start_cors())
 # Static pages and refused requests publish no metrics; that is expected, not worth a warning
 # in every such invocation's log.

@@ -32,7 +32,6 @@ import requests
 import urllib3
 from urllib3.util import Retry
 
-from .cache_keys import normalise_etag
 from .deadline import Deadline, Watchdog
 from .errors import (
     AccessDenied,
@@ -45,6 +44,7 @@ from .errors import (
     UpstreamTimeout,
 )
 from .settings import Settings
+from .versions import normalise_etag
 from .watched_http import ConnectionSlot, tracking, watched_session
 
 logger = logging.getLogger(__name__)

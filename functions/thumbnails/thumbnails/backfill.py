@@ -20,13 +20,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TextIO
-from urllib.parse import quote_plus
 
-from .cache_keys import normalise_etag
 from .errors import InvalidParameter, StorageError
 from .frame_objects import has_no_extension, named_as_fits
+from .s3_events import object_created_event
+from .versions import normalise_etag
 
 BATCH_SIZE = 10  # SendMessageBatch's maximum
 ATTEMPTS = 4  # per message: the first send and three retries of transient failures
@@ -107,22 +106,16 @@ def notification_body(bucket: str, key: str, size: int, etag: str | None, region
     The key is URL-encoded as S3 encodes it; the ETag lets the handler recognise a frame
     that is already pregenerated without downloading it.
     """
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": region,
-        "eventTime": now,
-        "eventName": "ObjectCreated:Backfill",
-        "userIdentity": {"principalId": "thumbnails-backfill"},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "thumbnails-backfill",
-            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag or ""},
-        },
-    }
-    return json.dumps({"Records": [record]}, separators=(",", ":"))
+    event = object_created_event(
+        bucket,
+        key,
+        size=size,
+        etag=etag,
+        region=region,
+        event_name="ObjectCreated:Backfill",
+        sender="thumbnails-backfill",
+    )
+    return json.dumps(event, separators=(",", ":"))
 
 
 def list_objects(

@@ -16,7 +16,6 @@ Every key of a frame lies under ``{basename}/``, whatever the parameters or chan
 from __future__ import annotations
 
 import hashlib
-import posixpath
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 MAX_BASENAME_LENGTH = 200
 _BASENAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _VERSION_RE = re.compile(r"[0-9a-f]{32}")
-FITS_SUFFIXES = (".fits.fz", ".fits.gz", ".fits", ".fit", ".fts")
 
 
 def validate_basename(basename: str) -> str:
@@ -54,34 +52,6 @@ def validate_basename(basename: str) -> str:
             "basename", "only letters, digits, '.', '_' and '-' are allowed, not starting with '.'"
         )
     return basename
-
-
-def basename_of(filename: str) -> str:
-    """The archive basename of a FITS file name or S3 key: no folders, no FITS suffix.
-
-    >>> basename_of("raw/lsc1m005-fa15-20260101-0100-e91.fits.fz")
-    'lsc1m005-fa15-20260101-0100-e91'
-    """
-    name = posixpath.basename(filename)
-    for suffix in FITS_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def normalise_etag(etag: object) -> str | None:
-    """An ETag as thumbnails record it (``source-etag``): no weak prefix, no quotes.
-
-    S3 puts quotes around ETags in HTTP headers and listings but not in event
-    notifications; the API (download headers), pregeneration (events, HEAD) and backfill
-    (listings) must compare the same spelling, so all of them normalise here.
-    """
-    if not etag:
-        return None
-    value = str(etag).strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"') or None
 
 
 def frame_prefix(basename: str) -> str:

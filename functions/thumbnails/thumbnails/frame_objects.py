@@ -8,7 +8,7 @@ The science archive has stored frames under three layouts over the years:
   with ``Content-Type: image/fits`` for ``.fits``).
 
 So an object is a frame when its name, its ``Content-Type`` or its first bytes say FITS, and
-its basename is its last path segment less any FITS extension (`cache_keys.basename_of`).
+its basename is its last path segment less any FITS extension (`basename_of`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,23 @@ from collections.abc import Sequence
 FITS_SIGNATURE = b"SIMPLE  ="
 GZIP_MAGIC = b"\x1f\x8b"
 FITS_CONTENT_TYPES = frozenset({"image/fits", "application/fits"})
+FITS_SUFFIXES = (".fits.fz", ".fits.gz", ".fits", ".fit", ".fts")
+#: How much of a frame is fetched to read its headers. LCO headers (~250 cards, 20 KiB for
+#: the primary plus the image extension's) fit; longer ones fall back to the whole object.
+HEADER_BYTES = 64 * 1024
+
+
+def basename_of(filename: str) -> str:
+    """The archive basename of a FITS file name or S3 key: no folders, no FITS suffix.
+
+    >>> basename_of("raw/lsc1m005-fa15-20260101-0100-e91.fits.fz")
+    'lsc1m005-fa15-20260101-0100-e91'
+    """
+    name = posixpath.basename(filename)
+    for suffix in FITS_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def named_as_fits(key: str, suffixes: Sequence[str]) -> bool:

@@ -33,16 +33,11 @@ never dropped.
 from __future__ import annotations
 
 import functools
-import json
-import os
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -50,7 +45,6 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.exceptions import BotoCoreError, ClientError
 
 from . import cache_keys, frame_objects, versions
 from .deadline import ANSWER_MARGIN, Deadline
@@ -64,121 +58,23 @@ from .errors import (
     ThumbnailError,
     UnreadableFrame,
 )
+from .frame_objects import HEADER_BYTES
+from .observability import logger, metrics, tracer
 from .params import RenderLimits, ThumbnailParams
 from .presets import parse_presets
+from .s3_events import ObjectCreated, UnrecognisedEvent, objects_created, objects_in_message
 from .settings import Settings
+from .source_objects import Fetched, ObjectChanged, SourceObjects
 
-# Powertools reads its settings when these are built (at import): the defaults keep a
-# template without POWERTOOLS_METRICS_NAMESPACE from failing every batch at the flush.
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thumbnails")
-# Only botocore is patched for X-Ray: the default also patches requests and http.client, whose
-# subsegments record exception text, and a failed frame download's text holds its presigned URL
-# (X-Amz-Signature). Our own errors never carry URLs; tests/robustness/test_trace_secrets.py.
-tracer = Tracer(
-    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "thumbnails", patch_modules=("botocore",)
-)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Thumbnails")
 # A batch whose every record failed is still answered with a partial response (all ids
 # listed) rather than an exception: the outcome for SQS is the same, and the log is clearer.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-#: How much of a frame is fetched to read its headers. LCO headers (~250 cards, 20 KiB for
-#: the primary plus the image extension's) fit; longer ones fall back to the whole object.
-HEADER_BYTES = 64 * 1024
 #: Seconds of the invocation kept back from a record's S3 calls for what follows them and
 #: cannot be cut short: the decode and the preset renders (2 s for a 4096x4096 frame's two
 #: presets on one vCPU, README "Performance"; ten times that fits under MAX_FRAME_PIXELS).
 #: A record with less than this left is not started.
 RECORD_RESERVE = 20.0
-
-
-class UnrecognisedEvent(ValueError):
-    """An event or SQS message body that names no S3 object (and is not an S3 test event)."""
-
-
-# --------------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class ObjectCreated:
-    """One new S3 object, as an event names it.
-
-    Attributes
-    ----------
-    bucket, key : str
-        Where the object is; `key` already URL-decoded.
-    etag : str or None
-        The object's ETag without quotes, when the event carries it.
-    size : int or None
-        The object's size in bytes, when the event carries it.
-    """
-
-    bucket: str
-    key: str
-    etag: str | None = None
-    size: int | None = None
-
-
-def objects_created(event: Mapping[str, Any]) -> list[ObjectCreated]:
-    """The new objects named by an S3 notification or an EventBridge event.
-
-    Parameters
-    ----------
-    event : mapping
-        An S3 event notification (``{"Records": [{"eventSource": "aws:s3", ...}]}``), an S3
-        test event (``{"Event": "s3:TestEvent"}``), or an EventBridge event from S3
-        (``{"source": "aws.s3", "detail-type": "Object Created", ...}``).
-
-    Returns
-    -------
-    list of ObjectCreated
-        Empty for a test event. Records of other event types (a delete routed to the same
-        queue) are left out with a log line.
-
-    Raises
-    ------
-    UnrecognisedEvent
-        For anything else.
-    """
-    if event.get("Event") == "s3:TestEvent":
-        logger.info("ignoring s3:TestEvent", extra={"bucket": event.get("Bucket")})
-        return []
-    try:
-        if event.get("source") == "aws.s3" and "detail" in event:
-            if event.get("detail-type") != "Object Created":
-                logger.info("ignoring event", extra={"detail_type": event.get("detail-type")})
-                return []
-            detail = event["detail"]
-            return [
-                ObjectCreated(
-                    bucket=detail["bucket"]["name"],
-                    key=unquote_plus(detail["object"]["key"]),
-                    etag=cache_keys.normalise_etag(detail["object"].get("etag")),
-                    size=_size(detail["object"].get("size")),
-                )
-            ]
-        if isinstance(event.get("Records"), list):
-            created = []
-            for record in event["Records"]:
-                name = record.get("eventName", "")
-                if record.get("eventSource") != "aws:s3" or not name.startswith("ObjectCreated:"):
-                    logger.info("ignoring record", extra={"event_name": name})
-                    continue
-                s3 = record["s3"]
-                created.append(
-                    ObjectCreated(
-                        bucket=s3["bucket"]["name"],
-                        key=unquote_plus(s3["object"]["key"]),
-                        etag=cache_keys.normalise_etag(s3["object"].get("eTag")),
-                        size=_size(s3["object"].get("size")),
-                    )
-                )
-            return created
-    except (KeyError, TypeError) as error:
-        raise UnrecognisedEvent(f"malformed S3 event: missing {error}") from None
-    raise UnrecognisedEvent("neither an S3 notification nor an EventBridge S3 event")
-
-
-def _size(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # --------------------------------------------------------------------------- the work
@@ -190,15 +86,6 @@ class Outcome:
     key: str
     rendered: tuple[str, ...] = ()
     skipped: str | None = None
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    data: bytes
-    etag: str | None
-    complete: bool
-    size: int | None
-    content_type: str | None = None
 
 
 class Pregenerator:
@@ -220,6 +107,7 @@ class Pregenerator:
         self, s3_client: Any, store: Any, presets: Iterable[ThumbnailParams], settings: Settings
     ) -> None:
         self.s3 = s3_client
+        self.sources = SourceObjects(s3_client)
         self.store = store
         self.presets = tuple(presets)
         self.settings = settings
@@ -261,7 +149,7 @@ class Pregenerator:
             )
         self._check_size(obj.size)  # from the event: nothing is read for a frame too large
         named = frame_objects.named_as_fits(obj.key, self.settings.pregenerate_suffixes)
-        basename = cache_keys.basename_of(obj.key)
+        basename = frame_objects.basename_of(obj.key)
         version = versions.plain_md5(obj.etag)
         if named and version is not None:
             # A redelivery of a single-part upload is recognised without reading the object.
@@ -273,7 +161,7 @@ class Pregenerator:
                 return self._skip(obj, "already pregenerated")
         try:
             return self._pregenerate(obj, basename, deadline, io, named=named)
-        except _Superseded:
+        except ObjectChanged:
             # The newer version's own event renders it; this one has nothing left to do.
             return self._skip(obj, "superseded by a newer version of the object")
         except FrameNotFound:
@@ -285,9 +173,8 @@ class Pregenerator:
     def _pregenerate(
         self, obj: ObjectCreated, basename: str, deadline: Deadline, io: Deadline, *, named: bool
     ) -> Outcome:
-        # DOWNLOAD_TIMEOUT bounds each read of the frame, the invocation's clock all of them.
         try:
-            head = self._fetch(obj, HEADER_BYTES, io.within(self.settings.download_timeout))
+            head = self._read(obj, HEADER_BYTES, io)
         except UnreadableFrame:
             if named:
                 raise
@@ -323,7 +210,7 @@ class Pregenerator:
             if head.complete:
                 raise
             # Headers longer than the prefix: read them from the whole object.
-            data = self._fetch(obj, None, io.within(self.settings.download_timeout), etag).data
+            data = self._read(obj, None, io, etag).data
             header = render.read_header(data)
         del head
         # Compared as the API compares configuration_type: case-insensitively.
@@ -335,7 +222,7 @@ class Pregenerator:
 
         started = time.perf_counter()
         if data is None:
-            data = self._fetch(obj, None, io.within(self.settings.download_timeout), etag).data
+            data = self._read(obj, None, io, etag).data
         if version is None:
             # A multipart upload's ETag is no MD5: the version is the MD5 of the bytes.
             version = versions.of_bytes(data)
@@ -450,16 +337,14 @@ class Pregenerator:
             )
             if not others:
                 return
-            current = deadline.call(
-                StorageError.timed_out("check"), self.s3.head_object, Bucket=obj.bucket, Key=obj.key
-            ).get("ETag")
-        except (ClientError, BotoCoreError, StorageError) as error:
+            current = self.sources.etag(obj.bucket, obj.key, deadline)
+        except StorageError as error:
             logger.warning(
                 "other versions left unmarked: they or the object could not be looked at",
                 extra={**where, "error": type(error).__name__},
             )
             return
-        if etag is not None and cache_keys.normalise_etag(current) != etag:
+        if etag is not None and current != etag:
             logger.info(
                 "other versions left unmarked: the object has changed since it was read",
                 extra=where,
@@ -478,136 +363,26 @@ class Pregenerator:
                 "marked other versions' thumbnails superseded", extra={**where, "marked": marked}
             )
 
+    def _read(
+        self, obj: ObjectCreated, length: int | None, io: Deadline, etag: str | None = None
+    ) -> Fetched:
+        """`obj`'s first `length` bytes (None: all), of version `etag` if given.
+
+        ``DOWNLOAD_TIMEOUT`` bounds each read of the frame, `io` (the invocation's clock) all
+        of them.
+        """
+        within = io.within(self.settings.download_timeout)
+        return self.sources.fetch(obj.bucket, obj.key, length, within, etag)
+
     def _check_size(self, size: int | None) -> None:
         limit = self.settings.max_download_bytes
         if size is not None and size > limit:
             raise FrameTooLarge(f"the frame is {size} bytes, more than MAX_DOWNLOAD_BYTES={limit}")
 
-    def _fetch(
-        self,
-        obj: ObjectCreated,
-        length: int | None,
-        deadline: Deadline,
-        if_match: str | None = None,
-    ) -> _Fetched:
-        """GET the object (or its first `length` bytes) before `deadline`, mapping S3 errors
-        to ours. A read still going at the deadline is abandoned: its connection is shut
-        down and what it read is dropped, so it neither reads on nor holds the memory while
-        the next record downloads."""
-        reading = _Reading()
-
-        def timed_out() -> StorageError:
-            reading.abandon()
-            return StorageError(
-                f"reading s3://{obj.bucket}/{obj.key} did not finish in time", status=503
-            )
-
-        return deadline.call(timed_out, self._fetch_now, obj, length, if_match, reading)
-
-    def _fetch_now(
-        self,
-        obj: ObjectCreated,
-        length: int | None,
-        if_match: str | None,
-        reading: _Reading | None = None,
-    ) -> _Fetched:
-        reading = reading or _Reading()
-        kwargs: dict[str, str] = {"Bucket": obj.bucket, "Key": obj.key}
-        if length is not None:
-            kwargs["Range"] = f"bytes=0-{length - 1}"
-        if if_match is not None:
-            # Header and data must come from the same version of the object.
-            kwargs["IfMatch"] = f'"{if_match}"'
-        try:
-            response = self.s3.get_object(**kwargs)
-            data = reading.read(response["Body"])
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise FrameNotFound(f"s3://{obj.bucket}/{obj.key} does not exist") from None
-            if code == "InvalidRange":
-                raise UnreadableFrame("the object is empty") from None
-            if code in ("PreconditionFailed", "412"):
-                raise _Superseded() from None
-            raise StorageError(f"reading s3://{obj.bucket}/{obj.key} failed: {code}") from None
-        except BotoCoreError as error:
-            raise StorageError(f"reading s3://{obj.bucket}/{obj.key} failed: {error}") from None
-        size = _total_size(response.get("ContentRange"))
-        if size is None:
-            size = response.get("ContentLength")
-        return _Fetched(
-            data=data,
-            etag=cache_keys.normalise_etag(response.get("ETag")),
-            complete=length is None or size is None or len(data) >= size,
-            size=size,
-            content_type=response.get("ContentType"),
-        )
-
-
-class _Superseded(Exception):
-    """The object changed between reading its header and its data."""
-
-
-class _Abandoned(Exception):
-    """The caller of a fetch gave up on it (`_Reading.abandon`)."""
-
-
-class _Reading:
-    """The body of one GET, read so that a caller who gave up can stop it.
-
-    `Deadline.call` stops waiting at the deadline but cannot stop its thread; `abandon`
-    (called from the waiting thread) does: it shuts the connection down, which ends the read
-    at its next ``recv`` (blocked on a slow server or not) with an error, and the reading
-    thread ends, dropping what it read. The body is read in one call, into one buffer: a
-    frame's bytes are held once, never twice (as pieces and joined).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._abandoned = False
-        self._body: Any = None
-
-    def read(self, body: Any) -> bytes:
-        """All of `body` (a botocore ``StreamingBody``), unless abandoned meanwhile."""
-        with self._lock:
-            self._body = body
-            abandoned = self._abandoned
-        try:
-            if abandoned:
-                raise _Abandoned()
-            data = body.read()
-            with self._lock:
-                abandoned = self._abandoned
-            if abandoned:  # a shutdown can also look like the end of the body
-                raise _Abandoned()
-            return data
-        finally:
-            body.close()
-
-    def abandon(self) -> None:
-        """Stop the read, whether it is under way or not started yet."""
-        with self._lock:
-            self._abandoned = True
-            body = self._body
-        if body is not None:
-            # urllib3's response (botocore keeps it as ``_raw_stream``) shuts its socket down
-            # from another thread; ``close`` alone would not wake a blocked ``recv``.
-            shutdown = getattr(getattr(body, "_raw_stream", None), "shutdown", None)
-            if callable(shutdown):
-                shutdown()
-
 
 def _check_time(deadline: Deadline, step: str) -> None:
     if deadline.expired:
         raise DeadlineExceeded(f"no time was left in the invocation to {step}")
-
-
-def _total_size(content_range: str | None) -> int | None:
-    """The object size from ``Content-Range: bytes 0-65535/10368000``."""
-    if not content_range or "/" not in content_range:
-        return None
-    total = content_range.rsplit("/", 1)[1]
-    return int(total) if total.isdigit() else None
 
 
 # --------------------------------------------------------------------------- Lambda glue
@@ -678,10 +453,9 @@ def processing_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     def size(record: dict[str, Any]) -> float:
         try:
-            body = json.loads(record.get("body") or "") if isinstance(record, dict) else None
-            if not isinstance(body, dict):
+            if not isinstance(record, dict):
                 return -1.0
-            created = objects_created(body)
+            created = objects_in_message(SQSRecord(record))
         except Exception:  # noqa: BLE001 - the record's own handler reports what is wrong
             return -1.0
         return max((_size_order(obj) for obj in created), default=-1.0)
@@ -717,10 +491,7 @@ def _sqs_record(record: SQSRecord, lambda_context: Any = None) -> list[dict[str,
     # Each record's budget is read from the invocation's clock when the record starts.
     deadline = Deadline.from_context(lambda_context, margin=ANSWER_MARGIN)
     try:
-        body = json.loads(record.body)
-        if not isinstance(body, dict):
-            raise UnrecognisedEvent("the SQS message body is not a JSON object")
-        created = objects_created(body)
+        created = objects_in_message(record)
     except (TypeError, ValueError) as error:  # UnrecognisedEvent included
         reason = str(error) if isinstance(error, UnrecognisedEvent) else "the body is not JSON"
         metrics.add_metric(name="PregenerateFailed", unit=MetricUnit.Count, value=1)

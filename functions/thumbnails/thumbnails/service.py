@@ -30,7 +30,6 @@ from .cache_keys import (
     CUTOUT,
     ORIENTATION,
     SUPERSEDED_EXPIRATION_DAYS,
-    basename_of,
     thumbnail_key,
     thumbnail_metadata,
     validate_basename,
@@ -38,6 +37,7 @@ from .cache_keys import (
 from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
 from .errors import DeadlineExceeded, InvalidParameter, UpstreamError
+from .frame_objects import basename_of
 from .params import RenderLimits, ThumbnailParams
 from .settings import Settings
 
@@ -346,7 +346,7 @@ class ThumbnailService:
                 raise DeadlineExceeded("No time was left to render the frame")
             downloaded = versions.plain_md5(download.etag)
             if source.version is None:
-                source.version = downloaded or versions.of_bytes(download.data)
+                source.version = versions.of_download(download.data, download.etag)
             elif downloaded is not None and downloaded != source.version:
                 # Without an ETag the record is trusted: its md5 may be an ETag that is not
                 # the MD5 of the bytes (SSE-KMS), and computing it would never match.

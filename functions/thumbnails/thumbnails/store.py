@@ -80,12 +80,18 @@ def make_s3_client(settings: Settings) -> Any:
     return boto3.client("s3", endpoint_url=settings.storage_url, config=config)
 
 
-def _error_code(error: ClientError) -> str:
+def error_code(error: ClientError) -> str:
+    """The S3 error code of a failed call (``NoSuchKey``, ``SlowDown``...), "" if none."""
     return str(error.response.get("Error", {}).get("Code", "") or "")
 
 
 def _http_status(error: ClientError) -> int | None:
     return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def is_not_found(error: ClientError) -> bool:
+    """Whether S3 answered that the object (or key) does not exist."""
+    return error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404
 
 
 def _within(
@@ -101,7 +107,7 @@ def _within(
 def _storage_error(operation: str, error: Exception) -> StorageError:
     """The `StorageError` for a failed S3 call: 503 if retrying later may help, else 502."""
     if isinstance(error, ClientError):
-        code = _error_code(error) or str(_http_status(error) or "unknown")
+        code = error_code(error) or str(_http_status(error) or "unknown")
         status = 503 if code in _UNAVAILABLE_CODES or _http_status(error) == 503 else 502
         return StorageError(f"Thumbnail cache {operation} failed: {code}", status=status)
     if isinstance(error, S3ConnectionError | ReadTimeoutError):
@@ -188,7 +194,7 @@ class ThumbnailStore:
         try:
             return self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
+            if is_not_found(error):
                 return None
             raise _storage_error("lookup", error) from None
         except BotoCoreError as error:
@@ -264,7 +270,7 @@ class ThumbnailStore:
                 TaggingDirective="COPY",
             )
         except ClientError as error:
-            if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
+            if is_not_found(error):
                 return False
             raise _storage_error("refresh", error) from None
         except BotoCoreError as error:
@@ -288,7 +294,7 @@ class ThumbnailStore:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
+            if is_not_found(error):
                 return None
             raise _storage_error("read", error) from None
         except BotoCoreError as error:
@@ -355,7 +361,7 @@ class ThumbnailStore:
                 )
                 return
             except ClientError as error:
-                code, status = _error_code(error), _http_status(error)
+                code, status = error_code(error), _http_status(error)
                 if code in ("PreconditionFailed", "412") or status == 412:
                     logger.debug("%s was already stored; kept as it is", key)
                     return
@@ -466,7 +472,7 @@ class ThumbnailStore:
                     Tagging=f"{SUPERSEDED}={SUPERSEDED_VALUE}",
                 )
             except ClientError as error:
-                if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
+                if is_not_found(error):
                     continue
                 raise _storage_error("marking", error) from None
             except BotoCoreError as error:

@@ -15,11 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-
-from .cache_keys import normalise_etag
+from collections.abc import Callable, Mapping
 
 _MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def normalise_etag(etag: object) -> str | None:
+    """An ETag as thumbnails record it (``source-etag``): no weak prefix, no quotes.
+
+    S3 puts quotes around ETags in HTTP headers and listings but not in event
+    notifications; the API (download headers), pregeneration (events, HEAD) and backfill
+    (listings) must compare the same spelling, so all of them normalise here.
+    """
+    if not etag:
+        return None
+    value = str(etag).strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"') or None
 
 
 def plain_md5(value: object) -> str | None:
@@ -58,6 +71,10 @@ def of_record(record: Mapping[str, object]) -> str | None:
     return plain_md5(newest.get("md5"))
 
 
-def of_download(data: bytes, etag: str | None) -> str:
-    """The version of downloaded bytes: their ETag when it is a plain MD5, else computed."""
-    return plain_md5(etag) or of_bytes(data)
+def of_download(data: bytes | Callable[[], bytes], etag: str | None) -> str:
+    """The version of a file: its ETag when that is a plain MD5, else the MD5 of its bytes.
+
+    `data` may be a function that reads the bytes: it is called only when the ETag is no
+    MD5 (a multipart upload), so a plain upload is never read for its version.
+    """
+    return plain_md5(etag) or of_bytes(data() if callable(data) else data)

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..cache_keys import FITS_SUFFIXES, basename_of
+from ..frame_objects import FITS_SUFFIXES, basename_of
 from .background import BackgroundServer
 
 #: Query parameter -> record field, for filters compared exactly. The header-card spellings

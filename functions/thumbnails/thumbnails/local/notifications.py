@@ -7,13 +7,10 @@ would have sent (`s3_put_event`, the shape of ``sam local generate-event s3 put`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote_plus
 
-from ..cache_keys import normalise_etag
+from ..s3_events import object_created_event
 
 
 class BucketListing:
@@ -43,38 +40,13 @@ class BucketListing:
 
 
 def s3_put_event(bucket: str, entry: Mapping[str, Any], region: str) -> dict[str, Any]:
-    """The S3 event notification of one object written, as ``sam local generate-event s3 put``.
-
-    The key is URL-encoded (spaces as ``+``) as S3 does in notifications.
-    """
-    etag = normalise_etag(entry["ETag"])
-    modified = entry.get("LastModified") or datetime.now(UTC)
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": region,
-                "eventTime": modified.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "LOCAL"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {"x-amz-request-id": "LOCAL", "x-amz-id-2": "LOCAL"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "local-pregenerate",
-                    "bucket": {
-                        "name": bucket,
-                        "ownerIdentity": {"principalId": "LOCAL"},
-                        "arn": f"arn:aws:s3:::{bucket}",
-                    },
-                    "object": {
-                        "key": quote_plus(entry["Key"], safe="/"),
-                        "size": int(entry.get("Size", 0)),
-                        "eTag": etag,
-                        "sequencer": f"{time.time_ns():020X}",
-                    },
-                },
-            }
-        ]
-    }
+    """The S3 event notification of one object written, as ``sam local generate-event s3 put``
+    (`thumbnails.s3_events.object_created_event`), from its `list_objects_v2` entry."""
+    return object_created_event(
+        bucket,
+        entry["Key"],
+        size=int(entry.get("Size", 0)),
+        etag=entry["ETag"],
+        region=region,
+        when=entry.get("LastModified"),
+    )

@@ -29,14 +29,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..cache_keys import FITS_SUFFIXES, normalise_etag
+from ..frame_objects import FITS_SUFFIXES, HEADER_BYTES
+from ..versions import normalise_etag
 from .notifications import BucketListing, s3_put_event
 
 DEFAULT_FRAMES = Path("samples")
 DATA_BUCKET = "frames-local"
 THUMBNAIL_BUCKET = "thumbnails-local"
-#: read_header works on a prefix of the file: enough for the primary and first extension.
-HEADER_BYTES = 64 * 1024
 #: The API's default request and the pregeneration defaults, plus the gallery's size, so the
 #: gallery of a fresh start is served from thumbnails pregenerated at start-up.
 LOCAL_PRESETS = "width=200&height=200;width=1000&height=1000;width=300&height=300"
@@ -280,7 +279,7 @@ class LocalService:
         """Describe one object in the archive from its header; False if it has none."""
         from ..errors import ThumbnailError
         from ..imaging import read_header
-        from ..versions import of_bytes, plain_md5
+        from ..versions import of_download
         from .archive import frame_record
 
         key = entry["Key"]
@@ -302,9 +301,10 @@ class LocalService:
             self._log(f"archive: {key} is not listed, its header is unreadable ({reason})")
             return False
         etag = normalise_etag(entry["ETag"])
-        md5 = plain_md5(etag)
-        if md5 is None:  # uploaded in parts (aws s3 cp of a large file): compute it
-            md5 = of_bytes(self.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read())
+        # Read again only when uploaded in parts (aws s3 cp of a large file): no MD5 ETag.
+        md5 = of_download(
+            lambda: self.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read(), etag
+        )
         self.archive.add(
             frame_record(
                 key,
