@@ -17,10 +17,8 @@ around the same patch of sky (with a margin), and `align` then resamples them on
 
 from __future__ import annotations
 
-import io
 import math
-import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,17 +26,15 @@ from ..errors import (
     CutoutOutsideFrame,
     InvalidParameter,
     NoUsableWcs,
-    UnreadableFrame,
 )
 from ..params import RenderLimits
 from ..positions import Cutout, PixelCutout, SkyCutout
-from . import rice
 from .binning import block_mean, sample_positions
 from .cards import CardHeader, card_value, parse_header
 from .frame import Frame
-from .hdus import HduInfo, Selection, merged_cards, open_fits
-from .mosaic import Layout
-from .pixels import _check_dither_seed, check_decodable, decoding_errors, read_arrays
+from .hdus import Selection, merged_cards, open_fits
+from .mosaic import Layout, frame_layout
+from .pixels import check_decodable, read_arrays, read_rows
 from .skywcs import NoCelestialWcs, SkyWcs, celestial_wcs, pixel_scale
 
 __all__ = ["CutoutGeometry", "PaddedLayout", "Window", "load_cutout", "locate", "read_rows"]
@@ -46,7 +42,6 @@ __all__ = ["CutoutGeometry", "PaddedLayout", "Window", "load_cutout", "locate", 
 #: Pixels added around a colour channel's cutout, so that resampling it onto the reference
 #: cutout has data up to the reference's edges.
 CHANNEL_MARGIN = 2
-_PLAIN_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
 @dataclass(frozen=True)
@@ -251,124 +246,6 @@ def _channel_window(
     return channel
 
 
-# ---------------------------------------------------------------------------- decoding
-def read_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray:
-    """Rows ``start..stop-1`` of a 2-D image HDU (all columns), decoding only what holds them.
-
-    A plain image is a view of those rows' bytes; a tile-compressed one has only the tiles
-    that hold them decompressed (the usual Rice-compressed reduced frame by `rice`, any other
-    by astropy's ``section``).
-
-    Raises
-    ------
-    UnreadableFrame
-        For data that cannot be decoded.
-    """
-    _check_dither_seed(info)  # a bad seed crashes the C decoder: refuse it first
-    with decoding_errors(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rows = _plain_rows(raw, info, start, stop)
-        if rows is None:
-            rows = _rice_rows(raw, info, start, stop)
-        if rows is None:
-            rows = _astropy_rows(raw, info, start, stop)
-    if rows.shape != (stop - start, info.shape[1]):
-        raise UnreadableFrame("the FITS image data does not match its header")
-    return rows
-
-
-def _plain_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray | None:
-    """A read-only view of the rows of an unscaled, uncompressed image, or None."""
-    header = info.header
-    scaled = card_value(header, "BSCALE", 1) != 1 or card_value(header, "BZERO", 0) != 0
-    if info.kind != "image" or scaled or len(info.shape) != 2:
-        return None
-    dtype = np.dtype(_PLAIN_DTYPES[header["BITPIX"]])
-    cols = info.shape[1]
-    offset = info.data_start + start * cols * dtype.itemsize
-    return np.frombuffer(raw, dtype=dtype, count=(stop - start) * cols, offset=offset).reshape(
-        stop - start, cols
-    )
-
-
-class _Overridden:
-    """A header with some values replaced (what `rice` reads of a compressed table)."""
-
-    def __init__(self, header, values: dict[str, object]) -> None:
-        self._header = header
-        self._values = values
-
-    def get(self, key: str, default: object = None) -> object:
-        return self._values[key] if key in self._values else self._header.get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._values or key in self._header
-
-    def __getitem__(self, key: str) -> object:
-        return self._values[key] if key in self._values else self._header[key]
-
-
-def _rice_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray | None:
-    """The rows of a Rice-compressed image through `rice`, decoding only their tiles.
-
-    The tiles holding the rows are a contiguous run of the compressed table's records, so
-    they are described as an image of their own (a band of the frame) and handed to
-    `rice.rice_image`: the records start later, the heap stays where it is, and the dither
-    seed advances by the tiles skipped (`_advanced_seed`).
-    """
-    table = info.table
-    if info.kind != "compressed" or table is None or len(info.shape) != 2:
-        return None
-    rows, cols = info.shape
-    tile_rows = table.get("ZTILE2", 1)
-    record = table.get("NAXIS1")
-    count = table.get("NAXIS2")
-    if table.get("ZTILE1", cols) != cols or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (tile_rows, record, count)
-    ):
-        return None  # not tiles of whole rows: astropy decodes the section
-    first, last = start // tile_rows, -(-stop // tile_rows)
-    band_start, band_stop = first * tile_rows, min(last * tile_rows, rows)
-    seed = table.get("ZDITHER0", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        return None
-    band_table = _Overridden(
-        table,
-        {
-            "NAXIS2": last - first,
-            "THEAP": table.get("THEAP", record * count) - first * record,
-            "ZNAXIS2": band_stop - band_start,
-            "ZDITHER0": _advanced_seed(seed, first),
-        },
-    )
-    band = replace(
-        info,
-        shape=(band_stop - band_start, cols),
-        data_start=info.data_start + first * record,
-        table=band_table,
-    )
-    image = rice.rice_image(raw, band)
-    if image is None:
-        return None
-    return image[start - band_start : stop - band_start]
-
-
-def _advanced_seed(seed: int, tiles: int) -> int:
-    """The dither seed of the tile `tiles` after the first: ``ZDITHER0 + tiles``, kept in
-    the convention's 1..10000 (the seeds cycle through a table of 10000 random values)."""
-    if seed < 1:
-        return seed + tiles  # no dithering (or no seed card): the value is not used
-    return (seed - 1 + tiles) % 10000 + 1
-
-
-def _astropy_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray:
-    """The rows through astropy's ``section`` (only the tiles needed are decompressed)."""
-    from astropy.io import fits
-
-    with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True) as hdul:
-        return np.array(hdul[info.index].section[start:stop, :])
-
-
 def single_image(selection: Selection, header) -> bool:
     """True when the frame is one 2-D image rendered as it is stored (rows decodable alone).
 
@@ -387,7 +264,6 @@ def load_cutout(
     *,
     limits: RenderLimits,
     reference: Frame | None = None,
-    layout_of=None,
 ) -> Frame:
     """Decode the cutout of one frame into a `Frame` of its own.
 
@@ -400,8 +276,6 @@ def load_cutout(
     reference : Frame, optional
         For the second and third colour channels: the first channel's cutout frame, whose
         patch of sky this one must cover.
-    layout_of : callable
-        ``(selection, arrays, header) -> mosaic.Layout``: how `render` lays out a raw frame.
 
     Returns
     -------
@@ -430,9 +304,7 @@ def load_cutout(
         if inside is not None:
             part = read_rows(raw, info, inside.y0, inside.y1)[:, inside.x0 : inside.x1]
     else:
-        if layout_of is None:
-            raise TypeError("load_cutout needs layout_of for raw frames")
-        layout = layout_of(selection, read_arrays(raw, selection), header)
+        layout = frame_layout(selection, read_arrays(raw, selection), header)
         shape = layout.shape
         window, wcs = _window(cutout, header, shape, limits, reference)
         inside = window.within(shape)

@@ -18,11 +18,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .binning import block_mean, sample
 from .cards import card_value, has_section
+
+if TYPE_CHECKING:
+    from .hdus import Selection
 
 _SECTION = re.compile(r"^\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]$")
 #: How far below the requested bin factor we look for one that tiles the amplifiers exactly.
@@ -485,3 +489,38 @@ def trimmed_layout(readout: np.ndarray, header) -> Layout:
     bias = _overscan_level(readout, place.biassec)
     data = place.view(readout)
     return Layout((Amplifier(data, bias, 0, 0),), (data.shape[0], data.shape[1]))
+
+
+def frame_layout(selection: Selection, arrays: list[np.ndarray], header) -> Layout:
+    """How the decoded images of a frame lie on its detector.
+
+    Parameters
+    ----------
+    selection : hdus.Selection
+        The HDUs chosen (``layout`` says amplifier extensions or one image).
+    arrays : list of ndarray
+        Their decoded pixels (`pixels.read_arrays`).
+    header
+        The merged header of the primary and the first image HDU.
+
+    Returns
+    -------
+    Layout
+        The amplifiers placed by ``DETSEC`` (the first readout as it is when the keywords
+        are inconsistent), a 4-plane cube's amplifiers, a raw single image trimmed of its
+        overscan, or the image itself.
+    """
+    if selection.layout == "amplifiers":
+        try:
+            headers = [hdu.header for hdu in selection.hdus]
+            return amplifier_layout(arrays, headers, selection.primary.header)
+        except LayoutError:
+            # Inconsistent amplifier keywords: show the first readout as it is (as the old
+            # service did) rather than refuse the frame.
+            return Layout.single(arrays[0])
+    image = arrays[0]
+    if image.ndim == 3:
+        return cube_layout(image, header)
+    if card_value(header, "RLEVEL") == 0 and "BIASSEC" in header:
+        return trimmed_layout(image, header)
+    return Layout.single(image)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..errors import FrameTooLarge, ThumbnailError, UnreadableFrame
+from . import rice
 from .cards import card_value
 from .hdus import HduInfo, Selection
 from .rice import rice_image
@@ -137,23 +138,85 @@ def _check_dither_seed(info: HduInfo) -> None:
 _BITPIX_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
-def _plain_image(raw: bytes, info: HduInfo) -> np.ndarray | None:
-    """A zero-copy, read-only view of an uncompressed, unscaled image in `raw`, or None.
-
-    astropy reads an uncompressed HDU from memory by copying it twice (BytesIO.read, then
-    ndarray.copy): for a 64 MB frame that is 128 MB more memory and ~0.1 s. Scaled images
-    (BSCALE/BZERO) and tile-compressed ones are left to astropy.
-    """
+def _plain_dtype(info: HduInfo) -> np.dtype | None:
+    """The stored dtype of an uncompressed, unscaled image (its bytes are its values), or
+    None: scaled images (BSCALE/BZERO) and tile-compressed ones are left to the decoders."""
     header = info.header
     scaled = card_value(header, "BSCALE", 1) != 1 or card_value(header, "BZERO", 0) != 0
     if info.kind != "image" or scaled:
         return None
-    dtype = np.dtype(_BITPIX_DTYPES[header["BITPIX"]])
+    return np.dtype(_BITPIX_DTYPES[header["BITPIX"]])
+
+
+def _plain_image(raw: bytes, info: HduInfo) -> np.ndarray | None:
+    """A zero-copy, read-only view of an uncompressed, unscaled image in `raw`, or None.
+
+    astropy reads an uncompressed HDU from memory by copying it twice (BytesIO.read, then
+    ndarray.copy): for a 64 MB frame that is 128 MB more memory and ~0.1 s.
+    """
+    dtype = _plain_dtype(info)
+    if dtype is None:
+        return None
     shape = info.shape
     if len(shape) > 2 and not is_amplifier_cube(shape):
         shape = shape[-2:]  # the first plane: the first rows x cols values
     count = math.prod(shape)
     return np.frombuffer(raw, dtype=dtype, count=count, offset=info.data_start).reshape(shape)
+
+
+# ---------------------------------------------------------------------------- rows
+def read_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray:
+    """Rows ``start..stop-1`` of a 2-D image HDU (all columns), decoding only what holds them.
+
+    A plain image is a view of those rows' bytes; a tile-compressed one has only the tiles
+    that hold them decompressed (the usual Rice-compressed reduced frame by `rice`, any other
+    by astropy's ``section``).
+
+    Raises
+    ------
+    UnreadableFrame
+        For data that cannot be decoded.
+    """
+    _check_dither_seed(info)  # a bad seed crashes the C decoder: refuse it first
+    with decoding_errors(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = _plain_rows(raw, info, start, stop)
+        if rows is None:
+            rows = _rice_rows(raw, info, start, stop)
+        if rows is None:
+            rows = _astropy_rows(raw, info, start, stop)
+    if rows.shape != (stop - start, info.shape[1]):
+        raise UnreadableFrame("the FITS image data does not match its header")
+    return rows
+
+
+def _plain_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray | None:
+    """A read-only view of the rows of an unscaled, uncompressed image, or None."""
+    dtype = _plain_dtype(info)
+    if dtype is None or len(info.shape) != 2:
+        return None
+    cols = info.shape[1]
+    offset = info.data_start + start * cols * dtype.itemsize
+    return np.frombuffer(raw, dtype=dtype, count=(stop - start) * cols, offset=offset).reshape(
+        stop - start, cols
+    )
+
+
+def _rice_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray | None:
+    """The rows of a tile-compressed image through `rice` (only their tiles decoded), or
+    None when `rice` does not decode it."""
+    if info.kind != "compressed" or info.table is None or len(info.shape) != 2:
+        return None
+    rows = rice.tile_rows(raw, info)
+    return None if rows is None else rows.read(start, stop)
+
+
+def _astropy_rows(raw: bytes, info: HduInfo, start: int, stop: int) -> np.ndarray:
+    """The rows through astropy's ``section`` (only the tiles needed are decompressed)."""
+    from astropy.io import fits
+
+    with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=True) as hdul:
+        return np.array(hdul[info.index].section[start:stop, :])
 
 
 def is_amplifier_cube(shape: tuple[int, ...]) -> bool:

@@ -38,10 +38,10 @@ from ..errors import InvalidParameter
 from ..params import RenderLimits, ThumbnailParams
 from ..positions import Cutout
 from .budget import check_memory
-from .cards import card_value, parse_header
+from .cards import parse_header
 from .frame import Frame
-from .hdus import Selection, merged_cards, open_fits, read_headers
-from .mosaic import Layout, LayoutError, amplifier_layout, cube_layout, trimmed_layout
+from .hdus import merged_cards, open_fits, read_headers
+from .mosaic import Layout, frame_layout
 from .orientation import Orientation, choose_orientation, orient, oriented_size
 from .pixels import read_arrays
 from .scaling import clip_limits, limits, robust_sigma, scale_channel
@@ -166,7 +166,7 @@ def load_frame(
     if cutout is not None:
         from .cutout import load_cutout
 
-        return load_cutout(data, cutout, limits=limits, reference=reference, layout_of=_layout)
+        return load_cutout(data, cutout, limits=limits, reference=reference)
     raw, selection = open_fits(data, limits)
     first = selection.hdus[0]
     header = parse_header(merged_cards(selection.primary, first))
@@ -175,27 +175,10 @@ def load_frame(
     wcs_header = selection.primary.header if selection.layout == "amplifiers" else None
 
     def decoded() -> Layout:
-        return _layout(selection, read_arrays(raw, selection), header)
+        return frame_layout(selection, read_arrays(raw, selection), header)
 
     layout = streamed_layout(raw, selection, header, decoded) if stream else None
     return Frame(header, decoded() if layout is None else layout, wcs_header=wcs_header)
-
-
-def _layout(selection: Selection, arrays: list[np.ndarray], header) -> Layout:
-    if selection.layout == "amplifiers":
-        try:
-            headers = [hdu.header for hdu in selection.hdus]
-            return amplifier_layout(arrays, headers, selection.primary.header)
-        except LayoutError:
-            # Inconsistent amplifier keywords: show the first readout as it is (as the old
-            # service did) rather than refuse the frame.
-            return Layout.single(arrays[0])
-    image = arrays[0]
-    if image.ndim == 3:
-        return cube_layout(image, header)
-    if card_value(header, "RLEVEL") == 0 and "BIASSEC" in header:
-        return trimmed_layout(image, header)
-    return Layout.single(image)
 
 
 def read_header(data: bytes) -> Mapping[str, object]:
