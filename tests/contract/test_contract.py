@@ -19,7 +19,7 @@ import requests
 from tests.contract.fault_proxy import Fault, FaultProxy, Rule
 from tests.contract.fuzz import draw_cases, explicit_cases
 from tests.contract.runner import Runner, check
-from tests.slow_servers import SlowServer
+from tests.support.slow_servers import SlowServer
 
 pytestmark = pytest.mark.integration
 

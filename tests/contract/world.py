@@ -2,7 +2,7 @@
 
 - `MotoProcess`: moto's ``ThreadedMotoServer`` in a process of its own (its CPU is not taken
   from the process that checks the cases), holding the data bucket with the frame pool
-  (`tests.contract.cases.FRAMES`, built here from `tests.fits_factory` and
+  (`tests.contract.cases.FRAMES`, built here from `tests.support.fits_factory` and
   `tests.robustness.frames`: real FITS bytes) and the thumbnail cache bucket.
 - `Lane`: what one worker process talks to, so that parallel workers' faults never cross:
   a `FaultProxy` in front of moto (every S3 call and every frame download, which are
@@ -33,14 +33,14 @@ from tests.contract.cases import (
     FrameSpec,
 )
 from tests.contract.fault_proxy import Fault, FaultProxy, Rule
-from tests.fits_factory import (
+from tests.robustness import frames as broken
+from tests.support.fits_factory import (
     cube_frame_bytes,
     gzip_bytes,
     raw_amplifier_frame_bytes,
     reduced_frame_bytes,
     table_only_bytes,
 )
-from tests.robustness import frames as broken
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Fake credentials: nothing here can reach AWS.

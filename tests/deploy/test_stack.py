@@ -22,7 +22,7 @@ enforce policies), and running the functions (``make test-lambda`` does). Nor th
 LocalStack 2026.3.0's resource providers accept and drop (read in their source, and seen: the
 engine answers with its defaults): a bucket's LifecycleConfiguration, BucketEncryption,
 PublicAccessBlockConfiguration and OwnershipControls, a log group's RetentionInDays
-(tests/unit/test_template.py checks the lifecycle rule and public access block as written).
+(tests/unit/template/test_template.py checks the lifecycle rule and public access block as written).
 A resource type that LocalStack skips and that is not on `PLACEHOLDER_TYPES` fails the run.
 """
 

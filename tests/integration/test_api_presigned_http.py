@@ -16,7 +16,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from tests.api_support import BUCKET, ApiWorld, body_json, header
+from tests.support.api_support import BUCKET, ApiWorld, body_json, header
 
 pytestmark = pytest.mark.integration
 

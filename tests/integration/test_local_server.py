@@ -239,7 +239,7 @@ def test_a_frame_uploaded_in_parts_is_pregenerated_and_served_from_the_cache(ser
     # local archive both take the MD5 of the bytes, and the API finds the pregenerated image.
     from boto3.s3.transfer import TransferConfig
 
-    from tests.fits_factory import reduced_frame_bytes
+    from tests.support.fits_factory import reduced_frame_bytes
 
     name = "lsc1m005-fa15-20260315-0044-e91"
     data = reduced_frame_bytes((1200, 1200))  # 5.8 MB: two 5 MiB parts

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api_support import BASENAME, BUCKET, ApiWorld, body_json, frame_record
-from tests.fits_factory import reduced_frame_bytes
-from tests.moto_http import moto_server
-from tests.unit.test_pregenerate import DATA_BUCKET, s3_put_event
-from tests.unit.test_pregenerate_api import _Context
+from tests.support.api_support import BASENAME, BUCKET, ApiWorld, body_json, frame_record
+from tests.support.fits_factory import reduced_frame_bytes
+from tests.support.moto_http import moto_server
+from tests.unit.pregenerate.test_pregenerate import DATA_BUCKET, s3_put_event
+from tests.unit.pregenerate.test_pregenerate_api import _Context
 from thumbnails import pregenerate
 from thumbnails.cache_keys import SUPERSEDED, SUPERSEDED_VALUE, thumbnail_key
 from thumbnails.params import ThumbnailParams

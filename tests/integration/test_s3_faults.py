@@ -1,4 +1,4 @@
-"""Real S3 behaviour moto does not have, through `tests.faulty_s3.FaultyS3` (issue 23).
+"""Real S3 behaviour moto does not have, through `tests.support.faulty_s3.FaultyS3` (issue 23).
 
 moto's ``ThreadedMotoServer`` is S3, reached over HTTP through the fault-injecting proxy
 (``STORAGE_URL`` is the proxy): S3's 409 ``ConditionalRequestConflict`` on a conditional
@@ -20,12 +20,12 @@ import boto3
 import pytest
 from PIL import Image
 
-from tests.api_support import BASENAME, BUCKET, ApiWorld, body_json
-from tests.faulty_s3 import FaultyS3, Request
-from tests.fits_factory import reduced_frame_bytes
-from tests.moto_http import moto_server
-from tests.unit.test_pregenerate import DATA_BUCKET, s3_put_event, sqs_event
-from tests.unit.test_pregenerate_api import _Context
+from tests.support.api_support import BASENAME, BUCKET, ApiWorld, body_json
+from tests.support.faulty_s3 import FaultyS3, Request
+from tests.support.fits_factory import reduced_frame_bytes
+from tests.support.moto_http import moto_server
+from tests.unit.pregenerate.test_pregenerate import DATA_BUCKET, s3_put_event, sqs_event
+from tests.unit.pregenerate.test_pregenerate_api import _Context
 from thumbnails import pregenerate
 from thumbnails.cache_keys import SUPERSEDED, thumbnail_key
 from thumbnails.deadline import Deadline

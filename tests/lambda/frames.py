@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from PIL import Image
 
-from tests.fits_factory import reduced_frame_bytes
+from tests.support.fits_factory import reduced_frame_bytes
 
 #: rows, cols: a 4:3 frame, so every box below gives whole pixel sizes.
 SHAPE = (300, 400)

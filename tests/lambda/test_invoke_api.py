@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from tests.api_support import body_json, header
 from tests.conftest import load_event
+from tests.support.api_support import body_json, header
 
 from .events import api_event
 from .frames import FULL_SIZE, assert_visible, fetch, frame_bytes, frame_key, image_of, key_of

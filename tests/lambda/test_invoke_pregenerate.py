@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_support import body_json
+from tests.support.api_support import body_json
 
 from .events import api_event, sqs_s3_batch
 from .frames import FULL_SIZE, fetch, frame_bytes, frame_key, image_of, key_of

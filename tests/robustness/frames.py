@@ -1,6 +1,6 @@
 """Broken and extreme FITS files for the robustness tests, built byte by byte in memory.
 
-`tests.fits_factory` makes valid frames; these helpers damage them in the ways real archives
+`tests.support.fits_factory` makes valid frames; these helpers damage them in the ways real archives
 and hostile uploads do (truncation, corrupt cards, corrupt compressed tiles, lying headers)
 or write the degenerate shapes a renderer must survive (zero-sized, 1 x 1, 1 x 100000).
 """
@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 from astropy.io import fits
 
-from tests.fits_factory import hdulist_bytes, reduced_frame_bytes
+from tests.support.fits_factory import hdulist_bytes, reduced_frame_bytes
 
 BLOCK = 2880
 CARD = 80

@@ -20,11 +20,11 @@ import responses
 from moto import mock_aws
 from responses import matchers
 
-from tests.api_support import body_bytes as image_body  # noqa: F401  (re-exported)
-from tests.api_support import body_json as json_body  # noqa: F401
-from tests.api_support import header  # noqa: F401
 from tests.conftest import FakeLambdaContext, load_event
-from tests.fits_factory import reduced_frame_bytes
+from tests.support.api_support import body_bytes as image_body  # noqa: F401  (re-exported)
+from tests.support.api_support import body_json as json_body  # noqa: F401
+from tests.support.api_support import header  # noqa: F401
+from tests.support.fits_factory import reduced_frame_bytes
 
 ARCHIVE = "https://archive.robustness.test/"
 DATA_HOST = "https://data.robustness.test/"

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.fits_factory import gzip_bytes, reduced_frame_bytes, table_only_bytes
 from tests.robustness import frames
+from tests.support.fits_factory import gzip_bytes, reduced_frame_bytes, table_only_bytes
 from thumbnails.errors import FrameTooLarge, UnreadableFrame
 from thumbnails.imaging import render
 from thumbnails.params import RenderLimits, ThumbnailParams

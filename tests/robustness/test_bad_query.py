@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from tests.fits_factory import reduced_frame_bytes
 from tests.robustness.harness import (
     BASENAME,
     api_event,
@@ -20,6 +19,7 @@ from tests.robustness.harness import (
     image_body,
     json_body,
 )
+from tests.support.fits_factory import reduced_frame_bytes
 
 # (case id, query, the parameter the message must name). Lists are repeated parameters
 # (API Gateway's multiValueQueryStringParameters).

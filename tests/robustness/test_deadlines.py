@@ -17,7 +17,8 @@ import pytest
 import responses
 from moto import mock_aws
 
-from tests.api_support import (
+from tests.conftest import FakeLambdaContext, load_event
+from tests.support.api_support import (
     ARCHIVE,
     BUCKET,
     FRAME_ID,
@@ -26,8 +27,7 @@ from tests.api_support import (
     frame_record,
     header,
 )
-from tests.conftest import FakeLambdaContext, load_event
-from tests.slow_servers import FRAMINGS, SlowServer
+from tests.support.slow_servers import FRAMINGS, SlowServer
 from thumbnails import api, pregenerate
 from thumbnails.deadline import ANSWER_MARGIN
 from thumbnails.service import RENDER_RESERVE
@@ -212,7 +212,7 @@ def test_a_stalled_secrets_manager_is_a_json_503_before_the_timeout(monkeypatch)
     # URL_SIGNER=cloudfront: a container's first signature reads the private key from
     # Secrets Manager (real boto3, through AWS_ENDPOINT_URL_SECRETS_MANAGER), which never
     # answers. Two invocations in a row: each answers by its own deadline (the second waits
-    # for the first one's read, tests/unit/test_cloudfront_urls.py shows it is not repeated).
+    # for the first one's read, tests/unit/core/test_url_signing.py shows it is not repeated).
     timeout = 4.0
     cloudfront = {
         "URL_SIGNER": "cloudfront",
@@ -288,7 +288,7 @@ def frames_s3(monkeypatch):
 
 
 def test_records_that_cannot_start_in_time_are_reported_failed_untouched(frames_s3):
-    from tests.fits_factory import reduced_frame_bytes
+    from tests.support.fits_factory import reduced_frame_bytes
 
     key = "lsc1m005-fa15-20260101-0100-e91.fits.fz"
     frames_s3.put_object(

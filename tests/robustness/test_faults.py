@@ -23,7 +23,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from responses import matchers
 
 from tests.conftest import load_event
-from tests.fits_factory import reduced_frame_bytes
 from tests.robustness import frames
 from tests.robustness.harness import (
     ARCHIVE,
@@ -36,6 +35,7 @@ from tests.robustness.harness import (
     frame_record,
     json_body,
 )
+from tests.support.fits_factory import reduced_frame_bytes
 
 MAX_RECEIVES = 2
 

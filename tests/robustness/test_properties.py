@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fits_factory import gzip_bytes, reduced_frame_bytes
 from tests.robustness.frames import data_location
 from tests.robustness.harness import Harness, api_event, json_body
+from tests.support.fits_factory import gzip_bytes, reduced_frame_bytes
 from thumbnails.errors import FrameTooLarge, InvalidParameter, UnreadableFrame
 from thumbnails.params import FORMATS, MAX_LABEL_LENGTH, STRETCHES, RenderLimits, ThumbnailParams
 

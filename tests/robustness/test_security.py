@@ -237,7 +237,7 @@ class TestTooLargeToInline:
     def test_falls_back_to_a_redirect_to_our_bucket(self, harness):
         import numpy as np
 
-        from tests.fits_factory import reduced_frame_bytes
+        from tests.support.fits_factory import reduced_frame_bytes
         from thumbnails import api
 
         # Noise does not compress: a 2900 x 2900 PNG of it is ~5.4 MB, over the inline limit

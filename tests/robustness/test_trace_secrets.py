@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.api_support import TOKEN, frame_record
-from tests.slow_servers import SlowServer
+from tests.support.api_support import TOKEN, frame_record
+from tests.support.slow_servers import SlowServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = "5ee0c0ffee5ee0c0ffee5ee0c0ffee5ee0c0ffee5ee0c0ffee5ee0c0ffee5ee0"

@@ -129,7 +129,7 @@ CUTOUT = "cutout"
 #: The mark of a superseded thumbnail: one made from a version of its frame that a newer one
 #: replaced. Pregeneration writes it as an object tag, which the thumbnail bucket's lifecycle
 #: rule in template.yaml filters on, and as user metadata, which a HEAD shows the API
-#: (tests/unit/test_template.py checks that the rule names this tag and lifetime).
+#: (tests/unit/template/test_template.py checks that the rule names this tag and lifetime).
 SUPERSEDED = "superseded"
 SUPERSEDED_VALUE = "true"
 #: Days S3 keeps a superseded thumbnail after it was marked (or last refreshed): a link lives

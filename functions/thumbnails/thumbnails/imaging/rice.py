@@ -57,7 +57,7 @@ _FALLBACK_COLUMNS = frozenset({"GZIP_COMPRESSED_DATA", "UNCOMPRESSED_DATA"})
 
 
 #: The astropy versions the fast path was checked against, bit for bit: the tests in
-#: tests/unit/test_fast_paths.py compare it with astropy's own decoding on every layout it
+#: tests/unit/imaging/test_fast_paths.py compare it with astropy's own decoding on every layout it
 #: takes, and fail when the installed astropy is not listed here. To add a version, install
 #: it (layers/scientific/requirements.txt pins the one Lambda runs), run those tests, then
 #: list it.
