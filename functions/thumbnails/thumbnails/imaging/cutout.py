@@ -491,9 +491,7 @@ class PaddedLayout:
     def tiling_factor(self, factor: int) -> int:
         return factor  # one box: every factor tiles it
 
-    def rows(
-        self, start: int, stop: int, left: int = 0, right: int | None = None
-    ) -> np.ndarray:
+    def rows(self, start: int, stop: int, left: int = 0, right: int | None = None) -> np.ndarray:
         """Rows ``start..stop-1``, columns ``left..right-1`` (default: all) of the padded
         image (a new float32 array)."""
         right = self.shape[1] if right is None else right
