@@ -29,7 +29,7 @@ from ..errors import (
 )
 from ..params import RenderLimits
 from ..positions import Cutout, PixelCutout, SkyCutout
-from .binning import block_mean, sample_positions
+from .binning import block_mean, finite_block_row, sample_positions
 from .cards import CardHeader, card_value, parse_header
 from .frame import Frame
 from .hdus import Selection, merged_cards, open_fits
@@ -363,14 +363,17 @@ class PaddedLayout:
     def tiling_factor(self, factor: int) -> int:
         return factor  # one box: every factor tiles it
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start..stop-1`` of the padded image (a new float32 array)."""
-        band = np.full((stop - start, self.shape[1]), np.nan, dtype=np.float32)
+    def rows(self, start: int, stop: int, left: int = 0, right: int | None = None) -> np.ndarray:
+        """Rows ``start..stop-1``, columns ``left..right-1`` (default: all) of the padded
+        image (a new float32 array)."""
+        right = self.shape[1] if right is None else right
+        band = np.full((stop - start, right - left), np.nan, dtype=np.float32)
         data = self.data
         y0, y1 = max(start, data.y0), min(stop, data.y1)
-        if y0 < y1:
-            band[y0 - start : y1 - start, data.x0 : data.x1] = self.part[
-                y0 - data.y0 : y1 - data.y0
+        x0, x1 = max(left, data.x0), min(right, data.x1)
+        if y0 < y1 and x0 < x1:
+            band[y0 - start : y1 - start, x0 - left : x1 - left] = self.part[
+                y0 - data.y0 : y1 - data.y0, x0 - data.x0 : x1 - data.x0
             ]
         return band
 
@@ -388,14 +391,38 @@ class PaddedLayout:
         return values
 
     def binned(self, factor: int, clip: tuple[float, float] | None = None) -> np.ndarray:
-        """`binning.block_mean` of the padded image, a band of block rows at a time (each
-        block row is computed on its own there, so the pixels are the same)."""
+        """`binning.block_mean` of the padded image, bit for bit, from the part's blocks only.
+
+        A block of padding alone is NaN, so only the blocks that hold some of the part are
+        computed (a 12247 px window around a 100 px frame bins 100 px, not 150 Mpx of NaN),
+        a band of block rows at a time. `block_mean` averages a whole block row pixel by
+        pixel (`finite_block_row`) as soon as one of its blocks is not finite, which a row
+        with padding beside the part always has: such rows are computed that way here too,
+        so the pixels are the same.
+        """
         rows, cols = self.shape[0] // factor, self.shape[1] // factor
-        out = np.empty((rows, cols), dtype=np.float32)
-        step = max(1, self.BAND_BYTES // max(1, factor * self.shape[1] * 4))
-        for first in range(0, rows, step):
-            last = min(rows, first + step)
-            out[first:last] = block_mean(self.rows(first * factor, last * factor), factor, clip)
+        out = np.full((rows, cols), np.nan, dtype=np.float32)
+        data = self.data
+        top, bottom = data.y0 // factor, min(rows, -(-data.y1 // factor))
+        left, right = data.x0 // factor, min(cols, -(-data.x1 // factor))
+        if top >= bottom or left >= right:
+            return out
+        x0, x1 = left * factor, right * factor
+        # Padding beside the part in every block row: `block_mean` takes the per-pixel path
+        # there (it ignores clip at factor 1, where it never takes it).
+        per_pixel = factor > 1 and (left > 0 or right < cols)
+        step = max(1, self.BAND_BYTES // max(1, factor * (x1 - x0) * 4))
+        for first in range(top, bottom, step):
+            last = min(bottom, first + step)
+            band = self.rows(first * factor, last * factor, x0, x1)
+            target = out[first:last, left:right]
+            if not per_pixel:
+                target[:] = block_mean(band, factor, clip)
+                continue
+            for block in range(last - first):
+                target[block] = finite_block_row(
+                    band[block * factor : (block + 1) * factor], factor, right - left, clip
+                )
         return out
 
 
