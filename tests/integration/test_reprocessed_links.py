@@ -18,8 +18,7 @@ import pytest
 from tests.support.api_support import BASENAME, BUCKET, ApiWorld, body_json, frame_record
 from tests.support.fits_factory import reduced_frame_bytes
 from tests.support.moto_http import moto_server
-from tests.unit.pregenerate.test_pregenerate import DATA_BUCKET, s3_put_event
-from tests.unit.pregenerate.test_pregenerate_api import _Context
+from tests.support.pregenerate_support import DATA_BUCKET, LambdaContext, s3_put_event
 from thumbnails import pregenerate
 from thumbnails.cache_keys import SUPERSEDED, SUPERSEDED_VALUE, thumbnail_key
 from thumbnails.params import ThumbnailParams
@@ -52,7 +51,7 @@ def _upload_and_pregenerate(world: ApiWorld, data: bytes) -> str:
     its put event; return its version."""
     etag = world.s3.put_object(Bucket=DATA_BUCKET, Key=KEY, Body=data)["ETag"].strip('"')
     assert etag == hashlib.md5(data).hexdigest()
-    response = pregenerate.handler(s3_put_event(KEY, etag=etag), _Context())
+    response = pregenerate.handler(s3_put_event(KEY, etag=etag), LambdaContext())
     assert len(response["results"][0]["rendered"]) == 2  # both presets
     return etag
 

@@ -24,8 +24,7 @@ from tests.support.api_support import BASENAME, BUCKET, ApiWorld, body_json
 from tests.support.faulty_s3 import FaultyS3, Request
 from tests.support.fits_factory import reduced_frame_bytes
 from tests.support.moto_http import moto_server
-from tests.unit.pregenerate.test_pregenerate import DATA_BUCKET, s3_put_event, sqs_event
-from tests.unit.pregenerate.test_pregenerate_api import _Context
+from tests.support.pregenerate_support import DATA_BUCKET, LambdaContext, s3_put_event, sqs_event
 from thumbnails import pregenerate
 from thumbnails.cache_keys import SUPERSEDED, thumbnail_key
 from thumbnails.deadline import Deadline
@@ -113,7 +112,7 @@ def test_pregeneration_retries_a_write_racing_another(world, proxy):
     conflicts = proxy.conflict(_thumbnail_put, times=2)
     version = _upload(world, _frame(1))
 
-    response = pregenerate.handler(sqs_event(s3_put_event(KEY, etag=version)), _Context())
+    response = pregenerate.handler(sqs_event(s3_put_event(KEY, etag=version)), LambdaContext())
 
     assert response == {"batchItemFailures": []}
     assert len(conflicts.seen) == 2
@@ -160,7 +159,7 @@ def test_a_read_given_up_on_stops_and_hangs_up(world, proxy, monkeypatch):
         lambda r: r.method == "GET" and r.bucket == DATA_BUCKET and "range" in r.headers
     )
 
-    response = pregenerate.handler(sqs_event(s3_put_event(KEY, etag=version)), _Context())
+    response = pregenerate.handler(sqs_event(s3_put_event(KEY, etag=version)), LambdaContext())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
     assert trickle.closed_early.wait(WAIT)  # the client hung up mid-body
@@ -206,7 +205,7 @@ def _pregenerated(world: ApiWorld):
     def upload_and_pregenerate(data: bytes) -> str:
         version = _upload(world, data)
         assert version == hashlib.md5(data).hexdigest()
-        response = pregenerate.handler(s3_put_event(KEY, etag=version), _Context())
+        response = pregenerate.handler(s3_put_event(KEY, etag=version), LambdaContext())
         assert len(response["results"][0]["rendered"]) == 2
         return version
 
@@ -227,7 +226,7 @@ def test_a_version_uploaded_while_the_others_are_listed_is_not_marked(world, pro
     listing = proxy.hold(lambda r: r.is_listing and r.bucket == BUCKET, on_arrival=v3_arrives)
     listing.release()  # not held: only v3_arrives runs before it is forwarded
     v2 = _upload(world, _frame(2))
-    response = pregenerate.handler(s3_put_event(KEY, etag=v2), _Context())
+    response = pregenerate.handler(s3_put_event(KEY, etag=v2), LambdaContext())
 
     assert len(response["results"][0]["rendered"]) == 2
     assert listing.arrived.is_set() and len(v3) == 1

@@ -10,15 +10,13 @@ import boto3
 import pytest
 
 from tests.support.fits_factory import reduced_frame_bytes
-from tests.unit.pregenerate.test_pregenerate import (  # noqa: F401 - fixtures
+from tests.support.pregenerate_support import (
     DATA_BUCKET,
     DEFAULT_PRESETS,
     cached,
+    drain,
     preset_keys,
-    renders,
-    s3,
 )
-from tests.unit.pregenerate.test_pregenerate_redrive import drain
 from thumbnails import backfill
 from thumbnails.cli import main
 
@@ -33,7 +31,7 @@ def reduced_frame_bytes_md5() -> str:
 
 
 @pytest.fixture
-def archive(s3):  # noqa: F811 - the s3 fixture starts moto and creates the buckets
+def archive(s3):  # the s3 fixture starts moto and creates the buckets
     """13 frames and 3 other files under raw/2026/, one frame under another prefix."""
     data = reduced_frame_bytes((24, 32))
     for key in FITS_KEYS + OTHER_KEYS + ELSEWHERE:
@@ -118,7 +116,7 @@ def test_listing_follows_every_page(queue):
     assert queued_keys(sqs, url) == sorted(FITS_KEYS)
 
 
-def test_a_message_is_the_s3_notification_the_handler_consumes(queue, renders, lambda_context):  # noqa: F811
+def test_a_message_is_the_s3_notification_the_handler_consumes(queue, renders, lambda_context):
     sqs, url = queue
     run_backfill(sqs, url)
 
@@ -130,7 +128,7 @@ def test_a_message_is_the_s3_notification_the_handler_consumes(queue, renders, l
     assert set(cached(boto3.client("s3"))) == expected
 
 
-def test_running_again_is_safe_nothing_is_rendered_twice(queue, renders, lambda_context):  # noqa: F811
+def test_running_again_is_safe_nothing_is_rendered_twice(queue, renders, lambda_context):
     sqs, url = queue
     run_backfill(sqs, url)
     drain(sqs, url, lambda_context)
@@ -155,7 +153,7 @@ def test_keys_are_url_encoded_as_s3_encodes_them(queue, archive):
 def test_frames_of_the_archives_extensionless_layouts_are_enqueued_and_pregenerated(
     queue,
     archive,
-    renders,  # noqa: F811
+    renders,
     lambda_context,
 ):
     sqs, url = queue

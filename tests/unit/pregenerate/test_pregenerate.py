@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from urllib.parse import quote_plus
 
-import boto3
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -19,133 +16,23 @@ from PIL import Image
 
 from tests.conftest import load_event
 from tests.support.fits_factory import hdulist_bytes, image_hdu, lco_cards, reduced_frame_bytes
-from thumbnails import cache_keys, frame_objects, pregenerate, s3_events
+from tests.support.pregenerate_support import (
+    CACHE_BUCKET,
+    DATA_BUCKET,
+    DEFAULT_PRESETS,
+    cached,
+    cached_image,
+    keys_of,
+    object_version,
+    preset_keys,
+    put_frame,
+    s3_put_event,
+    sqs_event,
+    superseded,
+)
+from thumbnails import cache_keys, pregenerate, s3_events
 from thumbnails.errors import UnreadableFrame
 from thumbnails.params import ThumbnailParams
-
-DATA_BUCKET = "lco-archive-frames"  # the bucket the events in events/ name
-CACHE_BUCKET = "thumbnails-cache"
-DEFAULT_PRESETS = (ThumbnailParams(), ThumbnailParams(width=1000, height=1000))
-
-
-# --------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def s3(monkeypatch):
-    """moto S3 with the data and cache buckets; pregeneration's clients built inside it."""
-    monkeypatch.setenv("THUMBNAIL_BUCKET", CACHE_BUCKET)
-    for name in ("STORAGE_URL", "PREGENERATE_PRESETS", "VALID_CONFIGURATION_TYPES"):
-        monkeypatch.delenv(name, raising=False)
-    pregenerate.reset()
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=DATA_BUCKET)
-        client.create_bucket(Bucket=CACHE_BUCKET)
-        yield client
-    pregenerate.reset()
-
-
-@pytest.fixture
-def renders(monkeypatch):
-    """Every decode and render pregeneration does, counted around the real renderer."""
-    from thumbnails.imaging import render
-
-    calls: dict[str, list] = {"load_frame": [], "render_frames": []}
-    real_load, real_render = render.load_frame, render.render_frames
-
-    def load_frame(data, **kwargs):
-        calls["load_frame"].append(len(data))
-        return real_load(data, **kwargs)
-
-    def render_frames(frames, params):
-        calls["render_frames"].append(params)
-        return real_render(frames, params)
-
-    monkeypatch.setattr(render, "load_frame", load_frame)
-    monkeypatch.setattr(render, "render_frames", render_frames)
-    return calls
-
-
-@pytest.fixture
-def logs():
-    """The log records pregeneration writes (its Powertools logger, structured fields kept)."""
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Collect()
-    underlying = logging.getLogger(pregenerate.logger.name)
-    underlying.addHandler(handler)
-    yield records
-    underlying.removeHandler(handler)
-
-
-# --------------------------------------------------------------------------- helpers
-def put_frame(s3, key: str, data: bytes) -> str:
-    """Upload a frame to the data bucket; return its ETag (no quotes)."""
-    return s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=data)["ETag"].strip('"')
-
-
-def s3_put_event(*keys: str, etag: str | None = None) -> dict:
-    """events/s3-put.json naming `keys` (URL-encoded, as S3 sends them)."""
-    event = load_event("s3-put.json")
-    template = event["Records"][0]
-    event["Records"] = []
-    for key in keys:
-        record = json.loads(json.dumps(template))
-        record["s3"]["bucket"]["name"] = DATA_BUCKET
-        record["s3"]["object"]["key"] = quote_plus(key, safe="/")
-        if etag is not None:
-            record["s3"]["object"]["eTag"] = etag
-        event["Records"].append(record)
-    return event
-
-
-def sqs_event(*bodies: dict | str) -> dict:
-    """An SQS batch (shaped as events/sqs-s3-batch.json) with these message bodies."""
-    event = load_event("sqs-s3-batch.json")
-    template = event["Records"][0]
-    event["Records"] = []
-    for index, body in enumerate(bodies):
-        record = json.loads(json.dumps(template))
-        record["messageId"] = f"message-{index}"
-        record["body"] = body if isinstance(body, str) else json.dumps(body)
-        event["Records"].append(record)
-    return event
-
-
-def cached(s3) -> dict[str, dict]:
-    """Key -> head_object answer for every object in the cache bucket."""
-    listing = s3.list_objects_v2(Bucket=CACHE_BUCKET).get("Contents", [])
-    return {item["Key"]: s3.head_object(Bucket=CACHE_BUCKET, Key=item["Key"]) for item in listing}
-
-
-def superseded(s3, key: str) -> bool:
-    """Whether `key` of the cache is marked superseded, as its tag and its metadata."""
-    tags = s3.get_object_tagging(Bucket=CACHE_BUCKET, Key=key)["TagSet"]
-    tagged = tags == [{"Key": cache_keys.SUPERSEDED, "Value": cache_keys.SUPERSEDED_VALUE}]
-    metadata = s3.head_object(Bucket=CACHE_BUCKET, Key=key)["Metadata"]
-    assert tagged == (metadata.get(cache_keys.SUPERSEDED) == cache_keys.SUPERSEDED_VALUE), key
-    return tagged
-
-
-def cached_image(s3, key: str) -> bytes:
-    return s3.get_object(Bucket=CACHE_BUCKET, Key=key)["Body"].read()
-
-
-def preset_keys(basename: str, version: str) -> set[str]:
-    return {cache_keys.thumbnail_key(basename, version, params) for params in DEFAULT_PRESETS}
-
-
-def object_version(s3, key: str) -> str:
-    """The version of an object of the data bucket: its ETag (single-part uploads)."""
-    return s3.head_object(Bucket=DATA_BUCKET, Key=key)["ETag"].strip('"')
-
-
-def keys_of(s3, key: str) -> set[str]:
-    """The preset keys of the data bucket's object `key` at its current version."""
-    return preset_keys(frame_objects.basename_of(key), object_version(s3, key))
 
 
 def expected_render(data: bytes, params: ThumbnailParams) -> bytes:

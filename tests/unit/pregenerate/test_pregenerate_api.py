@@ -24,7 +24,7 @@ from tests.support.api_support import (
     frame_record,
 )
 from tests.support.fits_factory import reduced_frame_bytes
-from tests.unit.pregenerate.test_pregenerate import s3_put_event
+from tests.support.pregenerate_support import LambdaContext, s3_put_event
 from thumbnails import pregenerate
 from thumbnails.cache_keys import SUPERSEDED, thumbnail_key
 from thumbnails.imaging import render
@@ -54,18 +54,8 @@ def world(empty_world):
     key = f"raw/{BASENAME}.fits.fz"
     etag = boto3.client("s3").put_object(Bucket=DATA_BUCKET, Key=key, Body=FRAME)["ETag"]
     empty_world.add_frame(fits=FRAME)  # the archive knows the frame and serves the same file
-    pregenerate.handler(s3_put_event(key, etag=etag.strip('"')), _Context())
+    pregenerate.handler(s3_put_event(key, etag=etag.strip('"')), LambdaContext())
     return empty_world
-
-
-class _Context:
-    function_name = "pregenerate"
-    memory_limit_in_mb = 1769
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:pregenerate"
-    aws_request_id = "0f4b1c7e-1b1e-4c55-9d6a-5f0e8d3a2b10"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
 
 
 @pytest.fixture
@@ -155,7 +145,7 @@ def test_single_part_and_multipart_uploads_both_lead_to_api_hits(
     recorded = md5 if archive_md5 == "the MD5" else etag
     record = frame_record(version_set=[{"id": 1, "key": "v", "md5": recorded}], suffix=".fits")
     empty_world.add_frame(record, fits=frame, etag=f'"{etag}"')
-    pregenerate.handler(s3_put_event(key, etag=etag), _Context())
+    pregenerate.handler(s3_put_event(key, etag=etag), LambdaContext())
     _refuse_to_render(monkeypatch)
 
     response = empty_world.invoke("api-basename.json")
@@ -185,7 +175,7 @@ def test_a_v1_pregeneration_finishing_after_v2s_cannot_become_the_answer_for_v2(
             v2["outcome"] = pregenerator.pregenerate(created)
 
     pregenerator.s3.meta.events.register("after-call.s3.GetObject", v2_lands_once_v1_is_read)
-    late = pregenerate.handler(s3_put_event(key, etag=v1), _Context())
+    late = pregenerate.handler(s3_put_event(key, etag=v1), LambdaContext())
 
     assert len(v2["outcome"].rendered) == 2
     assert late["results"][0]["rendered"]  # v1's worker did finish, under v1's keys

@@ -13,23 +13,20 @@ import boto3
 import pytest
 
 from tests.support.fits_factory import reduced_frame_bytes
-from tests.unit.pregenerate.test_pregenerate import (  # noqa: F401 - fixtures
+from tests.support.pregenerate_support import (
     DEFAULT_PRESETS,
     cached,
+    drain,
     keys_of,
     put_frame,
-    renders,
-    s3,
     s3_put_event,
 )
-from thumbnails import pregenerate
 
 MAX_RECEIVE_COUNT = 2
-MAX_ROUNDS = 10  # far more than needed: each message is received at most 3 times
 
 
 @pytest.fixture
-def queues(s3):  # noqa: F811 - the s3 fixture also starts moto
+def queues(s3):  # the s3 fixture also starts moto
     sqs = boto3.client("sqs")
     dlq_url = sqs.create_queue(QueueName="thumbnails-pregenerate-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -43,55 +40,10 @@ def queues(s3):  # noqa: F811 - the s3 fixture also starts moto
     return sqs, queue_url, dlq_url
 
 
-def lambda_event(messages: list[dict], queue_arn: str) -> dict:
-    """The event Lambda's SQS event source mapping builds from received messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
-
-
-def drain(sqs, queue_url: str, context) -> list[list[str]]:
-    """Run the handler on the queue until it is empty; return the failed ids of each round."""
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    rounds = []
-    for _ in range(MAX_ROUNDS):
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-        ).get("Messages", [])
-        if not messages:
-            return rounds
-        response = pregenerate.handler(lambda_event(messages, arn), context)
-        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
-        for message in messages:
-            if message["MessageId"] in failed:  # retried once its visibility timeout ends
-                sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-            else:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        rounds.append(sorted(failed))
-    raise AssertionError(f"the queue was not drained in {MAX_ROUNDS} rounds")
-
-
 def test_a_bad_frame_is_retried_then_dead_lettered_and_good_frames_render_once(
-    s3,  # noqa: F811
+    s3,
     queues,
-    renders,  # noqa: F811
+    renders,
     lambda_context,
 ):
     sqs, queue_url, dlq_url = queues
