@@ -7,28 +7,32 @@ become ``{"Ref": ...}``/``{"Fn::Sub": ...}``), and, where the rule is about what
 
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 import re
 import shlex
 import tomllib
-from functools import cache
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-from samtranslator.yaml_helper import yaml_parse
 
+from tests.support.template_support import (
+    EVENTS,
+    EXPECTED_MANAGED_POLICIES,
+    ROOT,
+    as_list,
+    function_environment,
+    functions,
+    parameter,
+    read_template,
+    resources_of,
+    role_statements,
+    sam_translated,
+)
 from thumbnails import cache_keys
 from thumbnails.settings import ENVIRONMENT
-
-ROOT = Path(__file__).resolve().parents[3]
-TEMPLATE = ROOT / "template.yaml"
-EVENTS = ROOT / "events"
 
 #: Variables Powertools reads, which the template must set as well as the service's own.
 POWERTOOLS_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
@@ -46,92 +50,29 @@ DEPLOYED_DIFFERENTLY = {
     ("ThumbnailFunction", "URL_SIGNER"),
     ("PregenerateFunction", "URL_SIGNER"),
 }
-#: The AWS managed policies SAM attaches to every role it generates for a function. No other:
-#: AWSLambdaSQSQueueExecutionRole (receive and delete on every queue) is kept out by declaring
-#: the queue's event source mapping ourselves (test_template_permissions.py).
-EXPECTED_MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # logs
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
-}
-
-
-@cache
-def _template() -> dict:
-    return yaml_parse(TEMPLATE.read_text())
-
-
-@pytest.fixture
-def template() -> dict:
-    return copy.deepcopy(_template())
-
-
-@cache
-def _transformed() -> dict:
-    """The template as SAM expands it (roles, permissions, the API's OpenAPI body)."""
-    raw = copy.deepcopy(_template())
-    # The translator wants S3 URIs where `sam build`/`sam deploy` would have put them.
-    raw["Globals"]["Function"]["CodeUri"] = "s3://bucket/function.zip"
-    for resource in raw["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::LayerVersion":
-            resource["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
-
-    # A session with a region of its own: the translator reads only the region from it, and
-    # collection happens before conftest's fake environment is in place. The template names no
-    # managed policy, so the name-to-ARN map (which `sam` fetches from IAM) is never needed.
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
-    return translator.translate(raw, parameter_values={}, get_managed_policy_map=dict)
-
-
-def resources_of(template: dict, kind: str) -> dict[str, dict]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
-
-
-def functions(template: dict) -> dict[str, dict]:
-    return resources_of(template, "AWS::Serverless::Function")
-
-
-def function_environment(template: dict, name: str) -> dict:
-    """A function's variables as SAM merges them: Globals, then the function's own."""
-    merged = dict(template["Globals"]["Function"]["Environment"]["Variables"])
-    own = template["Resources"][name]["Properties"].get("Environment", {})
-    merged.update(own.get("Variables", {}))
-    return merged
-
-
-def parameter(template: dict, value: object) -> dict | None:
-    """The parameter a ``{"Ref": name}`` value refers to, else None."""
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return template["Parameters"].get(value["Ref"])
-    return None
-
-
-def as_list(value: object) -> list:
-    return value if isinstance(value, list) else [value]
-
-
 # --- Handlers and settings -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(functions(_template())))
+@pytest.mark.parametrize("name", sorted(functions(read_template())))
 def test_every_handler_in_the_template_imports_to_a_callable(template: dict, name: str) -> None:
     module_name, _, attribute = template["Resources"][name]["Properties"]["Handler"].rpartition(".")
     module = importlib.import_module(module_name)
     assert callable(getattr(module, attribute))
 
 
-@pytest.mark.parametrize("name", sorted(functions(_template())))
+@pytest.mark.parametrize("name", sorted(functions(read_template())))
 def test_every_setting_the_code_reads_is_set_for_every_function(template: dict, name: str) -> None:
     environment = function_environment(template, name)
     assert set(ENVIRONMENT) | POWERTOOLS_ENVIRONMENT <= set(environment)
 
 
-@pytest.mark.parametrize("name", sorted(functions(_template())))
+@pytest.mark.parametrize("name", sorted(functions(read_template())))
 def test_the_template_sets_no_variable_the_code_does_not_read(template: dict, name: str) -> None:
     known = set(ENVIRONMENT) | POWERTOOLS_ENVIRONMENT | OPTIONAL_ENVIRONMENT
     assert set(function_environment(template, name)) <= known
 
 
-@pytest.mark.parametrize("name", sorted(functions(_template())))
+@pytest.mark.parametrize("name", sorted(functions(read_template())))
 def test_deployed_defaults_equal_the_code_defaults_unless_deliberately_not(
     template: dict, name: str
 ) -> None:
@@ -343,7 +284,7 @@ def test_demo_mode_creates_a_data_bucket_that_notifies_eventbridge(template: dic
 # --- Storage -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(resources_of(_template(), "AWS::S3::Bucket")))
+@pytest.mark.parametrize("name", sorted(resources_of(read_template(), "AWS::S3::Bucket")))
 def test_every_bucket_is_encrypted_private_and_owner_enforced(template: dict, name: str) -> None:
     bucket = template["Resources"][name]["Properties"]
     (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -357,7 +298,7 @@ def test_every_bucket_is_encrypted_private_and_owner_enforced(template: dict, na
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
 
 
-@pytest.mark.parametrize("name", sorted(resources_of(_template(), "AWS::S3::Bucket")))
+@pytest.mark.parametrize("name", sorted(resources_of(read_template(), "AWS::S3::Bucket")))
 def test_every_bucket_refuses_requests_without_tls(template: dict, name: str) -> None:
     (policy,) = [
         p["Properties"]
@@ -396,7 +337,7 @@ def test_cached_thumbnails_expire_but_not_before_the_urls_handed_out_for_them(
     assert days["MinValue"] * 86400 > expiry["MaxValue"]
 
 
-@pytest.mark.parametrize("name", sorted(functions(_template())))
+@pytest.mark.parametrize("name", sorted(functions(read_template())))
 def test_the_functions_know_the_lifecycle_expiry_they_refresh_against(
     template: dict, name: str
 ) -> None:
@@ -464,20 +405,7 @@ def test_the_lifecycle_rules_are_accepted_by_s3_as_written(template: dict) -> No
 
 
 def _roles() -> dict[str, dict]:
-    return resources_of(_transformed(), "AWS::IAM::Role")
-
-
-def _statements(role: dict) -> list[dict]:
-    """Every statement a role can have: conditional ones (``Fn::If``) in both branches."""
-    statements = []
-    for policy in role["Properties"].get("Policies", []):
-        for statement in as_list(policy["PolicyDocument"]["Statement"]):
-            if "Fn::If" in statement:
-                _condition, *branches = statement["Fn::If"]
-                statements += [b for b in branches if isinstance(b, dict) and "Effect" in b]
-            else:
-                statements.append(statement)
-    return statements
+    return resources_of(sam_translated(), "AWS::IAM::Role")
 
 
 def _is_wildcard_action(action: object) -> bool:
@@ -487,7 +415,7 @@ def _is_wildcard_action(action: object) -> bool:
 @pytest.mark.parametrize("name", sorted(_roles()))
 def test_no_role_allows_every_action_or_every_resource(name: str) -> None:
     role = _roles()[name]
-    for statement in _statements(role):
+    for statement in role_statements(role):
         if statement["Effect"] != "Allow":
             continue
         assert not any(_is_wildcard_action(a) for a in as_list(statement["Action"])), statement
@@ -497,7 +425,7 @@ def test_no_role_allows_every_action_or_every_resource(name: str) -> None:
 
 def test_the_api_function_can_touch_only_the_thumbnail_bucket() -> None:
     # The archive hands out presigned download URLs, so the API never reads the data bucket.
-    statements = _statements(_roles()["ThumbnailFunctionRole"])
+    statements = role_statements(_roles()["ThumbnailFunctionRole"])
     resources = json.dumps([s["Resource"] for s in statements])
     assert "ThumbnailBucket" in resources
     assert "DataBucket" not in resources
@@ -516,14 +444,14 @@ def test_the_api_function_can_touch_only_the_thumbnail_bucket() -> None:
 
 
 def test_pregeneration_tags_thumbnails_and_deletes_none() -> None:
-    statements = _statements(_roles()["PregenerateFunctionRole"])
+    statements = role_statements(_roles()["PregenerateFunctionRole"])
     on_cache = [s for s in statements if "ThumbnailBucket" in json.dumps(s["Resource"])]
     actions = {a for s in on_cache for a in as_list(s["Action"])}
     assert actions == {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:ListBucket"}
 
 
 def test_pregeneration_reads_the_data_bucket_and_never_writes_it() -> None:
-    statements = _statements(_roles()["PregenerateFunctionRole"])
+    statements = role_statements(_roles()["PregenerateFunctionRole"])
     on_data = [s for s in statements if "DataBucket" in json.dumps(s["Resource"])]
     assert on_data
     writes = {"s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl", "s3:PutLifecycleConfiguration"}

@@ -16,11 +16,11 @@ import tomllib
 
 import pytest
 
-from tests.unit.template.test_template import (
+from tests.support.template_support import (
     ROOT,
-    _template,
     function_environment,
     parameter,
+    read_template,
     resources_of,
 )
 
@@ -36,7 +36,7 @@ NOTIFY_TOPICS = {
 
 @pytest.fixture
 def template() -> dict:
-    return copy.deepcopy(_template())
+    return copy.deepcopy(read_template())
 
 
 def alarms(template: dict) -> dict[str, dict]:
@@ -250,7 +250,7 @@ def test_the_api_alarms_when_its_p99_duration_nears_the_timeout(template: dict) 
 def _references(node: object) -> set[str]:
     text = json.dumps(node)
     return {
-        name for name in _template()["Parameters"] if f'"{name}"' in text or "${" + name in text
+        name for name in read_template()["Parameters"] if f'"{name}"' in text or "${" + name in text
     }
 
 

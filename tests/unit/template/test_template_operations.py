@@ -11,12 +11,7 @@ import re
 
 import pytest
 
-from tests.unit.template.test_template import (
-    _template,
-    _transformed,
-    parameter,
-    resources_of,
-)
+from tests.support.template_support import parameter, read_template, resources_of, sam_translated
 
 #: CloudFront's managed SecurityHeadersPolicy (HSTS, nosniff, frame options, referrer policy):
 #: "Use managed response headers policies", Amazon CloudFront Developer Guide.
@@ -35,7 +30,7 @@ ACCESS_LOG_FIELDS = {
 
 @pytest.fixture
 def template() -> dict:
-    return copy.deepcopy(_template())
+    return copy.deepcopy(read_template())
 
 
 def _function(template: dict, name: str) -> dict:
@@ -69,7 +64,7 @@ def test_pregeneration_reserves_at_least_what_its_event_source_may_start(templat
 
 
 def _stage() -> dict:
-    (stage,) = resources_of(_transformed(), "AWS::ApiGateway::Stage").values()
+    (stage,) = resources_of(sam_translated(), "AWS::ApiGateway::Stage").values()
     return stage["Properties"]
 
 
@@ -106,7 +101,7 @@ def test_every_log_group_expires(template: dict) -> None:
 # --- queues and buckets ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(resources_of(_template(), "AWS::SQS::Queue")))
+@pytest.mark.parametrize("name", sorted(resources_of(read_template(), "AWS::SQS::Queue")))
 def test_every_queue_refuses_requests_without_tls(template: dict, name: str) -> None:
     (policy,) = [
         p["Properties"]
@@ -123,7 +118,7 @@ def test_every_queue_refuses_requests_without_tls(template: dict, name: str) -> 
     } in policy["PolicyDocument"]["Statement"]
 
 
-@pytest.mark.parametrize("name", sorted(resources_of(_template(), "AWS::S3::BucketPolicy")))
+@pytest.mark.parametrize("name", sorted(resources_of(read_template(), "AWS::S3::BucketPolicy")))
 def test_a_bucket_policy_lives_as_long_as_its_bucket(template: dict, name: str) -> None:
     policy = template["Resources"][name]
     bucket = template["Resources"][policy["Properties"]["Bucket"]["Ref"]]
@@ -151,7 +146,7 @@ def _accepts(template: dict, name: str, value: str) -> bool:
 
 
 @pytest.mark.parametrize(
-    "name", sorted(n for n, p in _template()["Parameters"].items() if "AllowedPattern" in p)
+    "name", sorted(n for n, p in read_template()["Parameters"].items() if "AllowedPattern" in p)
 )
 def test_every_default_matches_its_own_pattern(template: dict, name: str) -> None:
     assert _accepts(template, name, str(template["Parameters"][name]["Default"]))
@@ -221,11 +216,11 @@ def test_the_apis_custom_domain_speaks_tls_1_2_or_later_and_serves_the_stage(
     assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
     assert domain["Properties"]["DomainName"] == {"Ref": "ApiDomainName"}
     assert domain["Properties"]["RegionalCertificateArn"] == {"Ref": "ApiDomainCertificateArn"}
-    (mapping,) = resources_of(_transformed(), "AWS::ApiGateway::BasePathMapping").values()
+    (mapping,) = resources_of(sam_translated(), "AWS::ApiGateway::BasePathMapping").values()
     assert mapping["Condition"] == "HasApiDomain"
     assert mapping["Properties"]["DomainName"] == {"Ref": domain_name}
     assert mapping["Properties"]["RestApiId"] == {"Ref": "ThumbnailApi"}
-    (stage,) = resources_of(_transformed(), "AWS::ApiGateway::Stage")
+    (stage,) = resources_of(sam_translated(), "AWS::ApiGateway::Stage")
     assert mapping["Properties"]["Stage"] == {"Ref": stage}
 
 

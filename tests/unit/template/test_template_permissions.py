@@ -1,7 +1,7 @@
 """Each function's role, as SAM generates it, names only this stack's resources.
 
 Asserted on SAM's own translation of the template
-(`tests.unit.template.test_template._transformed`), where the policy templates, the statements
+(`tests.support.template_support.sam_translated`), where the policy templates, the statements
 SAM adds for event sources and the managed policies it attaches are visible. An allowed
 statement names resources of the stack, or the ones the stack is given by parameter (the
 archive's bucket, the URL-signing secret, the archive's KMS key); ``"*"`` only for actions
@@ -17,13 +17,13 @@ import re
 
 import pytest
 
-from tests.unit.template.test_template import (
+from tests.support.template_support import (
     EXPECTED_MANAGED_POLICIES,
-    _statements,
-    _template,
-    _transformed,
     as_list,
+    read_template,
     resources_of,
+    role_statements,
+    sam_translated,
 )
 
 #: Parameters that name a resource the stack is given rather than creates.
@@ -43,8 +43,8 @@ QUEUE_CONSUMER = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttrib
 
 
 def _function_roles() -> dict[str, dict]:
-    roles = resources_of(_transformed(), "AWS::IAM::Role")
-    functions = resources_of(_transformed(), "AWS::Lambda::Function")
+    roles = resources_of(sam_translated(), "AWS::IAM::Role")
+    functions = resources_of(sam_translated(), "AWS::Lambda::Function")
     named = {}
     for name, function in functions.items():
         role = function["Properties"]["Role"]
@@ -54,7 +54,7 @@ def _function_roles() -> dict[str, dict]:
 
 
 def _stack_names() -> set[str]:
-    return set(_template()["Resources"]) | GIVEN_RESOURCES
+    return set(read_template()["Resources"]) | GIVEN_RESOURCES
 
 
 def names_this_stacks_resource(value: object, local: frozenset[str] = frozenset()) -> bool:
@@ -71,7 +71,7 @@ def names_this_stacks_resource(value: object, local: frozenset[str] = frozenset(
     if function == "Ref":
         return argument in _stack_names() or argument == "AWS::NoValue"
     if function == "Fn::GetAtt":
-        return argument[0] in _template()["Resources"]
+        return argument[0] in read_template()["Resources"]
     if function == "Fn::If":
         _condition, *branches = argument
         return all(names_this_stacks_resource(b, local) for b in branches)
@@ -95,7 +95,7 @@ def names_this_stacks_resource(value: object, local: frozenset[str] = frozenset(
 
 @pytest.mark.parametrize("name", sorted(_function_roles()))
 def test_every_allowed_statement_names_only_this_stacks_resources(name: str) -> None:
-    for statement in _statements(_function_roles()[name]):
+    for statement in role_statements(_function_roles()[name]):
         if statement["Effect"] != "Allow":
             continue
         for resource in as_list(statement["Resource"]):
@@ -134,7 +134,7 @@ def test_the_check_refuses_wildcards_and_other_resources(resource: object) -> No
 def _statements_on(role: str, action_prefix: str) -> list[dict]:
     return [
         s
-        for s in _statements(_function_roles()[role])
+        for s in role_statements(_function_roles()[role])
         if any(a.startswith(action_prefix) for a in as_list(s["Action"]))
     ]
 
@@ -161,7 +161,7 @@ def test_pregeneration_consumes_its_own_queue_only() -> None:
     (statement,) = _statements_on("PregenerateFunction", "sqs:")
     assert set(as_list(statement["Action"])) == QUEUE_CONSUMER
     assert statement["Resource"] == {"Fn::GetAtt": ["PregenerateQueue", "Arn"]}
-    ((name, mapping),) = resources_of(_transformed(), "AWS::Lambda::EventSourceMapping").items()
+    ((name, mapping),) = resources_of(sam_translated(), "AWS::Lambda::EventSourceMapping").items()
     # SAM's name for the mapping of the former SQS event `FrameQueue`: a deployed stack's
     # mapping is kept, not replaced by a second one, which Lambda refuses.
     assert name == "PregenerateFunctionFrameQueue"
@@ -190,7 +190,7 @@ def test_the_archives_kms_key_is_usable_only_when_given_and_only_through_s3() ->
     assert statement["Condition"] == {
         "StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.${AWS::URLSuffix}"}}
     }
-    assert _template()["Conditions"]["HasDataBucketKmsKey"] == {
+    assert read_template()["Conditions"]["HasDataBucketKmsKey"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "DataBucketKmsKeyArn"}, ""]}]
     }
-    assert _template()["Parameters"]["DataBucketKmsKeyArn"]["Default"] == ""
+    assert read_template()["Parameters"]["DataBucketKmsKeyArn"]["Default"] == ""

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from tests.unit.template.test_template import _template
+from tests.support.template_support import read_template
 
 #: The parameters `sam local` runs with in `make test-lambda` ("lambda" is a keyword, hence
 #: import_module): the rules must let that template through too.
@@ -71,16 +71,16 @@ def _rule_expressions(rule: dict) -> list[object]:
     return [rule.get("RuleCondition"), *(a["Assert"] for a in rule["Assertions"])]
 
 
-@pytest.mark.parametrize("name", sorted(_template()["Rules"]))
+@pytest.mark.parametrize("name", sorted(read_template()["Rules"]))
 def test_rules_use_only_ref_and_the_rule_functions(name: str) -> None:
-    rule = _template()["Rules"][name]
+    rule = read_template()["Rules"][name]
     assert set(rule) <= {"RuleCondition", "Assertions"}
     for expression in _rule_expressions(rule):
         assert _functions_in(expression) <= RULE_FUNCTIONS, expression
 
 
 def test_every_assertion_says_what_is_wrong() -> None:
-    for rule in _template()["Rules"].values():
+    for rule in read_template()["Rules"].values():
         for assertion in rule["Assertions"]:
             assert set(assertion) == {"Assert", "AssertDescription"}
             assert assertion["AssertDescription"].strip()
@@ -129,7 +129,7 @@ def _evaluate(node: object, values: Mapping[str, object]) -> object:
 
 def _parameter_values(overrides: Mapping[str, str]) -> dict[str, object]:
     values: dict[str, object] = {}
-    for name, parameter in _template()["Parameters"].items():
+    for name, parameter in read_template()["Parameters"].items():
         value = str(overrides.get(name, parameter.get("Default", "")))
         if parameter["Type"] in ("CommaDelimitedList", "List<String>"):
             values[name] = value.split(",")
@@ -142,7 +142,7 @@ def refused(overrides: Mapping[str, str]) -> list[str]:
     """The descriptions of the assertions that fail for these parameter values."""
     values = _parameter_values(overrides)
     failed = []
-    for rule in _template()["Rules"].values():
+    for rule in read_template()["Rules"].values():
         if "RuleCondition" in rule and not _evaluate(rule["RuleCondition"], values):
             continue
         for assertion in rule["Assertions"]:
