@@ -40,6 +40,8 @@ from .errors import (
     UpstreamTimeout,
 )
 from .params import ThumbnailParams, parse_bool
+from .presets import parse_presets
+from .request_signing import RequestVerifier, read_signing_secret
 from .service import FrameRef, Result, ThumbnailService
 from .settings import ENVIRONMENT, Settings, SettingsError
 from .store import ThumbnailStore
@@ -117,6 +119,18 @@ def get_service() -> ThumbnailService:
     return ThumbnailService(
         settings, ArchiveClient.from_settings(settings), ThumbnailStore.from_settings(settings)
     )
+
+
+@lru_cache(maxsize=1)
+def request_verifier(settings: Settings) -> RequestVerifier | None:
+    """The container's request-signature check for `settings`, or None when signing is off
+    (no ``REQUEST_SIGNING_SECRET``). Its secret is read on the first request that needs it."""
+    if not settings.request_signing_secret:
+        return None
+    free = settings.request_signing_free_presets
+    presets = parse_presets(free, max_size=settings.max_thumbnail_size) if free else ()
+    name = settings.request_signing_secret
+    return RequestVerifier(lambda: read_signing_secret(name), [p.digest() for p in presets])
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -209,15 +223,19 @@ def thumbnail(identifier: str) -> Response:
     mode = response_mode(query)
     service = get_service()
     params = ThumbnailParams.from_query(query, max_size=service.settings.max_thumbnail_size)
+    # Every archive, download and S3 call ends before the function would be stopped,
+    # leaving ANSWER_MARGIN to send our JSON error instead of API Gateway's bare 502.
+    deadline = Deadline.from_context(app.lambda_context, margin=ANSWER_MARGIN)
+    verifier = request_verifier(service.settings)
+    if verifier is not None:  # before the archive is asked anything: a 403 costs nothing
+        verifier.check(app.current_event.path, query, params.digest(), deadline=deadline)
     authorization = app.current_event.headers.get("Authorization")
     result = service.get_thumbnail(
         frame,
         params,
         authorization,
         inline_limit=INLINE_LIMIT_BYTES if mode == "inline" else None,
-        # Every archive, download and S3 call ends before the function would be stopped,
-        # leaving ANSWER_MARGIN to send our JSON error instead of API Gateway's bare 502.
-        deadline=Deadline.from_context(app.lambda_context, margin=ANSWER_MARGIN),
+        deadline=deadline,
     )
     _record_metrics(result)
     extra = {"key": result.key, "cached": result.cached, "mode": mode}
