@@ -17,6 +17,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from http import HTTPStatus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import (
@@ -28,6 +29,7 @@ from aws_lambda_powertools.event_handler import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from .accept import prefers_image
 from .archive import ArchiveClient
 from .cache_keys import validate_basename
 from .deadline import ANSWER_MARGIN, Deadline
@@ -68,6 +70,8 @@ COLOR_BALANCE_HEADER = "X-Thumbnail-Color-Balance"
 #: On cutouts: ``padded`` (part of it fell outside the frame) or ``inside``.
 CUTOUT_HEADER = "X-Thumbnail-Cutout"
 _FRAME_ID = re.compile(r"[0-9]{1,18}")
+#: Error images are PNG: every browser shows it, and flat text compresses to a few KB.
+ERROR_IMAGE_TYPE = "image/png"
 
 
 def cors_config(allow_origin: str) -> CORSConfig:
@@ -188,11 +192,57 @@ def _result_response(result: Result, mode: str, max_age: int) -> Response:
     )
 
 
-def _error_response(status: int, message: str, retry_after: float | None = None) -> Response:
+def _error_response(
+    status: int, message: str, retry_after: float | None = None, reason: str | None = None
+) -> Response:
     headers = {"Cache-Control": ERROR_CACHE_CONTROL}
     if retry_after is not None:
         headers["Retry-After"] = str(math.ceil(retry_after))  # whole seconds, per RFC 9110
+    image = _error_image(status, reason or HTTPStatus(status).phrase)
+    if image is not None:
+        return Response(status, ERROR_IMAGE_TYPE, image, headers)
     return Response(status, content_types.APPLICATION_JSON, {"message": message}, headers)
+
+
+def _error_image(status: int, reason: str) -> bytes | None:
+    """The error as a picture, for an ``image=true|inline`` request whose ``Accept`` prefers
+    an image to JSON (an ``<img>`` tag's); None for every other request (JSON, as before).
+
+    Parsed leniently from the raw query: the error may be that the query does not parse.
+    Only the status and `reason` (a fixed phrase or a parameter's name) are drawn.
+    """
+    event = app.current_event
+    values = (_query().get("image") or [""])[:1]
+    mode = values[0].strip().lower() if values else ""
+    if mode != "inline" and not _is_true(mode):
+        return None
+    if not prefers_image(event.headers.get("Accept")):
+        return None
+    box = [_lenient_side(name) for name in ("width", "height")]
+    try:
+        from .imaging.error_image import render_error_image
+
+        return render_error_image(box[0], box[1], status, reason)
+    except Exception:  # noqa: BLE001 - a failed picture must not hide the error: JSON then
+        logger.exception("error image failed")
+        return None
+
+
+def _is_true(raw: str) -> bool:
+    try:
+        return parse_bool("image", raw)
+    except InvalidParameter:
+        return False
+
+
+def _lenient_side(name: str) -> int:
+    """A ``width``/``height`` for an error image: the request's if it is a number, else the
+    default (the picture is clamped to a sane size by its renderer)."""
+    values = _query().get(name) or []
+    try:
+        return int(values[0]) if values else ThumbnailParams.width
+    except ValueError:
+        return ThumbnailParams.width
 
 
 # ---------------------------------------------------------------------------- routes
@@ -262,7 +312,8 @@ def handle_thumbnail_error(error: ThumbnailError) -> Response:
     log = logger.warning if error.status >= 500 else logger.info
     log("request failed", extra={"status": error.status, "error": error.message})
     retry_after = error.retry_after if isinstance(error, UpstreamThrottled) else None
-    return _error_response(error.status, error.message, retry_after)
+    reason = f"Bad {error.parameter}" if isinstance(error, InvalidParameter) else None
+    return _error_response(error.status, error.message, retry_after, reason)
 
 
 @app.exception_handler(SettingsError)
