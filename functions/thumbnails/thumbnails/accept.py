@@ -69,21 +69,25 @@ def prefers_image(header: str | None) -> bool:
     return quality(ranges, ERROR_IMAGE_TYPE) > quality(ranges, "application/json")
 
 
-def choose_format(header: str | None) -> str:
-    """The format ``format=auto`` renders for `header`: AVIF, then WebP, then JPEG.
+def ranked_formats(header: str | None) -> list[str]:
+    """The formats ``format=auto`` may render for `header`, best first: AVIF, WebP, JPEG.
 
     AVIF and WebP only when `header` names them (``image/avif``): ``image/*`` and ``*/*`` are
     sent by browsers that decode neither (Chrome before 85 sent ``image/webp,image/apng,
-    image/*``), so they mean JPEG. Of the formats allowed, the highest q-value wins, ties
-    going to the earlier (smaller) one; JPEG when nothing is acceptable.
+    image/*``), so they mean JPEG. Higher q-values first, ties going to the earlier (smaller)
+    format. JPEG is always in the list (last if nothing accepts it): every client shows it.
     """
     ranges = parse_accept(header)
     named = {f"{kind}/{subtype}" for kind, subtype, _ in ranges}
-    best, best_q = "jpeg", 0.0
-    for name, media_type in AUTO_FORMATS:
-        if name != "jpeg" and media_type not in named:
-            continue
+    scored = []
+    for order, (name, media_type) in enumerate(AUTO_FORMATS):
         q = quality(ranges, media_type)
-        if q > best_q:
-            best, best_q = name, q
-    return best
+        if name == "jpeg" or (media_type in named and q > 0):
+            scored.append((-q, order, name))
+    return [name for _q, _order, name in sorted(scored)]
+
+
+def choose_format(header: str | None) -> str:
+    """The format ``format=auto`` renders for `header` when nothing is pregenerated for the
+    request: the first of `ranked_formats`."""
+    return ranked_formats(header)[0]

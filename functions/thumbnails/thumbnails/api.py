@@ -29,7 +29,7 @@ from aws_lambda_powertools.event_handler import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from .accept import prefers_image
+from .accept import prefers_image, ranked_formats
 from .archive import ArchiveClient
 from .cache_keys import validate_basename
 from .deadline import ANSWER_MARGIN, Deadline
@@ -41,7 +41,7 @@ from .errors import (
     UpstreamThrottled,
     UpstreamTimeout,
 )
-from .params import ThumbnailParams, parse_bool
+from .params import AUTO_FORMAT, ThumbnailParams, parse_bool
 from .presets import parse_presets
 from .request_signing import RequestVerifier, read_signing_secret
 from .service import FrameRef, Result, ThumbnailService
@@ -137,7 +137,43 @@ def request_verifier(settings: Settings) -> RequestVerifier | None:
     return RequestVerifier(lambda: read_signing_secret(name), [p.digest() for p in presets])
 
 
+@lru_cache(maxsize=1)
+def pregenerated_digests(settings: Settings) -> frozenset[str]:
+    """The cache digests of what pregeneration writes for every frame (``PREGENERATE_PRESETS``,
+    a ``format=auto`` preset standing for each format); empty if the presets do not parse
+    (pregeneration reports that, the API renders on request)."""
+    try:
+        presets = parse_presets(settings.pregenerate_presets, max_size=settings.max_thumbnail_size)
+    except SettingsError:
+        return frozenset()
+    return frozenset(params.digest() for params in presets)
+
+
 # ---------------------------------------------------------------------------- parsing
+def resolve_auto_format(
+    query: Mapping[str, Sequence[str]], accept: str | None, settings: Settings
+) -> dict[str, list[str]] | None:
+    """The query with ``format=auto`` replaced by the format chosen for `accept`, or None if
+    the request does not ask for ``auto``.
+
+    The formats the caller accepts are tried best first (`ranked_formats`: AVIF, WebP, JPEG,
+    by q-value); the first that pregeneration wrote for these parameters wins, so a browser
+    asking for a pregenerated preset always gets a cache hit (AVIF if the preset says
+    ``format=auto``, else the preset's format). Off the presets, the best accepted format.
+    """
+    values = [value.strip().lower() for value in query.get("format") or []]
+    if not values or set(values) != {AUTO_FORMAT}:
+        return None
+    ranked = ranked_formats(accept)
+    pregenerated = pregenerated_digests(settings)
+    for name in ranked:
+        candidate = {**query, "format": [name]}
+        params = ThumbnailParams.from_query(candidate, max_size=settings.max_thumbnail_size)
+        if params.digest() in pregenerated:
+            return candidate
+    return {**query, "format": [ranked[0]]}
+
+
 def frame_reference(identifier: str) -> FrameRef:
     """An archive frame id for digits, else the basename (validated: 400 if unusable)."""
     if _FRAME_ID.fullmatch(identifier):
@@ -198,6 +234,8 @@ def _error_response(
     headers = {"Cache-Control": ERROR_CACHE_CONTROL}
     if retry_after is not None:
         headers["Retry-After"] = str(math.ceil(retry_after))  # whole seconds, per RFC 9110
+    if _image_mode():  # JSON or a picture, by Accept: caches must key on it
+        headers["Vary"] = "Accept"
     image = _error_image(status, reason or HTTPStatus(status).phrase)
     if image is not None:
         return Response(status, ERROR_IMAGE_TYPE, image, headers)
@@ -212,9 +250,7 @@ def _error_image(status: int, reason: str) -> bytes | None:
     Only the status and `reason` (a fixed phrase or a parameter's name) are drawn.
     """
     event = app.current_event
-    values = (_query().get("image") or [""])[:1]
-    mode = values[0].strip().lower() if values else ""
-    if mode != "inline" and not _is_true(mode):
+    if not _image_mode():
         return None
     if not prefers_image(event.headers.get("Accept")):
         return None
@@ -226,6 +262,14 @@ def _error_image(status: int, reason: str) -> bytes | None:
     except Exception:  # noqa: BLE001 - a failed picture must not hide the error: JSON then
         logger.exception("error image failed")
         return None
+
+
+def _image_mode() -> bool:
+    """Whether the request says ``image=true`` (or ``1``, ``yes``...) or ``image=inline``,
+    read leniently (the error may be that it does not parse)."""
+    values = (_query().get("image") or [""])[:1]
+    mode = values[0].strip().lower() if values else ""
+    return mode == "inline" or _is_true(mode)
 
 
 def _is_true(raw: str) -> bool:
@@ -272,7 +316,12 @@ def thumbnail(identifier: str) -> Response:
     query = _query()
     mode = response_mode(query)
     service = get_service()
-    params = ThumbnailParams.from_query(query, max_size=service.settings.max_thumbnail_size)
+    accept = app.current_event.headers.get("Accept")
+    # format=auto: the cache key holds the format chosen, never "auto".
+    chosen = resolve_auto_format(query, accept, service.settings)
+    params = ThumbnailParams.from_query(
+        chosen or query, max_size=service.settings.max_thumbnail_size
+    )
     # Every archive, download and S3 call ends before the function would be stopped,
     # leaving ANSWER_MARGIN to send our JSON error instead of API Gateway's bare 502.
     deadline = Deadline.from_context(app.lambda_context, margin=ANSWER_MARGIN)
@@ -292,7 +341,10 @@ def thumbnail(identifier: str) -> Response:
     if result.color_balance is not None:
         extra["color_balance"] = result.color_balance
     logger.info("thumbnail", extra=extra)
-    return _result_response(result, mode, RESULT_MAX_AGE[service.settings.url_signer])
+    response = _result_response(result, mode, RESULT_MAX_AGE[service.settings.url_signer])
+    if chosen is not None:  # the answer depends on Accept: caches must key on it
+        response.headers["Vary"] = "Accept"
+    return response
 
 
 def _record_metrics(result: Result) -> None:
