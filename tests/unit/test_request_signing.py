@@ -51,6 +51,7 @@ def test_a_signed_url_verifies_and_an_altered_one_does_not():
     verifier = RequestVerifier(lambda: SECRET_VALUE, clock=lambda: now)
     verifier.check(PATH, _query_of(url), None)
     verifier.check(PATH.rstrip("/"), _query_of(url), None)  # the trailing slash is optional
+    verifier.check("/Prod" + PATH, _query_of(url), None)  # so is a stage in front
     altered = _query_of(url) | {"width": ["4000"]}
     with pytest.raises(RequestNotSigned, match="does not match"):
         verifier.check(PATH, altered, None)

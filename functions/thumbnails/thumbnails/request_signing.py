@@ -45,9 +45,11 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # ---------------------------------------------------------------------------- the format
 def canonical_path(path: str) -> str:
-    """The path as signed: one leading slash, no trailing one (``/3863274``), so that the
-    API's optional trailing slash does not change the signature."""
-    return "/" + path.strip("/")
+    """The path as signed: its last segment, the frame (``/3863274``). A stage
+    (``/Prod/3863274/``) or a custom domain's base path in front, and the API's optional
+    trailing slash, do not change the signature: the function may not see the path the
+    portal signed, but it always sees the frame."""
+    return "/" + path.strip("/").rsplit("/", 1)[-1]
 
 
 def canonical_query(query: Mapping[str, str | Sequence[str] | None]) -> str:
