@@ -59,6 +59,14 @@ def test_a_signed_url_verifies_and_an_altered_one_does_not():
         verifier.check("/3863275/", _query_of(url), None)
 
 
+def test_a_label_with_spaces_and_ampersands_survives_the_round_trip():
+    now = 1_800_000_000
+    url = sign_request_url(f"{API}{PATH}?label=M31%20%26%20M32", SECRET_VALUE, expires=now + 60)
+    assert "label=M31%20%26%20M32" in url  # %20, not '+'
+    assert _query_of(url)["label"] == ["M31 & M32"]
+    RequestVerifier(lambda: SECRET_VALUE, clock=lambda: now).check(PATH, _query_of(url), None)
+
+
 def test_signing_again_replaces_the_old_expiry_and_signature():
     first = sign_request_url(f"{API}{PATH}?width=5", SECRET_VALUE, expires=2_000_000_000)
     again = sign_request_url(first, SECRET_VALUE, expires=2_000_000_001)

@@ -129,7 +129,9 @@ def sign_request_url(
     for name, value in pairs:
         query.setdefault(name, []).append(value)
     pairs.append((SIGNATURE, signature_of(secret, parts.path, query)))
-    return urlunsplit(parts._replace(query=urlencode(pairs)))
+    # %20 for a space, never '+': every server decodes %20 alike, not all decode '+'.
+    encoded = urlencode(pairs, quote_via=lambda text, *_: quote(text, safe="-_.~"))
+    return urlunsplit(parts._replace(query=encoded))
 
 
 # ---------------------------------------------------------------------------- verifying
