@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -20,7 +21,8 @@ import pytest
 
 from tests.api_support import ApiWorld, body_json, header
 from thumbnails import request_signing
-from thumbnails.errors import RequestNotSigned
+from thumbnails.deadline import Deadline
+from thumbnails.errors import RequestNotSigned, StorageError
 from thumbnails.request_signing import (
     RequestVerifier,
     canonical_query,
@@ -89,6 +91,60 @@ def test_the_signature_is_compared_in_constant_time(monkeypatch):
     with pytest.raises(RequestNotSigned):
         verifier.check(PATH, _query_of(url) | {"signature": ["A" * 43]}, None)
     assert [b for _a, b in compared] == [_query_of(url)["signature"][0].encode(), b"A" * 43]
+
+
+def test_the_secret_is_waited_for_until_the_deadline_then_503_and_read_only_once():
+    # A stalled secret read: each check waits until its own deadline, and the next
+    # invocation waits for the same read instead of starting another.
+    release = threading.Event()
+    reads = []
+
+    def read() -> str:
+        reads.append(1)
+        release.wait(30)
+        return SECRET_VALUE
+
+    url = sign_request_url(f"{API}{PATH}?width=5", SECRET_VALUE, expires=2_000_000_000)
+    verifier = RequestVerifier(read, clock=lambda: 1_800_000_000)
+    for _invocation in range(2):
+        with pytest.raises(StorageError, match="could not be read in time") as raised:
+            verifier.check(PATH, _query_of(url), None, deadline=Deadline.after(0.1))
+        assert raised.value.status == 503
+    release.set()
+    verifier.check(PATH, _query_of(url), None, deadline=Deadline.after(30))
+    assert reads == [1]
+
+
+def test_a_failed_read_is_tried_again_by_the_next_check():
+    answers: list[str | Exception] = [StorageError("The request signing secret 'x' ..."), "k"]
+
+    def read() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    url = sign_request_url(f"{API}{PATH}?width=5", "k", expires=2_000_000_000)
+    verifier = RequestVerifier(read, clock=lambda: 1_800_000_000)
+    with pytest.raises(StorageError, match="secret 'x'"):
+        verifier.check(PATH, _query_of(url), None, deadline=Deadline.after(30))
+    verifier.check(PATH, _query_of(url), None, deadline=Deadline.after(30))
+    assert answers == []
+
+
+def test_a_request_refused_without_the_secret_never_reads_it():
+    # Unsigned, expired or malformed requests are refused before the secret is needed.
+    def read() -> str:
+        raise AssertionError("the secret was read")
+
+    verifier = RequestVerifier(read, clock=lambda: 1_800_000_000)
+    for query in (
+        {},
+        {"expires": ["1"], "signature": ["x"]},
+        {"expires": ["soon"], "signature": ["x"]},
+    ):
+        with pytest.raises(RequestNotSigned):
+            verifier.check(PATH, query, None)
 
 
 @pytest.mark.parametrize(
