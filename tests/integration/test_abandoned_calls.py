@@ -81,9 +81,16 @@ def _api_with_s3_at(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> Iterator[
             api.get_service.cache_clear()
 
 
-def test_a_stalled_cache_lookup_is_cut_off_at_the_answer_and_not_retried(monkeypatch):
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_stalled_cache_lookup_is_cut_off_at_the_answer_and_not_retried(monkeypatch, tls):
+    # Over HTTPS (as S3 is reached) the TLS socket is the one noted and shut down.
     calls = _threads("deadline-call")
-    with SlowServer("stall", give_up_after=STALL) as s3, _api_with_s3_at(monkeypatch, s3.url):
+    with (
+        SlowServer("stall", give_up_after=STALL, tls=tls) as s3,
+        _api_with_s3_at(monkeypatch, s3.url),
+    ):
+        if tls:
+            monkeypatch.setenv("AWS_CA_BUNDLE", s3.ca_file)
         read_timeout = _read_timeout()
         response = api.handler(load_event("api-frame-id.json"), TimedContext(timeout_s=TIMEOUT))
         answered = time.monotonic()
