@@ -64,7 +64,7 @@ class Call:
             _shut(sock)
 
     def finished(self) -> None:
-        """The call returned: its connection is back in the pool, not its to shut down."""
+        """The call returned: its connection is back in the pool, no longer its to shut."""
         with self._lock:
             self._sock = None
 
