@@ -213,8 +213,8 @@ def test_a_stalled_s3_is_a_json_503_before_the_timeout(monkeypatch):
 def test_a_stalled_secrets_manager_is_a_json_503_before_the_timeout(monkeypatch):
     # URL_SIGNER=cloudfront: a container's first signature reads the private key from
     # Secrets Manager (real boto3, through AWS_ENDPOINT_URL_SECRETS_MANAGER), which never
-    # answers. Two invocations in a row: each answers by its own deadline (the second waits
-    # for the first one's read, tests/unit/test_cloudfront_urls.py shows it is not repeated).
+    # answers. Two invocations in a row: each answers by its own deadline (each read is cut
+    # off when its invocation gives up: tests/integration/test_abandoned_calls.py).
     timeout = 4.0
     cloudfront = {
         "URL_SIGNER": "cloudfront",

@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as S3ConnectionError
 
+from .abandoned_calls import watch
 from .cache_keys import SUPERSEDED, SUPERSEDED_VALUE
 from .deadline import Deadline
 from .errors import StorageError
@@ -67,7 +68,8 @@ def make_s3_client(settings: Settings) -> Any:
     SigV4 (required for presigned URLs in newer regions and by MinIO), the region from
     ``AWS_DEFAULT_REGION`` (boto3 reads it), ``STORAGE_URL`` as the endpoint when set (with
     path-style addressing, which S3-compatible servers expect), standard retries with
-    backoff, and timeouts well inside the Lambda's own.
+    backoff, and timeouts well inside the Lambda's own. Abandonable
+    (`abandoned_calls.watch`): a call `Deadline.call` gives up on is cut off, not retried.
     """
     config = Config(
         signature_version="s3v4",
@@ -76,7 +78,7 @@ def make_s3_client(settings: Settings) -> Any:
         connect_timeout=5,
         read_timeout=30,
     )
-    return boto3.client("s3", endpoint_url=settings.storage_url, config=config)
+    return watch(boto3.client("s3", endpoint_url=settings.storage_url, config=config))
 
 
 def _error_code(error: ClientError) -> str:
