@@ -50,7 +50,7 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from . import cache_keys, frame_objects, versions
 from .deadline import ANSWER_MARGIN, Deadline
@@ -67,6 +67,7 @@ from .errors import (
 from .params import RenderLimits, ThumbnailParams
 from .presets import parse_presets
 from .settings import Settings
+from .store import S3_FAILURES
 
 # Powertools reads its settings when these are built (at import): the defaults keep a
 # template without POWERTOOLS_METRICS_NAMESPACE from failing every batch at the flush.
@@ -456,7 +457,7 @@ class Pregenerator:
             current = deadline.call(
                 StorageError.timed_out("check"), self.s3.head_object, Bucket=obj.bucket, Key=obj.key
             ).get("ETag")
-        except (ClientError, BotoCoreError, StorageError) as error:
+        except (ClientError, *S3_FAILURES, StorageError) as error:
             logger.warning(
                 "other versions left unmarked: they or the object could not be looked at",
                 extra={**where, "error": type(error).__name__},
@@ -538,7 +539,7 @@ class Pregenerator:
             if code in ("PreconditionFailed", "412"):
                 raise _Superseded() from None
             raise StorageError(f"reading s3://{obj.bucket}/{obj.key} failed: {code}") from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise StorageError(f"reading s3://{obj.bucket}/{obj.key} failed: {error}") from None
         size = _total_size(response.get("ContentRange"))
         if size is None:

@@ -23,6 +23,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as S3ConnectionError
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from .abandoned_calls import watch
 from .cache_keys import SUPERSEDED, SUPERSEDED_VALUE
@@ -57,6 +58,11 @@ _LIST_PAGE = 1000  # ListObjectsV2's maximum
 #: A conditional write that meets another write to its key in flight is answered 409
 #: ConditionalRequestConflict (S3 says: retry). First wait and growth of the back-off, its
 #: cap, and the attempts in all; the deadline ends them sooner.
+#: What a failed S3 call raises besides `ClientError`. botocore reads the body of a
+#: non-streamed answer (an error's XML, a listing) after its own error handling, so a
+#: connection reset in that body escapes as urllib3's ``ProtocolError`` (found by the
+#: contract test: a reset 404 body made pregeneration log a crash).
+S3_FAILURES = (BotoCoreError, Urllib3Error)
 _CONFLICT_BACKOFF = 0.1
 _CONFLICT_BACKOFF_MAX = 1.6
 _CONFLICT_ATTEMPTS = 8
@@ -182,7 +188,7 @@ class ThumbnailStore:
             if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
                 return None
             raise _storage_error("lookup", error) from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise _storage_error("lookup", error) from None
 
     def exists(self, key: str) -> bool:
@@ -252,7 +258,7 @@ class ThumbnailStore:
             if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
                 return False
             raise _storage_error("refresh", error) from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise _storage_error("refresh", error) from None
         logger.info("refreshed %s (restarted its expiry)", key)
         return True
@@ -265,14 +271,14 @@ class ThumbnailStore:
             if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
                 return None
             raise _storage_error("read", error) from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise _storage_error("read", error) from None
         body = response["Body"]
         try:
             if max_bytes is not None and int(response.get("ContentLength") or 0) > max_bytes:
                 return None
             return body.read()
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise _storage_error("read", error) from None
         finally:
             body.close()
@@ -326,7 +332,7 @@ class ThumbnailStore:
                 conflict = code == "ConditionalRequestConflict" or status == 409
                 if not conflict or attempt == _CONFLICT_ATTEMPTS or deadline.remaining() <= pause:
                     raise _storage_error("write", error) from None
-            except BotoCoreError as error:
+            except S3_FAILURES as error:
                 raise _storage_error("write", error) from None
             logger.info("%s: another write was in flight (409); trying again", key)
             time.sleep(pause)
@@ -344,7 +350,7 @@ class ThumbnailStore:
                 Params={"Bucket": self.bucket, "Key": key},
                 ExpiresIn=self.presign_expiry,
             )
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, *S3_FAILURES) as error:
             raise _storage_error("signing", error) from None
 
     def others(self, prefix: str, *, keep: str) -> list[str]:
@@ -372,7 +378,7 @@ class ThumbnailStore:
                 for item in page.get("Contents", [])
                 if not item["Key"].startswith(keep)
             ]
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, *S3_FAILURES) as error:
             raise _storage_error("listing", error) from None
 
     def mark_superseded(self, keys: Iterable[str], *, deadline: Deadline | None = None) -> int:
@@ -426,7 +432,7 @@ class ThumbnailStore:
                 if _error_code(error) in _NOT_FOUND_CODES or _http_status(error) == 404:
                     continue
                 raise _storage_error("marking", error) from None
-            except BotoCoreError as error:
+            except S3_FAILURES as error:
                 raise _storage_error("marking", error) from None
             marked += 1
         return marked
