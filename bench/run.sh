@@ -91,5 +91,7 @@ if [[ ! -s "$FRAMES/big10k-fa99-20260101-0001-e91.fits.fz" ]]; then
     "$PY" "$REPO/bench/big_frame.py" "$FRAMES" >/dev/null
 fi
 
-exec "$PY" "$REPO/bench/render_bench.py" --frames-dir "$FRAMES" --ref-python "$REF_PY" \
+"$PY" "$REPO/bench/render_bench.py" --frames-dir "$FRAMES" --ref-python "$REF_PY" \
     ${BENCH_ARGS:-} "$@"
+# Size and encode time of JPEG, WebP and AVIF at 200 and 1000 px (issue 27).
+exec "$PY" "$REPO/bench/formats_bench.py" --frames-dir "$FRAMES"

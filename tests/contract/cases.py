@@ -541,6 +541,15 @@ EXPLICIT: tuple[tuple[str, dict], ...] = (
         ),
     ),
     (
+        "found by the contract test: an S3 error body reset mid-body crashed pregeneration",
+        {
+            "kind": "pregen",
+            "records": [{"object": "deleted-1", "etag": True, "size": True}],
+            "remaining_ms": PREGENERATE_TIMEOUT_MS,
+            "faults": [_on("download", None, kind="reset-mid-body")],
+        },
+    ),
+    (
         "found by the contract test: a pixel cutout renders a file that is not FITS",
         _api("not-fits", {"x": "10", "y": "10", "size": "20"}),
     ),

@@ -240,7 +240,10 @@ def _check_pregen(
         if not ample:  # a record short of time is failed for a retry, as documented
             continue
         if record["object"] in DELETED_KEYS:
-            broken["deleted-object-failed"] = f"record {index} ({record['object']}) failed"
+            # With a fault on the way (its 404 reset mid-body, a stall), S3 never said the
+            # object is gone: failing the record for a retry is right.
+            if not faulted:
+                broken["deleted-object-failed"] = f"record {index} ({record['object']}) failed"
         elif BY_NAME[record["object"]].good and not faulted:
             reason = _pregen_reason(log, record["key"])
             broken["good-frame-failed"] = f"record {index} ({record['object']}): {reason}"

@@ -7,7 +7,8 @@ forwards every request to the real server unchanged, except those a fault matche
 - `FaultyS3.conflict`: the first N matching requests are answered with S3's 409 error
   (optionally after a callback, e.g. another writer storing the object meanwhile);
 - `FaultyS3.fail`: the same with any S3 error (``503 SlowDown`` with ``Retry-After``, 500);
-- `FaultyS3.hold`: the first matching request waits until released (it is forwarded then);
+- `FaultyS3.hold`: the first matching request waits until released (it is forwarded then),
+  or until the client hangs up (`Hold.hung_up`: then it is not forwarded);
 - `FaultyS3.trickle`: the first matching request's answer is sent a few bytes at a time,
   and the fault tells whether the client hung up before the end.
 
@@ -19,7 +20,9 @@ for (the proxy's) reaches it unchanged.
 from __future__ import annotations
 
 import http.client
+import select
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +113,8 @@ class Hold(Fault):
     released: threading.Event = field(default_factory=threading.Event)
     #: Called as the request arrives, before it waits (e.g. to move a test's clock on).
     on_arrival: Callable[[Request], None] | None = None
+    #: Set when the client hung up while its request was held.
+    hung_up: threading.Event = field(default_factory=threading.Event)
 
     def release(self) -> None:
         self.released.set()
@@ -255,7 +260,8 @@ def _handler_for(proxy: FaultyS3) -> type[BaseHTTPRequestHandler]:
             if isinstance(fault, Hold):
                 if fault.on_arrival is not None:
                     fault.on_arrival(request)
-                fault.released.wait(HOLD_LIMIT)
+                if not self._held(fault):
+                    return
             status, reason, headers, data = self._forward(body)
             self.send_response(status, reason)
             for name, value in headers:
@@ -273,6 +279,22 @@ def _handler_for(proxy: FaultyS3) -> type[BaseHTTPRequestHandler]:
                 self._trickle(fault, data)
             else:
                 self.wfile.write(data)
+
+        def _held(self, fault: Hold) -> bool:
+            """Wait for `fault`'s release; False if the client hung up meanwhile."""
+            started = time.monotonic()
+            while not fault.released.is_set() and time.monotonic() - started < HOLD_LIMIT:
+                if not select.select([self.connection], [], [], 0.02)[0]:
+                    continue
+                try:
+                    gone = not self.connection.recv(65536)
+                except OSError:  # reset
+                    gone = True
+                if gone:
+                    fault.hung_up.set()
+                    self.close_connection = True
+                    return False
+            return True
 
         def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
             connection = http.client.HTTPConnection(*proxy.upstream, timeout=60)

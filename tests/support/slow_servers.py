@@ -8,7 +8,7 @@
 - ``trickle-handshake``: an HTTPS server (`url` says ``https``) whose TLS handshake trickles:
   a record header announcing 16 KiB, then a byte per `interval`;
 - ``stall``: reads the request and answers nothing (a stalled S3 endpoint) until
-  `give_up_after`;
+  `give_up_after`, or until the client hangs up (`client_hung_up`, `hang_ups`);
 - ``serve``: answers `status` with `body` (and ``Content-Length``), to every method.
 
 With `served_first` N, the first N requests are answered as ``serve`` whatever the mode (a
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import select
 import shutil
 import ssl
 import sys
@@ -94,8 +95,12 @@ class SlowServer:
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.request_headers: list[dict[str, str]] = []  # each request's, decoded as Latin-1
         self.bytes_sent = 0
-        # Set when the client closes the connection while we trickle (not when we give up).
+        # Set when the client closes the connection while we trickle or stall (not when we
+        # give up); `hang_ups` has the moment of each (``time.monotonic``), `arrivals` each
+        # request's.
         self.client_hung_up = threading.Event()
+        self.hang_ups: list[float] = []
+        self.arrivals: list[float] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._folder = Path(tempfile.mkdtemp(prefix="slow-server-")) if tls else None
@@ -157,6 +162,7 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
             super().handle()
 
         def _answer(self) -> None:
+            server.arrivals.append(time.monotonic())
             server.requests.append((self.command, self.path))
             server.request_headers.append(dict(self.headers.items()))
             length = int(self.headers.get("Content-Length") or 0)
@@ -165,7 +171,7 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
             started = time.monotonic()
             mode = "serve" if len(server.requests) <= server.served_first else server.mode
             if mode == "stall":
-                server.stop.wait(server.give_up_after)
+                self._stall(started)
                 self.close_connection = True
                 return
             if mode == "trickle-headers":
@@ -191,6 +197,21 @@ def _handler_for(server: SlowServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True  # the close is the end of the body
             self.end_headers()
             self._trickle(server.body, started, chunked=server.framing == "chunked")
+
+        def _stall(self, started: float) -> None:
+            """Answer nothing until we give up, watching for the client to hang up."""
+            while not server.stop.is_set() and time.monotonic() - started < server.give_up_after:
+                readable, _, _ = select.select([self.request], [], [], 0.02)
+                if not readable:
+                    continue
+                try:
+                    hung_up = not self.request.recv(65536)  # a request sent after this one
+                except OSError:  # reset
+                    hung_up = True
+                if hung_up:
+                    server.hang_ups.append(time.monotonic())
+                    server.client_hung_up.set()
+                    return
 
         def _trickle(self, data: bytes, started: float, *, chunked: bool = False) -> None:
             """Send `data` (spaces past its end) a byte per interval, up to the declared

@@ -16,6 +16,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from http import HTTPStatus
 
 from aws_lambda_powertools.event_handler import (
     APIGatewayRestResolver,
@@ -26,6 +27,7 @@ from aws_lambda_powertools.event_handler import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from .accept import prefers_image, ranked_formats
 from .archive import ArchiveClient
 from .cache_keys import validate_basename
 from .deadline import ANSWER_MARGIN, Deadline
@@ -38,7 +40,9 @@ from .errors import (
     UpstreamTimeout,
 )
 from .observability import logger, metrics, tracer
-from .params import ThumbnailParams, parse_bool
+from .params import AUTO_FORMAT, ThumbnailParams, parse_bool
+from .presets import parse_presets
+from .request_signing import RequestVerifier, read_signing_secret
 from .service import FrameRef, Result, ThumbnailService
 from .settings import ENVIRONMENT, Settings, SettingsError
 from .store import ThumbnailStore
@@ -63,6 +67,8 @@ COLOR_BALANCE_HEADER = "X-Thumbnail-Color-Balance"
 #: On cutouts: ``padded`` (part of it fell outside the frame) or ``inside``.
 CUTOUT_HEADER = "X-Thumbnail-Cutout"
 _FRAME_ID = re.compile(r"[0-9]{1,18}")
+#: Error images are PNG: every browser shows it, and flat text compresses to a few KB.
+ERROR_IMAGE_TYPE = "image/png"
 
 
 def cors_config(allow_origin: str) -> CORSConfig:
@@ -106,7 +112,55 @@ def get_service() -> ThumbnailService:
     )
 
 
+@lru_cache(maxsize=1)
+def request_verifier(settings: Settings) -> RequestVerifier | None:
+    """The container's request-signature check for `settings`, or None when signing is off
+    (no ``REQUEST_SIGNING_SECRET``). Its secret is read on the first request that needs it."""
+    if not settings.request_signing_secret:
+        return None
+    free = settings.request_signing_free_presets
+    presets = parse_presets(free, max_size=settings.max_thumbnail_size) if free else ()
+    name = settings.request_signing_secret
+    return RequestVerifier(lambda: read_signing_secret(name), [p.digest() for p in presets])
+
+
+@lru_cache(maxsize=1)
+def pregenerated_digests(settings: Settings) -> frozenset[str]:
+    """The cache digests of what pregeneration writes for every frame (``PREGENERATE_PRESETS``,
+    a ``format=auto`` preset standing for each format); empty if the presets do not parse
+    (pregeneration reports that, the API renders on request)."""
+    try:
+        presets = parse_presets(settings.pregenerate_presets, max_size=settings.max_thumbnail_size)
+    except SettingsError:
+        return frozenset()
+    return frozenset(params.digest() for params in presets)
+
+
 # ---------------------------------------------------------------------------- parsing
+def resolve_auto_format(
+    query: Mapping[str, Sequence[str]], accept: str | None, settings: Settings
+) -> dict[str, list[str]] | None:
+    """The query with ``format=auto`` replaced by the format chosen for `accept`, or None if
+    the request does not ask for ``auto``.
+
+    The formats the caller accepts are tried best first (`ranked_formats`: AVIF, WebP, JPEG,
+    by q-value); the first that pregeneration wrote for these parameters wins, so a browser
+    asking for a pregenerated preset always gets a cache hit (AVIF if the preset says
+    ``format=auto``, else the preset's format). Off the presets, the best accepted format.
+    """
+    values = [value.strip().lower() for value in query.get("format") or []]
+    if not values or set(values) != {AUTO_FORMAT}:
+        return None
+    ranked = ranked_formats(accept)
+    pregenerated = pregenerated_digests(settings)
+    for name in ranked:
+        candidate = {**query, "format": [name]}
+        params = ThumbnailParams.from_query(candidate, max_size=settings.max_thumbnail_size)
+        if params.digest() in pregenerated:
+            return candidate
+    return {**query, "format": [ranked[0]]}
+
+
 def frame_reference(identifier: str) -> FrameRef:
     """An archive frame id for digits, else the basename (validated: 400 if unusable)."""
     if _FRAME_ID.fullmatch(identifier):
@@ -161,11 +215,65 @@ def _result_response(result: Result, mode: str, max_age: int) -> Response:
     )
 
 
-def _error_response(status: int, message: str, retry_after: float | None = None) -> Response:
+def _error_response(
+    status: int, message: str, retry_after: float | None = None, reason: str | None = None
+) -> Response:
     headers = {"Cache-Control": ERROR_CACHE_CONTROL}
     if retry_after is not None:
         headers["Retry-After"] = str(math.ceil(retry_after))  # whole seconds, per RFC 9110
+    if _image_mode():  # JSON or a picture, by Accept: caches must key on it
+        headers["Vary"] = "Accept"
+    image = _error_image(status, reason or HTTPStatus(status).phrase)
+    if image is not None:
+        return Response(status, ERROR_IMAGE_TYPE, image, headers)
     return Response(status, content_types.APPLICATION_JSON, {"message": message}, headers)
+
+
+def _error_image(status: int, reason: str) -> bytes | None:
+    """The error as a picture, for an ``image=true|inline`` request whose ``Accept`` prefers
+    an image to JSON (an ``<img>`` tag's); None for every other request (JSON, as before).
+
+    Parsed leniently from the raw query: the error may be that the query does not parse.
+    Only the status and `reason` (a fixed phrase or a parameter's name) are drawn.
+    """
+    event = app.current_event
+    if not _image_mode():
+        return None
+    if not prefers_image(event.headers.get("Accept")):
+        return None
+    box = [_lenient_side(name) for name in ("width", "height")]
+    try:
+        from .imaging.error_image import render_error_image
+
+        return render_error_image(box[0], box[1], status, reason)
+    except Exception:  # noqa: BLE001 - a failed picture must not hide the error: JSON then
+        logger.exception("error image failed")
+        return None
+
+
+def _image_mode() -> bool:
+    """Whether the request says ``image=true`` (or ``1``, ``yes``...) or ``image=inline``,
+    read leniently (the error may be that it does not parse)."""
+    values = (_query().get("image") or [""])[:1]
+    mode = values[0].strip().lower() if values else ""
+    return mode == "inline" or _is_true(mode)
+
+
+def _is_true(raw: str) -> bool:
+    try:
+        return parse_bool("image", raw)
+    except InvalidParameter:
+        return False
+
+
+def _lenient_side(name: str) -> int:
+    """A ``width``/``height`` for an error image: the request's if it is a number, else the
+    default (the picture is clamped to a sane size by its renderer)."""
+    values = _query().get(name) or []
+    try:
+        return int(values[0]) if values else ThumbnailParams.width
+    except ValueError:
+        return ThumbnailParams.width
 
 
 # ---------------------------------------------------------------------------- routes
@@ -195,23 +303,35 @@ def thumbnail(identifier: str) -> Response:
     query = _query()
     mode = response_mode(query)
     service = get_service()
-    params = ThumbnailParams.from_query(query, max_size=service.settings.max_thumbnail_size)
+    accept = app.current_event.headers.get("Accept")
+    # format=auto: the cache key holds the format chosen, never "auto".
+    chosen = resolve_auto_format(query, accept, service.settings)
+    params = ThumbnailParams.from_query(
+        chosen or query, max_size=service.settings.max_thumbnail_size
+    )
+    # Every archive, download and S3 call ends before the function would be stopped,
+    # leaving ANSWER_MARGIN to send our JSON error instead of API Gateway's bare 502.
+    deadline = Deadline.from_context(app.lambda_context, margin=ANSWER_MARGIN)
+    verifier = request_verifier(service.settings)
+    if verifier is not None:  # before the archive is asked anything: a 403 costs nothing
+        verifier.check(app.current_event.path, query, params.digest(), deadline=deadline)
     authorization = app.current_event.headers.get("Authorization")
     result = service.get_thumbnail(
         frame,
         params,
         authorization,
         inline_limit=INLINE_LIMIT_BYTES if mode == "inline" else None,
-        # Every archive, download and S3 call ends before the function would be stopped,
-        # leaving ANSWER_MARGIN to send our JSON error instead of API Gateway's bare 502.
-        deadline=Deadline.from_context(app.lambda_context, margin=ANSWER_MARGIN),
+        deadline=deadline,
     )
     _record_metrics(result)
     extra = {"key": result.key, "cached": result.cached, "mode": mode}
     if result.color_balance is not None:
         extra["color_balance"] = result.color_balance
     logger.info("thumbnail", extra=extra)
-    return _result_response(result, mode, RESULT_MAX_AGE[service.settings.url_signer])
+    response = _result_response(result, mode, RESULT_MAX_AGE[service.settings.url_signer])
+    if chosen is not None:  # the answer depends on Accept: caches must key on it
+        response.headers["Vary"] = "Accept"
+    return response
 
 
 def _record_metrics(result: Result) -> None:
@@ -231,7 +351,8 @@ def handle_thumbnail_error(error: ThumbnailError) -> Response:
     log = logger.warning if error.status >= 500 else logger.info
     log("request failed", extra={"status": error.status, "error": error.message})
     retry_after = error.retry_after if isinstance(error, UpstreamThrottled) else None
-    return _error_response(error.status, error.message, retry_after)
+    reason = f"Bad {error.parameter}" if isinstance(error, InvalidParameter) else None
+    return _error_response(error.status, error.message, retry_after, reason)
 
 
 @app.exception_handler(SettingsError)

@@ -1,4 +1,4 @@
-"""The command line: ``python -m thumbnails {render,backfill,serve} ...``.
+"""The command line: ``python -m thumbnails {render,backfill,serve,sign} ...``.
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only dispatches and turns domain errors into a one-line
@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "render": ("thumbnails.render_cli", "render FITS frames into a thumbnail file"),
     "backfill": ("thumbnails.backfill", "enqueue the frames under an S3 prefix for pregeneration"),
     "serve": ("thumbnails.local.server", "run the whole service locally (API, S3, archive)"),
+    "sign": ("thumbnails.request_signing", "sign a request URL (REQUEST_SIGNING_SECRET set)"),
 }
 
 

@@ -10,10 +10,11 @@ download and S3 call is bounded by what is left of it:
   bounds each ``recv`` only, and a server trickling one byte a second never trips it;
 - boto3 (S3): botocore takes its timeouts from the client's configuration, fixed when the
   client is built, so `Deadline.call` runs the call in a thread and stops waiting for it at
-  the deadline (the thread ends on botocore's own timeouts; it holds no result we keep).
-  That thread is not stopped: a call that acts (writes, marks) checks the deadline before
-  each step itself, and a long read is abandoned by its ``on_timeout`` (pregeneration's
-  fetch shuts its connection down).
+  the deadline. That thread cannot be stopped, so the call is abandoned
+  (`abandoned_calls`): on a client made by `abandoned_calls.watch` its exchange in flight is
+  cut off (its socket shut down) and botocore sends no further request for it, no retry
+  either. A call that acts in steps (writes, marks) also checks the deadline before each,
+  and a long read may be cut off by its ``on_timeout`` too (pregeneration's fetch).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .abandoned_calls import Call, running
 
 T = TypeVar("T")
 
@@ -102,19 +105,23 @@ class Deadline:
 
         Without a deadline `fn` runs in this thread. With one it runs in a daemon thread
         (a new one each time: a stalled call must not hold up the next), and its exception,
-        if any, is raised here. A call given up on goes on in its thread: `on_timeout` may
-        stop it (it is called at the deadline, before its error is raised), and a call with
-        effects must check the deadline before each of them.
+        if any, is raised here. At the deadline the call is abandoned: the boto3 clients
+        made abandonable (`abandoned_calls.watch`) that `fn` uses have their exchange in
+        flight shut down and send no further request; then `on_timeout` is called (it may
+        stop other work of `fn`) and its error raised. Whatever else `fn` does goes on in
+        its thread, so a call with other effects must check the deadline before each.
         """
         if self.at is None:
             return fn(*args, **kwargs)
         if self.expired:
             raise on_timeout()
         outcome: dict[str, Any] = {}
+        call = Call()
 
         def run() -> None:
             try:
-                outcome["value"] = fn(*args, **kwargs)
+                with running(call):
+                    outcome["value"] = fn(*args, **kwargs)
             except BaseException as error:  # noqa: BLE001 - handed to the caller below
                 outcome["error"] = error
 
@@ -123,6 +130,7 @@ class Deadline:
         while worker.is_alive() and not self.expired:
             worker.join(min(self.remaining(), _WAIT_SLICE))
         if worker.is_alive():
+            call.abandon()
             raise on_timeout()
         if "error" in outcome:
             raise outcome["error"]

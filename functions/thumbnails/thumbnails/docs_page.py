@@ -48,8 +48,9 @@ to the archive on every request.</p>
 <tr><td><code>stretch</code></td><td>zscale</td>
 <td><code>zscale</code>, <code>linear</code>, <code>log</code>, <code>sqrt</code> or
 <code>asinh</code>.</td></tr>
-<tr><td><code>format</code></td><td>jpeg</td><td><code>jpeg</code>, <code>png</code> or
-<code>webp</code>.</td></tr>
+<tr><td><code>format</code></td><td>jpeg</td><td><code>jpeg</code>, <code>png</code>,
+<code>webp</code>, <code>avif</code>, or <code>auto</code>: AVIF, WebP or JPEG as the
+request's <code>Accept</code> allows (answered with <code>Vary: Accept</code>).</td></tr>
 <tr><td><code>color</code></td><td>false</td>
 <td>Compose the red (R/rp), visual (V) and blue (B) frames of the same request.</td></tr>
 <tr><td><code>orientation</code></td><td>north</td>
@@ -92,7 +93,10 @@ one entirely outside the frame is a 400 whose message gives the frame's footprin
 <p>JSON <code>{"message": ...}</code> with status 400 (bad parameter, frame not eligible,
 <code>ra</code>/<code>dec</code> on a frame without a usable WCS, or a cutout off the frame),
 401/403 (the archive refused you), 404 (no such frame), 413 (frame too large),
-422 (not a readable FITS image), 502/503/504 (archive or storage trouble).</p>
+422 (not a readable FITS image), 502/503/504 (archive or storage trouble); 403 too for an
+unsigned request where the service requires signed URLs. An <code>image=true</code> or
+<code>image=inline</code> request from an <code>&lt;img&gt;</code> tag (its
+<code>Accept</code> prefers images) gets the same status with a PNG saying it instead.</p>
 </body>
 </html>
 """

@@ -172,3 +172,22 @@ class InvalidHeader(ThumbnailError):
             "header cannot carry (letters outside Latin-1, control characters or line breaks)"
         )
         self.header = header
+
+
+class RequestNotSigned(ThumbnailError):
+    """Request signing is on and this request is neither a free preset nor signed: no
+    signature, expired, or a signature that does not match (403).
+
+    The message says which, never the signature or the expected one.
+
+    Parameters
+    ----------
+    reason : str
+        ``missing its signature or expiry``, ``expired``, ...
+    """
+
+    status = 403
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"This request needs a valid signature: {reason}")
+        self.reason = reason

@@ -37,7 +37,11 @@ FORMATS: dict[str, tuple[str, str]] = {
     "jpeg": ("image/jpeg", "jpg"),
     "png": ("image/png", "png"),
     "webp": ("image/webp", "webp"),
+    "avif": ("image/avif", "avif"),
 }
+#: ``format=auto``: not a format of its own but the API's choice among these, from the
+#: request's ``Accept`` (`thumbnails.accept`); never part of a cache key.
+AUTO_FORMAT = "auto"
 _FORMAT_ALIASES = {"jpg": "jpeg"}
 
 DEFAULT_MAX_SIZE = 4096
@@ -114,7 +118,7 @@ class ThumbnailParams:
     label : str
         White text drawn in the lower-left corner; empty for none.
     quality : int
-        JPEG/WebP quality, 1 to 95.
+        JPEG/WebP/AVIF quality, 1 to 95.
     median : bool
         The old service's ``recalculate_median``: black at the median, white at `percentile`.
     percentile : float

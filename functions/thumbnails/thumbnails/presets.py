@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 
 from .errors import InvalidParameter
-from .params import DEFAULT_MAX_SIZE, ThumbnailParams
+from .params import AUTO_FORMAT, DEFAULT_MAX_SIZE, ThumbnailParams
 from .positions import CUTOUT_PARAMETERS
 from .settings import SettingsError
 
@@ -77,6 +77,9 @@ def parse_presets(
 ) -> tuple[ThumbnailParams, ...]:
     """Parse every preset (see `parse_preset`), dropping ones that share a cache key.
 
+    A preset with ``format=auto`` stands for one per format ``format=auto`` can choose
+    (`auto_variants`), so that every browser's ``format=auto`` request for it is a hit.
+
     Returns
     -------
     tuple of ThumbnailParams
@@ -90,8 +93,24 @@ def parse_presets(
     """
     unique: dict[str, ThumbnailParams] = {}
     for preset in presets:
-        params = parse_preset(preset, max_size=max_size)
-        unique.setdefault(params.digest(), params)
+        for variant in auto_variants(preset):
+            params = parse_preset(variant, max_size=max_size)
+            unique.setdefault(params.digest(), params)
     if not unique:
         raise SettingsError("PREGENERATE_PRESETS: at least one preset is required")
     return tuple(unique.values())
+
+
+def auto_variants(preset: str) -> list[str]:
+    """`preset` itself, or, if it says ``format=auto``, one copy per format ``auto`` may
+    choose (``avif``, ``webp``, ``jpeg``: `thumbnails.accept.AUTO_FORMATS`)."""
+    from .accept import AUTO_FORMATS
+
+    try:
+        pairs = urllib.parse.parse_qsl(preset, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return [preset]  # parse_preset reports it
+    if ("format", AUTO_FORMAT) not in [(k, v.strip().lower()) for k, v in pairs]:
+        return [preset]
+    kept = [(k, v) for k, v in pairs if k != "format"]
+    return [urllib.parse.urlencode([*kept, ("format", name)]) for name, _type in AUTO_FORMATS]

@@ -25,7 +25,7 @@ _QUERY_OPTIONS = {
     "height": "largest height in pixels (default 200)",
     "label": "text drawn in the lower-left corner",
     "stretch": f"one of {', '.join(STRETCHES)} (default zscale)",
-    "format": "jpeg, png or webp (default: from the output's extension, else jpeg)",
+    "format": "jpeg, png, webp or avif (default: from the output's extension, else jpeg)",
     "quality": "JPEG/WebP quality, 1 to 95 (default 80)",
     "percentile": "upper percentile for --median and --stretch linear (default 99.5)",
     "orientation": "north (north up, east left, from the WCS; the default) or detector"
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         name: getattr(args, name) for name in _QUERY_OPTIONS if getattr(args, name) is not None
     }
     suffix = args.output.suffix.lower().lstrip(".")
-    if args.format is None and suffix in ("jpg", "jpeg", "png", "webp"):
+    if args.format is None and suffix in ("jpg", "jpeg", "png", "webp", "avif"):
         query["format"] = suffix  # out.png is a PNG, not JPEG bytes under a .png name
     query["median"] = "true" if args.median else "false"
     query["color"] = "true" if args.color else "false"

@@ -43,6 +43,8 @@ ENVIRONMENT: dict[str, str] = {
     "CORS_ALLOW_ORIGIN": "*",
     "PREGENERATE_PRESETS": "width=200&height=200;width=1000&height=1000",
     "PREGENERATE_SUFFIXES": ".fits,.fits.fz",
+    "REQUEST_SIGNING_SECRET": "",  # empty: requests need no signature
+    "REQUEST_SIGNING_FREE_PRESETS": "pregenerated",
 }
 
 
@@ -106,6 +108,17 @@ def _number(name: str, value: str, kind: type[int] | type[float], minimum: float
     return number
 
 
+def _free_presets(value: str, pregenerated: tuple[str, ...]) -> tuple[str, ...]:
+    """``REQUEST_SIGNING_FREE_PRESETS``: ``pregenerated`` (the default) for
+    ``PREGENERATE_PRESETS``, ``none`` (or empty) for none, else presets separated by ``;``."""
+    keyword = value.strip().lower()
+    if keyword == "pregenerated":
+        return pregenerated
+    if keyword in ("none", ""):
+        return ()
+    return tuple(p.strip() for p in value.split(";") if p.strip())
+
+
 def _default_max_download_bytes(env: Mapping[str, str]) -> int:
     memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
     if not memory:
@@ -150,6 +163,10 @@ class Settings:
     cors_allow_origin: str
     pregenerate_presets: tuple[str, ...]
     pregenerate_suffixes: tuple[str, ...]
+    #: Secrets Manager secret whose string signs request URLs; empty: signing off.
+    request_signing_secret: str = ""
+    #: Presets that pass unsigned, as query strings (``PREGENERATE_PRESETS``' by default).
+    request_signing_free_presets: tuple[str, ...] = ()
     #: Bytes a render may use (`render_memory_budget` of ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``);
     #: None outside Lambda.
     render_memory_bytes: int | None = None
@@ -233,4 +250,8 @@ class Settings:
             pregenerate_presets=presets,
             pregenerate_suffixes=_csv(get("PREGENERATE_SUFFIXES")),
             render_memory_bytes=_render_memory_bytes(env),
+            request_signing_secret=get("REQUEST_SIGNING_SECRET").strip(),
+            request_signing_free_presets=_free_presets(
+                get("REQUEST_SIGNING_FREE_PRESETS"), presets
+            ),
         )

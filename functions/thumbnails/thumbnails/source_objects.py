@@ -12,11 +12,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from .deadline import Deadline
 from .errors import FrameNotFound, StorageError, UnreadableFrame
-from .store import error_code, is_not_found
+from .store import S3_FAILURES, error_code, is_not_found
 from .versions import normalise_etag
 
 
@@ -110,7 +110,7 @@ class SourceObjects:
             raise StorageError(
                 f"looking at s3://{bucket}/{key} failed: {error_code(error)}"
             ) from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise StorageError(f"looking at s3://{bucket}/{key} failed: {error}") from None
         return normalise_etag(head.get("ETag"))
 
@@ -141,7 +141,7 @@ class SourceObjects:
             if code in ("PreconditionFailed", "412"):
                 raise ObjectChanged() from None
             raise StorageError(f"reading s3://{bucket}/{key} failed: {code}") from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise StorageError(f"reading s3://{bucket}/{key} failed: {error}") from None
         size = total_size(response.get("ContentRange"))
         if size is None:

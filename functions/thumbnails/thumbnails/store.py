@@ -23,7 +23,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as S3ConnectionError
+from urllib3.exceptions import HTTPError as Urllib3Error
 
+from .abandoned_calls import watch
 from .cache_keys import SUPERSEDED, SUPERSEDED_VALUE
 from .deadline import Deadline
 from .errors import StorageError
@@ -57,6 +59,11 @@ _LIST_PAGE = 1000  # ListObjectsV2's maximum
 #: A conditional write that meets another write to its key in flight is answered 409
 #: ConditionalRequestConflict (S3 says: retry). First wait and growth of the back-off, its
 #: cap, and the attempts in all; the deadline ends them sooner.
+#: What a failed S3 call raises besides `ClientError`. botocore reads the body of a
+#: non-streamed answer (an error's XML, a listing) after its own error handling, so a
+#: connection reset in that body escapes as urllib3's ``ProtocolError`` (found by the
+#: contract test: a reset 404 body made pregeneration log a crash).
+S3_FAILURES = (BotoCoreError, Urllib3Error)
 _CONFLICT_BACKOFF = 0.1
 _CONFLICT_BACKOFF_MAX = 1.6
 _CONFLICT_ATTEMPTS = 8
@@ -68,7 +75,8 @@ def make_s3_client(settings: Settings) -> Any:
     SigV4 (required for presigned URLs in newer regions and by MinIO), the region from
     ``AWS_DEFAULT_REGION`` (boto3 reads it), ``STORAGE_URL`` as the endpoint when set (with
     path-style addressing, which S3-compatible servers expect), standard retries with
-    backoff, and timeouts well inside the Lambda's own.
+    backoff, and timeouts well inside the Lambda's own. Abandonable
+    (`abandoned_calls.watch`): a call `Deadline.call` gives up on is cut off, not retried.
     """
     config = Config(
         signature_version="s3v4",
@@ -77,7 +85,7 @@ def make_s3_client(settings: Settings) -> Any:
         connect_timeout=5,
         read_timeout=30,
     )
-    return boto3.client("s3", endpoint_url=settings.storage_url, config=config)
+    return watch(boto3.client("s3", endpoint_url=settings.storage_url, config=config))
 
 
 def error_code(error: ClientError) -> str:
@@ -197,7 +205,7 @@ class ThumbnailStore:
             if is_not_found(error):
                 return None
             raise _storage_error("lookup", error) from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise _storage_error("lookup", error) from None
 
     def exists(self, key: str, *, deadline: Deadline | None = None) -> bool:
@@ -273,7 +281,7 @@ class ThumbnailStore:
             if is_not_found(error):
                 return False
             raise _storage_error("refresh", error) from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise _storage_error("refresh", error) from None
         logger.info("refreshed %s (restarted its expiry)", key)
         return True
@@ -297,14 +305,14 @@ class ThumbnailStore:
             if is_not_found(error):
                 return None
             raise _storage_error("read", error) from None
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise _storage_error("read", error) from None
         body = response["Body"]
         try:
             if max_bytes is not None and int(response.get("ContentLength") or 0) > max_bytes:
                 return None
             return body.read()
-        except BotoCoreError as error:
+        except S3_FAILURES as error:
             raise _storage_error("read", error) from None
         finally:
             body.close()
@@ -368,7 +376,7 @@ class ThumbnailStore:
                 conflict = code == "ConditionalRequestConflict" or status == 409
                 if not conflict or attempt == _CONFLICT_ATTEMPTS or deadline.remaining() <= pause:
                     raise _storage_error("write", error) from None
-            except BotoCoreError as error:
+            except S3_FAILURES as error:
                 raise _storage_error("write", error) from None
             logger.info("%s: another write was in flight (409); trying again", key)
             time.sleep(pause)
@@ -386,7 +394,7 @@ class ThumbnailStore:
                 Params={"Bucket": self.bucket, "Key": key},
                 ExpiresIn=self.presign_expiry,
             )
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, *S3_FAILURES) as error:
             raise _storage_error("signing", error) from None
 
     def others(self, prefix: str, *, keep: str, deadline: Deadline | None = None) -> list[str]:
@@ -417,7 +425,7 @@ class ThumbnailStore:
                 for item in page.get("Contents", [])
                 if not item["Key"].startswith(keep)
             ]
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, *S3_FAILURES) as error:
             raise _storage_error("listing", error) from None
 
     def mark_superseded(self, keys: Iterable[str], *, deadline: Deadline | None = None) -> int:
@@ -475,7 +483,7 @@ class ThumbnailStore:
                 if is_not_found(error):
                     continue
                 raise _storage_error("marking", error) from None
-            except BotoCoreError as error:
+            except S3_FAILURES as error:
                 raise _storage_error("marking", error) from None
             marked += 1
         return marked

@@ -12,9 +12,10 @@ in-memory computation (about 1 ms for an RSA-2048 signature), so a cache hit sta
 
 That first read is network I/O inside an invocation, so it is bounded like every other call:
 it runs in a thread of its own, and a signature waits for it only until the invocation's
-`Deadline` (then `StorageError` 503: worth a retry). A read still in flight is not started
-again by the next invocation, which waits for the same one; its client's own timeouts end it
-if Secrets Manager never answers.
+`Deadline` (then `StorageError` 503: worth a retry). A read waited for in vain is abandoned
+(`abandoned_calls`): its exchange is cut off and not retried, so nothing of it goes on after
+the answer (Lambda freezes the container then, and a read left open would resume in the next
+invocation); that invocation starts a read of its own.
 
 Importing this module costs nothing; ``cryptography``'s RSA and serialization modules (75 to
 125 ms measured on the development machine, and neither numpy, astropy nor Pillow) are
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from .abandoned_calls import Call, running, watch
 from .deadline import Deadline
 from .errors import StorageError
 
@@ -56,6 +58,7 @@ def read_secret(name: str) -> str:
         502 when the secret cannot be read (missing, denied, unreachable, not a string); the
         message names the secret, never its value.
     """
+    import boto3
     from aws_lambda_powertools.utilities import parameters
     from botocore.config import Config
 
@@ -64,8 +67,10 @@ def read_secret(name: str) -> str:
         read_timeout=SECRET_READ_TIMEOUT_S,
         retries={"mode": "standard", "max_attempts": SECRET_MAX_ATTEMPTS},
     )
+    # Our own client, abandonable: a read its signature gave up on is cut off (see above).
+    client = watch(boto3.client("secretsmanager", config=config))
     try:
-        provider = parameters.SecretsProvider(boto_config=config)
+        provider = parameters.SecretsProvider(boto3_client=client)
         value = provider.get(name, max_age=SECRET_MAX_AGE_S)
     except parameters.exceptions.GetParameterError as error:
         raise StorageError(f"The URL signing key secret {name!r} cannot be read") from error
@@ -124,7 +129,14 @@ class CloudFrontUrlSigner:
                 ).start()
             loading = self._loading
         if not loading.done.wait(None if deadline.at is None else max(0.0, deadline.remaining())):
-            raise StorageError("The URL signing key could not be read in time", status=503)
+            # Cut off, so that nothing of it goes on after our answer; the next signature
+            # starts a read of its own. (One invocation at a time per container: no other
+            # signature is waiting for this read.)
+            loading.call.abandon()
+            with self._lock:
+                if self._loading is loading:
+                    self._loading = None
+            raise _late()
         if loading.error is not None:
             raise loading.error
         return loading.signer
@@ -132,12 +144,15 @@ class CloudFrontUrlSigner:
     def _load(self, loading: _Loading) -> None:
         """Read and parse the key into `loading`, in the loading thread."""
         try:
-            loading.signer = self._new_signer()
+            with running(loading.call):
+                loading.signer = self._new_signer()
         except Exception as error:  # noqa: BLE001 - raised in every waiting caller's thread
-            loading.error = error
+            loading.error = _late() if loading.call.abandoned else error
         with self._lock:
-            self._signer = loading.signer
-            self._loading = None
+            if loading.signer is not None:
+                self._signer = loading.signer
+            if self._loading is loading:
+                self._loading = None
         loading.done.set()
 
     def _new_signer(self) -> Any:
@@ -186,10 +201,16 @@ class CloudFrontUrlSigner:
         return signer.generate_presigned_url(url, date_less_than=expires)
 
 
+def _late() -> StorageError:
+    return StorageError("The URL signing key could not be read in time", status=503)
+
+
 class _Loading:
-    """One read of the private key: done once it has a signer or an error."""
+    """One read of the private key: done once it has a signer or an error; `call` is its
+    Secrets Manager call, abandoned when its signature stops waiting."""
 
     def __init__(self) -> None:
+        self.call = Call()
         self.done = threading.Event()
         self.signer: Any = None
         self.error: Exception | None = None

@@ -22,7 +22,7 @@ from thumbnails.imaging.render import (
 )
 from thumbnails.params import FORMATS, STRETCHES, ThumbnailParams
 
-PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
 
 
 def _render(data: np.ndarray, **params) -> np.ndarray:

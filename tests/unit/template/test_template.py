@@ -438,9 +438,14 @@ def test_the_api_function_can_touch_only_the_thumbnail_bucket() -> None:
         "s3:ListBucket",
         "secretsmanager:GetSecretValue",
     }
-    [secret] = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
-    assert secret["Action"] == "secretsmanager:GetSecretValue"  # read only
-    assert secret["Resource"] == {"Ref": "CloudFrontPrivateKeySecretArn"}  # that secret only
+    secrets = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    for secret in secrets:
+        assert secret["Action"] == "secretsmanager:GetSecretValue"  # read only
+    # Those secrets only: the CloudFront key, and the request signing secret.
+    assert [s["Resource"] for s in secrets] == [
+        {"Ref": "CloudFrontPrivateKeySecretArn"},
+        {"Ref": "RequestSigningSecretArn"},
+    ]
 
 
 def test_pregeneration_tags_thumbnails_and_deletes_none() -> None:

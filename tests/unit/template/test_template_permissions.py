@@ -27,7 +27,12 @@ from tests.support.template_support import (
 )
 
 #: Parameters that name a resource the stack is given rather than creates.
-GIVEN_RESOURCES = {"DataBucketName", "CloudFrontPrivateKeySecretArn", "DataBucketKmsKeyArn"}
+GIVEN_RESOURCES = {
+    "DataBucketName",
+    "CloudFrontPrivateKeySecretArn",
+    "RequestSigningSecretArn",
+    "DataBucketKmsKeyArn",
+}
 #: Pseudo parameters an ARN is built from (they name no resource).
 PSEUDO = {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::URLSuffix"}
 #: Actions with no resource type (the X-Ray reference above): only "*" can name them.
