@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -88,13 +88,7 @@ class Store(Protocol):
     ) -> bytes | None: ...
 
     def put(
-        self,
-        key: str,
-        data: bytes,
-        content_type: str,
-        *,
-        metadata: Mapping[str, str] | None = None,
-        deadline: Deadline | None = None,
+        self, key: str, data: bytes, content_type: str, *, metadata=None, deadline=None
     ) -> None: ...
 
     def presign(self, key: str, *, deadline: Deadline | None = None) -> str: ...
