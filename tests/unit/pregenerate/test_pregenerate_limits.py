@@ -173,3 +173,21 @@ def test_without_a_memory_size_the_cap_is_the_fixed_default():
 
 def test_a_tiny_function_still_gets_a_usable_cap():
     assert derived_max_download_bytes(128) == 2**20
+
+
+def test_a_read_abandoned_as_it_ends_is_let_go_quietly():
+    # Found by the contract test: the deadline passed just as a source read finished (or its
+    # socket had been handed over or shut already); urllib3's shutdown() then raises
+    # ValueError ("Cannot shutdown socket"), which pregeneration logged as a crash.
+    import io
+
+    from botocore.response import StreamingBody
+    from urllib3.response import HTTPResponse
+
+    from thumbnails.source_objects import _Reading
+
+    data = b"SIMPLE  =                    T" * 10
+    raw = HTTPResponse(body=io.BytesIO(data), preload_content=False)
+    reading = _Reading()
+    assert reading.read(StreamingBody(raw, len(data))) == data
+    reading.abandon()  # no socket left to shut: nothing to do, nothing raised
