@@ -9,7 +9,6 @@ answers become our errors with the store's reading of them: an object that is go
 from __future__ import annotations
 
 import contextlib
-
 import threading
 from dataclasses import dataclass
 from typing import Any
