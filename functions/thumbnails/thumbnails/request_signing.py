@@ -12,8 +12,8 @@ Portals sign with `sign_request_url` (no AWS call: they hold the secret's value)
 ``python -m thumbnails sign URL``.
 
 The secret is read once per container, as the CloudFront key of `thumbnails.url_signing`
-is: in a thread of its own, waited for only until the invocation's `Deadline` (then
-`StorageError` 503), with that module's short client timeouts. Verifying is then pure
+is (`secret_reads`): in a thread of its own, waited for only until the invocation's
+`Deadline` (then `StorageError` 503; a read waited for in vain is cut off). Verifying is then pure
 computation: one HMAC over a few hundred bytes.
 """
 
@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from .deadline import Deadline
 from .errors import RequestNotSigned, StorageError
+from .secret_reads import ReadOnce, read_secret
 
 #: The query parameters a signed URL carries.
 EXPIRES = "expires"
@@ -157,42 +157,8 @@ class RequestVerifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.free = frozenset(free)
-        self._read = secret
         self._clock = clock
-        self._secret: str | None = None
-        self._loading: _Loading | None = None
-        self._lock = threading.Lock()
-
-    def _key(self, deadline: Deadline) -> str:
-        """The secret, once read; the read waited for until `deadline`."""
-        with self._lock:
-            if self._secret is not None:
-                return self._secret
-            if self._loading is None:  # none in flight: start one (a failed one is retried)
-                self._loading = _Loading()
-                threading.Thread(
-                    target=self._load,
-                    args=(self._loading,),
-                    name="request-signing-secret",
-                    daemon=True,
-                ).start()
-            loading = self._loading
-        if not loading.done.wait(None if deadline.at is None else max(0.0, deadline.remaining())):
-            raise StorageError("The request signing secret could not be read in time", status=503)
-        if loading.error is not None:
-            raise loading.error
-        assert loading.secret is not None
-        return loading.secret
-
-    def _load(self, loading: _Loading) -> None:
-        try:
-            loading.secret = self._read()
-        except Exception as error:  # noqa: BLE001 - raised in every waiting caller's thread
-            loading.error = error
-        with self._lock:
-            self._secret = loading.secret
-            self._loading = None
-        loading.done.set()
+        self._secret = ReadOnce(secret, name="request-signing-secret", late=_late)
 
     def check(
         self,
@@ -235,19 +201,14 @@ class RequestVerifier:
             raise RequestNotSigned("its expiry is not a Unix time in seconds")
         if int(expiries[0]) <= self._clock():
             raise RequestNotSigned("expired")
-        expected = signature_of(self._key(deadline or Deadline.unbounded()), path, query)
+        expected = signature_of(self._secret.get(deadline or Deadline.unbounded()), path, query)
         # Constant time: how much of a guess matches must not show in the answer's timing.
         if not hmac.compare_digest(expected.encode(), signatures[0].encode("utf-8", "replace")):
             raise RequestNotSigned("its signature does not match")
 
 
-class _Loading:
-    """One read of the secret: done once it has the secret or an error."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.secret: str | None = None
-        self.error: Exception | None = None
+def _late() -> StorageError:
+    return StorageError("The request signing secret could not be read in time", status=503)
 
 
 def read_signing_secret(name: str) -> str:
@@ -260,28 +221,7 @@ def read_signing_secret(name: str) -> str:
         502 when it cannot be read or holds no string; the message names the secret, never
         its value.
     """
-    from aws_lambda_powertools.utilities import parameters
-    from botocore.config import Config
-
-    from .url_signing import (
-        SECRET_CONNECT_TIMEOUT_S,
-        SECRET_MAX_AGE_S,
-        SECRET_MAX_ATTEMPTS,
-        SECRET_READ_TIMEOUT_S,
-    )
-
-    config = Config(
-        connect_timeout=SECRET_CONNECT_TIMEOUT_S,
-        read_timeout=SECRET_READ_TIMEOUT_S,
-        retries={"mode": "standard", "max_attempts": SECRET_MAX_ATTEMPTS},
-    )
-    try:
-        value = parameters.SecretsProvider(boto_config=config).get(name, max_age=SECRET_MAX_AGE_S)
-    except parameters.exceptions.GetParameterError as error:
-        raise StorageError(f"The request signing secret {name!r} cannot be read") from error
-    if not isinstance(value, str) or not value.strip():
-        raise StorageError(f"The request signing secret {name!r} holds no string")
-    return value
+    return read_secret(name, "The request signing secret")
 
 
 # ---------------------------------------------------------------------------- the CLI
