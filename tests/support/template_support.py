@@ -16,13 +16,19 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 
-#: The AWS managed policies SAM attaches to every role it generates for a function. No other:
-#: AWSLambdaSQSQueueExecutionRole (receive and delete on every queue) is kept out by declaring
-#: the queue's event source mapping ourselves (test_template_permissions.py).
-EXPECTED_MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # logs
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
-}
+#: The only AWS managed policy a function's role has: X-Ray's trace uploads (Tracing: Active),
+#: which have no resource type. The roles are written in the template, so SAM attaches neither
+#: AWSLambdaBasicExecutionRole (logs on every log group) nor AWSLambdaSQSQueueExecutionRole
+#: (receive and delete on every queue; test_template_permissions.py).
+EXPECTED_MANAGED_POLICIES = {"arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+
+
+def managed_policies(role: dict) -> set[str]:
+    """A role's managed policy ARNs, each as written (the text of its ``Fn::Sub``)."""
+    return {
+        arn["Fn::Sub"] if isinstance(arn, dict) else arn
+        for arn in role["Properties"].get("ManagedPolicyArns", [])
+    }
 
 
 @cache

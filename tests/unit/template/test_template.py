@@ -25,6 +25,7 @@ from tests.support.template_support import (
     as_list,
     function_environment,
     functions,
+    managed_policies,
     parameter,
     read_template,
     resources_of,
@@ -420,7 +421,7 @@ def test_no_role_allows_every_action_or_every_resource(name: str) -> None:
             continue
         assert not any(_is_wildcard_action(a) for a in as_list(statement["Action"])), statement
         assert "*" not in as_list(statement["Resource"]), statement
-    assert set(role["Properties"]["ManagedPolicyArns"]) <= EXPECTED_MANAGED_POLICIES
+    assert managed_policies(role) <= EXPECTED_MANAGED_POLICIES
 
 
 def test_the_api_function_can_touch_only_the_thumbnail_bucket() -> None:
@@ -437,6 +438,8 @@ def test_the_api_function_can_touch_only_the_thumbnail_bucket() -> None:
         "s3:PutObjectTagging",
         "s3:ListBucket",
         "secretsmanager:GetSecretValue",
+        "logs:CreateLogStream",  # its own log group only (below)
+        "logs:PutLogEvents",
     }
     secrets = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
     for secret in secrets:

@@ -20,6 +20,7 @@ import pytest
 from tests.support.template_support import (
     EXPECTED_MANAGED_POLICIES,
     as_list,
+    managed_policies,
     read_template,
     resources_of,
     role_statements,
@@ -111,10 +112,10 @@ def test_every_allowed_statement_names_only_this_stacks_resources(name: str) -> 
 
 
 @pytest.mark.parametrize("name", sorted(_function_roles()))
-def test_no_managed_policy_but_logging_and_tracing(name: str) -> None:
+def test_no_managed_policy_but_tracing(name: str) -> None:
     # AWSLambdaSQSQueueExecutionRole, which SAM attaches for an SQS event, allows receiving
     # and deleting on every queue: the event source mapping is declared without SAM instead.
-    arns = set(_function_roles()[name]["Properties"]["ManagedPolicyArns"])
+    arns = managed_policies(_function_roles()[name])
     assert arns <= EXPECTED_MANAGED_POLICIES
     assert not any("SQS" in arn for arn in arns)
 
@@ -199,3 +200,24 @@ def test_the_archives_kms_key_is_usable_only_when_given_and_only_through_s3() ->
         "Fn::Not": [{"Fn::Equals": [{"Ref": "DataBucketKmsKeyArn"}, ""]}]
     }
     assert read_template()["Parameters"]["DataBucketKmsKeyArn"]["Default"] == ""
+
+
+@pytest.mark.parametrize("name", sorted(_function_roles()))
+def test_each_function_writes_only_its_own_log_group(name: str) -> None:
+    # Not AWSLambdaBasicExecutionRole, which SAM attaches to the roles it generates and which
+    # allows creating and writing every log group of the account ("*").
+    function = resources_of(sam_translated(), "AWS::Lambda::Function")[name]
+    group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    logging = [
+        s
+        for s in role_statements(_function_roles()[name])
+        if any(a.startswith("logs:") for a in as_list(s["Action"]))
+    ]
+    assert logging == [
+        {
+            "Sid": "OwnLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": {"Fn::GetAtt": [group, "Arn"]},
+        }
+    ]
