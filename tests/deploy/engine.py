@@ -190,13 +190,33 @@ def events(cloudformation: Any, stack_id: str) -> list[dict[str, Any]]:
     return found
 
 
+#: CloudFormation takes a template body of at most 51,200 bytes in the request itself; a
+#: larger one (up to 1 MB) must be uploaded to S3 and named by `TemplateURL`, which is what
+#: `sam deploy` does with its bucket (samconfig's `resolve_s3`). The packaged template is past
+#: the limit, so the test deploys it as `sam deploy` would.
+TEMPLATE_BODY_LIMIT = 51_200
+TEMPLATE_BUCKET = "thumbnails-deploy-artefacts"
+
+
+def template_source(engine: Engine, name: str, template_body: str) -> dict[str, str]:
+    """``TemplateBody``, or ``TemplateURL`` of an upload when the body is past the limit."""
+    body = template_body.encode()
+    if len(body) <= TEMPLATE_BODY_LIMIT:
+        return {"TemplateBody": template_body}
+    s3 = engine.client("s3")
+    s3.create_bucket(Bucket=TEMPLATE_BUCKET)
+    key = f"{name}.template"
+    s3.put_object(Bucket=TEMPLATE_BUCKET, Key=key, Body=body)
+    return {"TemplateURL": f"{engine.endpoint}/{TEMPLATE_BUCKET}/{key}"}
+
+
 def create(engine: Engine, name: str, template_body: str, parameters: dict[str, str]) -> Stack:
     """Create a stack from the packaged template and wait for the engine to finish."""
     cloudformation = engine.client("cloudformation")
     started = time.monotonic()
     stack_id = cloudformation.create_stack(
         StackName=name,
-        TemplateBody=template_body,
+        **template_source(engine, name, template_body),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         # Kept on failure: the failed resources' reasons stay readable.

@@ -37,7 +37,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from .engine import PLACEHOLDERS_SEEN, Conditions, Engine, Stack, create, delete
+from .engine import (
+    PLACEHOLDERS_SEEN,
+    TEMPLATE_BUCKET,
+    Conditions,
+    Engine,
+    Stack,
+    create,
+    delete,
+)
 
 ENDPOINT_VARIABLE = "THUMBNAILS_DEPLOY_ENDPOINT"
 pytestmark = pytest.mark.skipif(
@@ -90,7 +98,7 @@ def engine() -> Engine:
 @pytest.fixture(scope="session")
 def packaged(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> str:
     output = tmp_path_factory.mktemp("packaged") / "packaged.yaml"
-    return engine.package("thumbnails-deploy-artefacts", output)
+    return engine.package(TEMPLATE_BUCKET, output)
 
 
 def parameters_for(scenario: str, engine: Engine, declared: dict[str, Any]) -> dict[str, str]:
