@@ -60,9 +60,11 @@ def test_the_layers_pillow_has_avif_inside_the_lambda_image(lambda_image):
 
 
 def test_format_auto_answers_avif_to_a_browser(sam, stack):
-    frame = stack.add_frame(frame_key(301), frame_bytes(seed=301))
+    # Not a preset's box: on a pregenerated preset (200 x 200) `auto` takes the format
+    # pregeneration wrote (JPEG by default), so that it is a cache hit.
+    frame = stack.add_frame(frame_key(302), frame_bytes(seed=302))
     event = api_event(
-        f"/{frame.id}/", {"width": "200", "height": "200", "format": "auto", "image": "inline"}
+        f"/{frame.id}/", {"width": "180", "height": "180", "format": "auto", "image": "inline"}
     )
     event["headers"]["Accept"] = CHROME_IMG
     event["multiValueHeaders"]["Accept"] = [CHROME_IMG]
@@ -74,5 +76,5 @@ def test_format_auto_answers_avif_to_a_browser(sam, stack):
     assert header(result, "Vary") == "Accept"
     image = image_of(base64.b64decode(result["body"]))
     assert image.format == "AVIF"
-    assert max(image.size) == 200
+    assert max(image.size) == 180
     assert_visible(image)
