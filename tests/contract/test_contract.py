@@ -38,6 +38,15 @@ def _get(url: str, timeout: float = 5.0) -> requests.Response:
     return requests.get(url, timeout=timeout)
 
 
+def _settled(exchange, within: float = 5.0):
+    """`exchange` once the proxy has recorded its outcome: it does so after its last byte or
+    the client's hang-up, which the client may see first."""
+    waited = time.monotonic() + within
+    while exchange.outcome is None and time.monotonic() < waited:
+        time.sleep(0.01)
+    return exchange
+
+
 def test_proxy_forwards_and_records(upstream):
     with FaultProxy(upstream.url.rstrip("/")) as proxy:
         proxy.arm([], case="c")
@@ -47,12 +56,7 @@ def test_proxy_forwards_and_records(upstream):
         assert response.headers["ETag"] == '"abc"'
         (exchange,) = proxy.exchanges_of("c")
         assert (exchange.method, exchange.path) == ("GET", "/frames/1/")
-        # The proxy records the outcome after its last byte is sent: the client may have
-        # read the answer first.
-        waited = time.monotonic() + 5
-        while exchange.outcome is None and time.monotonic() < waited:
-            time.sleep(0.01)
-        assert exchange.outcome == "complete"
+        assert _settled(exchange).outcome == "complete"
         assert exchange.fault is None
 
 
@@ -95,10 +99,9 @@ def test_proxy_trickles_and_sees_the_client_hang_up(upstream):
         time.sleep(0.6)
         received = client.recv(4096)
         client.close()
-        time.sleep(0.5)
         (exchange,) = proxy.exchanges_of("c")
         assert received.startswith(b"HTTP/1.1 200 ")
-        assert exchange.outcome == "client-closed"
+        assert _settled(exchange).outcome == "client-closed"
         assert exchange.ended is not None
 
 
@@ -107,7 +110,7 @@ def test_proxy_resets_mid_body(upstream):
         proxy.arm([Rule(Fault("reset-mid-body"))], case="c")
         with pytest.raises(requests.exceptions.RequestException):
             _get(proxy.url + "/x").content  # noqa: B018 - reading the body is the point
-        assert proxy.exchanges_of("c")[0].outcome == "reset"
+        assert _settled(proxy.exchanges_of("c")[0]).outcome == "reset"
 
 
 # ---------------------------------------------------------------------------- the checks
