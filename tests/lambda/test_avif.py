@@ -59,14 +59,6 @@ def test_the_layers_pillow_has_avif_inside_the_lambda_image(lambda_image):
     assert found["avif"] is True, found
 
 
-# Known open problem (issue 27 stays open): under `sam local` on the arm64 image this request
-# answered 500 in the last CI rehearsal, although the layer's Pillow reports AVIF (the test
-# above) and the same request answers AVIF on x86. Not strict: the cause is not yet known,
-# and a pass must not fail CI. Remove this mark with the fix.
-@pytest.mark.xfail(
-    reason="format=auto/AVIF answered 500 in the arm64 image under sam local (issue 27, open)",
-    strict=False,
-)
 def test_format_auto_answers_avif_to_a_browser(sam, stack):
     # Not a preset's box: on a pregenerated preset (200 x 200) `auto` takes the format
     # pregeneration wrote (JPEG by default), so that it is a cache hit.

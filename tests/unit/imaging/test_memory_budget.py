@@ -314,3 +314,16 @@ def test_pregeneration_skips_a_preset_too_large_for_the_function_and_renders_the
     assert stored == [thumbnail_key("big-e91", version, kept)]
     assert list(rendered["rendered"]) == [thumbnail_key("big-e91", version, kept)]
     assert thumbnail_key("big-e91", version, skipped) not in stored
+
+
+def test_every_output_format_has_a_memory_factor():
+    # Found by make test-lambda: AVIF came after the factors, and a format=avif request in a
+    # function with a memory budget raised KeyError (a 500) where no budget hid it.
+    from thumbnails.imaging.budget import BINNED_BYTES
+    from thumbnails.params import FORMATS
+
+    for fmt in FORMATS:
+        for mode in ("grey", "colour"):
+            assert (mode, fmt, False) in BINNED_BYTES, (mode, fmt)
+            if fmt != "jpeg":  # transparent padding
+                assert (mode, fmt, True) in BINNED_BYTES, (mode, fmt)
