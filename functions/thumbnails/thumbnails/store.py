@@ -265,6 +265,22 @@ class ThumbnailStore:
         return _within(deadline, "refresh", self._refresh, key, stored)
 
     def _refresh(self, key: str, stored: StoredObject) -> bool:
+        # Tags copied: a superseded object stays marked.
+        if not self._copy_onto_itself(key, stored, "refresh", {}, TaggingDirective="COPY"):
+            return False
+        logger.info("refreshed %s (restarted its expiry)", key)
+        return True
+
+    def _copy_onto_itself(
+        self,
+        key: str,
+        stored: StoredObject,
+        operation: str,
+        metadata: Mapping[str, str],
+        **tagging: str,
+    ) -> bool:
+        """Copy `key` onto itself (bytes and headers as they are, `metadata` added), which
+        restarts its lifecycle age; False if it is gone."""
         try:
             self.s3.copy_object(
                 Bucket=self.bucket,
@@ -274,16 +290,15 @@ class ThumbnailStore:
                 ContentType=stored.content_type or "application/octet-stream",
                 CacheControl=OBJECT_CACHE_CONTROL,
                 ServerSideEncryption="AES256",
-                Metadata=dict(stored.metadata),
-                TaggingDirective="COPY",
+                Metadata={**stored.metadata, **metadata},
+                **tagging,
             )
         except ClientError as error:
             if is_not_found(error):
                 return False
-            raise _storage_error("refresh", error) from None
+            raise _storage_error(operation, error) from None
         except S3_FAILURES as error:
-            raise _storage_error("refresh", error) from None
-        logger.info("refreshed %s (restarted its expiry)", key)
+            raise _storage_error(operation, error) from None
         return True
 
     def get(
@@ -466,24 +481,10 @@ class ThumbnailStore:
             if deadline.expired:
                 logger.info("stopped marking superseded thumbnails: the deadline passed")
                 break
-            try:
-                self.s3.copy_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    CopySource={"Bucket": self.bucket, "Key": key},
-                    MetadataDirective="REPLACE",
-                    ContentType=stored.content_type or "application/octet-stream",
-                    CacheControl=OBJECT_CACHE_CONTROL,
-                    ServerSideEncryption="AES256",
-                    Metadata={**stored.metadata, SUPERSEDED: SUPERSEDED_VALUE},
-                    TaggingDirective="REPLACE",
-                    Tagging=f"{SUPERSEDED}={SUPERSEDED_VALUE}",
-                )
-            except ClientError as error:
-                if is_not_found(error):
-                    continue
-                raise _storage_error("marking", error) from None
-            except S3_FAILURES as error:
-                raise _storage_error("marking", error) from None
-            marked += 1
+            mark = {SUPERSEDED: SUPERSEDED_VALUE}
+            tag = f"{SUPERSEDED}={SUPERSEDED_VALUE}"
+            if self._copy_onto_itself(
+                key, stored, "marking", mark, TaggingDirective="REPLACE", Tagging=tag
+            ):
+                marked += 1
         return marked
