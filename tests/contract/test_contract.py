@@ -20,6 +20,7 @@ from tests.contract.fault_proxy import Fault, FaultProxy, Rule
 from tests.contract.fuzz import draw_cases, explicit_cases
 from tests.contract.runner import Runner, check
 from tests.support.slow_servers import SlowServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +39,10 @@ def _get(url: str, timeout: float = 5.0) -> requests.Response:
     return requests.get(url, timeout=timeout)
 
 
-def _settled(exchange, within: float = 5.0):
+def _settled(exchange):
     """`exchange` once the proxy has recorded its outcome: it does so after its last byte or
     the client's hang-up, which the client may see first."""
-    waited = time.monotonic() + within
-    while exchange.outcome is None and time.monotonic() < waited:
-        time.sleep(0.01)
+    wait_for(lambda: exchange.outcome is not None, "the exchange's outcome", within=5.0, poll=0.01)
     return exchange
 
 

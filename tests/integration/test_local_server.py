@@ -29,6 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from PIL import Image, ImageStat
 
+from tests.support import waiting
 from thumbnails.cache_keys import thumbnail_key
 from thumbnails.local.samples import SAMPLES, sample_bytes, write_samples
 from thumbnails.params import ThumbnailParams
@@ -89,11 +90,7 @@ def stop_service(running: Running, sig: signal.Signals = signal.SIGTERM) -> int:
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.2)
+    waiting.wait_for(condition, what, within=WAIT_LIMIT_S, poll=0.2)
 
 
 @pytest.fixture(scope="module")

@@ -56,17 +56,21 @@ _UNAVAILABLE_CODES = frozenset(
     }
 )
 _LIST_PAGE = 1000  # ListObjectsV2's maximum
-#: A conditional write that meets another write to its key in flight is answered 409
-#: ConditionalRequestConflict (S3 says: retry). First wait and growth of the back-off, its
-#: cap, and the attempts in all; the deadline ends them sooner.
 #: What a failed S3 call raises besides `ClientError`. botocore reads the body of a
 #: non-streamed answer (an error's XML, a listing) after its own error handling, so a
 #: connection reset in that body escapes as urllib3's ``ProtocolError`` (found by the
 #: contract test: a reset 404 body made pregeneration log a crash).
 S3_FAILURES = (BotoCoreError, Urllib3Error)
+#: A conditional write that meets another write to its key in flight is answered 409
+#: ConditionalRequestConflict (S3 says: retry). First wait and growth of the back-off, its
+#: cap, and the attempts in all; the deadline ends them sooner.
 _CONFLICT_BACKOFF = 0.1
 _CONFLICT_BACKOFF_MAX = 1.6
 _CONFLICT_ATTEMPTS = 8
+#: What `mark_superseded` adds to a superseded thumbnail: the metadata the API reads on a
+#: hit and the tag the bucket's lifecycle rule expires by.
+_SUPERSEDED_METADATA = {SUPERSEDED: SUPERSEDED_VALUE}
+_SUPERSEDED_TAGGING = f"{SUPERSEDED}={SUPERSEDED_VALUE}"
 
 
 def make_s3_client(settings: Settings) -> Any:
@@ -481,10 +485,13 @@ class ThumbnailStore:
             if deadline.expired:
                 logger.info("stopped marking superseded thumbnails: the deadline passed")
                 break
-            mark = {SUPERSEDED: SUPERSEDED_VALUE}
-            tag = f"{SUPERSEDED}={SUPERSEDED_VALUE}"
             if self._copy_onto_itself(
-                key, stored, "marking", mark, TaggingDirective="REPLACE", Tagging=tag
+                key,
+                stored,
+                "marking",
+                _SUPERSEDED_METADATA,
+                TaggingDirective="REPLACE",
+                Tagging=_SUPERSEDED_TAGGING,
             ):
                 marked += 1
         return marked

@@ -47,7 +47,7 @@ DECODE_BYTES = 8
 #: for each kind, with 15 % or more to spare (measured: grey 7.6 JPEG, 0.0 PNG, 13.7 WebP;
 #: transparent 18.0 PNG, 26.9 WebP; colour 16.8 at most; 52 cases): a PNG costs no
 #: less than a JPEG, whatever a few cases showed.
-BINNED_BYTES: dict[tuple[str, str, bool], float] = {
+_MEASURED_BINNED_BYTES: dict[tuple[str, str, bool], float] = {
     ("grey", "jpeg", False): 9.0,
     ("grey", "png", False): 9.0,
     ("grey", "webp", False): 16.0,
@@ -58,12 +58,16 @@ BINNED_BYTES: dict[tuple[str, str, bool], float] = {
     ("colour", "webp", False): 20.0,
     ("colour", "png", True): 20.0,
     ("colour", "webp", True): 20.0,
-    # AVIF (added after the factors were measured): not measured yet, so the largest factor
-    # measured for any format, until bench/memory_factor.py covers it.
-    ("grey", "avif", False): 31.0,
-    ("grey", "avif", True): 31.0,
-    ("colour", "avif", False): 31.0,
-    ("colour", "avif", True): 31.0,
+}
+#: AVIF came after the factors were measured: until ``bench/memory_factor.py`` covers it, it
+#: takes the largest factor measured for any format.
+BINNED_BYTES: dict[tuple[str, str, bool], float] = {
+    **_MEASURED_BINNED_BYTES,
+    **{
+        (mode, "avif", transparent): max(_MEASURED_BINNED_BYTES.values())
+        for mode in ("grey", "colour")
+        for transparent in (False, True)
+    },
 }
 #: Bytes per binned pixel (per channel) that a stretch adds to `BINNED_BYTES` (which are
 #: for ``zscale``, whose grey curve is a table lookup): the other grey curves compute in
