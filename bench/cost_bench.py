@@ -110,6 +110,7 @@ def child_api(case: str, frame: bytes) -> dict:
             response = world.invoke(query=asked)
             durations.append((time.perf_counter() - started) * 1000)
             statuses.add(response["statusCode"])
+        made = dict(calls)  # before the listing below, which is the benchmark's own call
         stored = world.s3.list_objects_v2(Bucket="thumbnails-test").get("Contents", [])
         sizes = [item["Size"] for item in stored]
     finally:
@@ -119,7 +120,7 @@ def child_api(case: str, frame: bytes) -> dict:
         "ms": statistics.median(durations),
         "runs_ms": [round(d, 1) for d in durations],
         "statuses": sorted(statuses),
-        "s3_calls": {name: count / RUNS for name, count in calls.items()},
+        "s3_calls": {name: count / RUNS for name, count in made.items()},
         "bytes": statistics.median(sizes) if sizes else 0,
         "peak_mb": _peak_mb(),
     }
@@ -242,19 +243,26 @@ def snapstart_section(frames_dir: Path, rounds: int) -> str:
     def med(samples, key):
         return statistics.median(s[key] for s in samples)
 
+    off_import, off_miss = med(unprimed, "import_ms"), med(unprimed, "miss_ms")
+    on_import, on_prime, on_miss = (
+        med(primed, "import_ms"),
+        med(primed, "prime_ms"),
+        med(primed, "miss_ms"),
+    )
     lines = [
-        f"Cold processes on this machine (not Lambda), median of {rounds}; 4096x4096 Rice "
-        "frame, 1000 px JPEG miss; S3 and archive faked in process (no network time).",
+        f"Cold processes on this machine (not Lambda), medians of {rounds}: a 4096x4096 "
+        "Rice-compressed frame, a 1000 px JPEG miss, S3 and the archive faked in process (no "
+        "network time). With SnapStart the import and the priming run once per published "
+        "version, before the snapshot; a new container pays Lambda's restore instead (not "
+        "measurable here) and starts with the render stack loaded and warm.",
         "",
-        "| Cold process | Handler import ms | Priming ms (before the snapshot) "
-        "| First miss ms | Import + first miss ms |",
+        "| ms | Once per version (before the snapshot) | New container: start-up "
+        "| Its first miss | Start-up + first miss |",
         "|---|---:|---:|---:|---:|",
-        f"| without priming (SnapStart off) | {med(unprimed, 'import_ms'):,.0f} | - "
-        f"| {med(unprimed, 'miss_ms'):,.0f} "
-        f"| {med(unprimed, 'import_ms') + med(unprimed, 'miss_ms'):,.0f} |",
-        f"| primed first (as restored from the snapshot) | {med(primed, 'import_ms'):,.0f} "
-        f"| {med(primed, 'prime_ms'):,.0f} | {med(primed, 'miss_ms'):,.0f} "
-        f"| {med(primed, 'import_ms') + med(primed, 'miss_ms'):,.0f} |",
+        f"| SnapStart off (today) | - | {off_import:,.0f} (import) | {off_miss:,.0f} "
+        f"| {off_import + off_miss:,.0f} |",
+        f"| SnapStart on, primed | {on_import:,.0f} (import) + {on_prime:,.0f} (priming) "
+        f"| restore | {on_miss:,.0f} | restore + {on_miss:,.0f} |",
     ]
     return "\n".join(lines)
 
