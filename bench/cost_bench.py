@@ -317,6 +317,7 @@ def cost_section(frames_dir: Path) -> str:
         f"{RUNS} requests in a warm process on this machine (not Lambda; no network time: "
         "on Lambda add the archive lookup and S3 round trips, tens of ms each). "
         f"Memory: the template's {api_mb} MB (API) and {pregen_mb} MB (pregeneration). "
+        "Peak RSS is the whole benchmark process's, moto and the fakes included. "
         "Every thumbnail is assumed viewed once, through a CloudFront edge miss "
         f"(one S3 GET). Storage: {months:.2f} months (ThumbnailExpirationDays).",
         "",
