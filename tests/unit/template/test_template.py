@@ -157,7 +157,7 @@ def queue_event_source(template: dict) -> dict:
     """The properties of the one event source mapping feeding pregeneration."""
     (mapping,) = resources_of(template, "AWS::Lambda::EventSourceMapping").values()
     # The alias "live" (AutoPublishAlias): the published version, with its SnapStart snapshot.
-    assert mapping["Properties"]["FunctionName"] == {"Ref": "PregenerateFunction.Alias"}
+    assert mapping["Properties"]["FunctionName"] == {"Fn::Sub": "${PregenerateFunction.Arn}:live"}
     return mapping["Properties"]
 
 

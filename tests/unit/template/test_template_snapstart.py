@@ -77,7 +77,11 @@ def test_the_queue_invokes_the_alias_of_the_pregeneration_function():
     mappings = resources_of(sam_translated(), "AWS::Lambda::EventSourceMapping")
     assert set(mappings) == {"PregenerateFunctionFrameQueue"}
     mapping = mappings["PregenerateFunctionFrameQueue"]["Properties"]
-    assert mapping["FunctionName"] == {"Ref": alias_id("PregenerateFunction")}
+    # The alias's ARN, written out (template.yaml says why not a Ref), once the alias exists.
+    assert mapping["FunctionName"] == {"Fn::Sub": "${PregenerateFunction.Arn}:" + ALIAS}
+    assert mappings["PregenerateFunctionFrameQueue"]["DependsOn"] == alias_id("PregenerateFunction")
+    alias = sam_translated()["Resources"][alias_id("PregenerateFunction")]["Properties"]
+    assert (alias["Name"], alias["FunctionName"]) == (ALIAS, {"Ref": "PregenerateFunction"})
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["PregenerateQueue", "Arn"]}
 
 
