@@ -17,7 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-#: When the prices below were read from the pages in `SOURCES`.
+#: When the prices below were written down from the pages in `SOURCES`. That day the Lambda
+#: arm64, API Gateway REST and SnapStart (Python) figures were checked against copies of those
+#: pages; the S3, CloudFront and SQS ones were not re-checked: verify before relying on them.
 PRICE_DATE = "2026-12-04"
 REGION = "us-east-1"
 SOURCES = (

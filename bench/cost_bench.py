@@ -312,8 +312,8 @@ def cost_section(frames_dir: Path) -> str:
         cost.snapstart_cache_cost(pregen_mb, cost.SECONDS_PER_MONTH)
     )
     lines = [
-        f"Prices: {cost.REGION} list prices read {cost.PRICE_DATE} (`bench/cost.py`, sources "
-        "there), first tier, no free tier. Durations: median of "
+        f"Prices: {cost.REGION} list prices as of {cost.PRICE_DATE} (`bench/cost.py`: sources "
+        "and what was checked), first tier, no free tier. Durations: median of "
         f"{RUNS} requests in a warm process on this machine (not Lambda; no network time: "
         "on Lambda add the archive lookup and S3 round trips, tens of ms each). "
         f"Memory: the template's {api_mb} MB (API) and {pregen_mb} MB (pregeneration). "
