@@ -94,4 +94,7 @@ fi
 "$PY" "$REPO/bench/render_bench.py" --frames-dir "$FRAMES" --ref-python "$REF_PY" \
     ${BENCH_ARGS:-} "$@"
 # Size and encode time of JPEG, WebP and AVIF at 200 and 1000 px (issue 27).
-exec "$PY" "$REPO/bench/formats_bench.py" --frames-dir "$FRAMES"
+"$PY" "$REPO/bench/formats_bench.py" --frames-dir "$FRAMES"
+# SnapStart's priming and first miss, and the cost per 1,000 thumbnails (issue 28): the
+# README's "SnapStart" tables are its output.
+exec "$PY" "$REPO/bench/cost_bench.py" --frames-dir "$FRAMES"

@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from . import snapstart
 from .accept import prefers_image, ranked_formats
 from .archive import ArchiveClient
 from .cache_keys import validate_basename
@@ -110,6 +111,19 @@ def get_service() -> ThumbnailService:
     return ThumbnailService(
         settings, ArchiveClient.from_settings(settings), ThumbnailStore.from_settings(settings)
     )
+
+
+def _forget_service() -> None:
+    """Close and forget the container's service (SnapStart: after a restore)."""
+    if get_service.cache_info().currsize:
+        service = get_service()
+        snapstart.close_clients(service.store.s3, service.archive.session)
+    get_service.cache_clear()
+
+
+# With SnapStart the service is built before the snapshot and again after each restore; the
+# render path is primed too (`thumbnails.snapstart`). Registering runs nothing.
+snapstart.register(get_service, _forget_service)
 
 
 @lru_cache(maxsize=1)

@@ -46,7 +46,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from . import cache_keys, frame_objects, versions
+from . import cache_keys, frame_objects, snapstart, versions
 from .deadline import ANSWER_MARGIN, Deadline
 from .errors import (
     DeadlineExceeded,
@@ -412,6 +412,18 @@ def resources() -> _Resources:
 def reset() -> None:
     """Forget the cached settings and clients (for tests that change the environment)."""
     resources.cache_clear()
+
+
+def _forget_resources() -> None:
+    """Close and forget the container's clients (SnapStart: after a restore)."""
+    if resources.cache_info().currsize:
+        snapstart.close_clients(resources().pregenerator.s3)
+    reset()
+
+
+# With SnapStart the clients are built before the snapshot and again after each restore; the
+# render path is primed too (`thumbnails.snapstart`). Registering runs nothing.
+snapstart.register(resources, _forget_resources)
 
 
 def pregenerate_event(event: Mapping[str, Any], deadline: Deadline | None = None) -> list[Outcome]:

@@ -156,7 +156,8 @@ def test_errors_api_gateway_makes_itself_are_readable_cross_origin(template: dic
 def queue_event_source(template: dict) -> dict:
     """The properties of the one event source mapping feeding pregeneration."""
     (mapping,) = resources_of(template, "AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["FunctionName"] == {"Ref": "PregenerateFunction"}
+    # The alias "live" (AutoPublishAlias): the published version, with its SnapStart snapshot.
+    assert mapping["Properties"]["FunctionName"] == {"Fn::Sub": "${PregenerateFunction.Arn}:live"}
     return mapping["Properties"]
 
 

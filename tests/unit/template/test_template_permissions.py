@@ -172,7 +172,7 @@ def test_pregeneration_consumes_its_own_queue_only() -> None:
     # mapping is kept, not replaced by a second one, which Lambda refuses.
     assert name == "PregenerateFunctionFrameQueue"
     assert mapping["Properties"]["EventSourceArn"] == statement["Resource"]
-    assert mapping["Properties"]["FunctionName"] == {"Ref": "PregenerateFunction"}
+    assert mapping["Properties"]["FunctionName"] == {"Fn::Sub": "${PregenerateFunction.Arn}:live"}
 
 
 def test_the_api_function_touches_no_queue_and_no_key() -> None:
