@@ -109,23 +109,58 @@ def align_channels(
     ValueError
         If the lists differ in length or are empty (a caller's bug).
     """
-    if not images or not len(images) == len(headers) == len(bins):
+    aligned, _masks, method = align_with_masks(images, [None] * len(images), headers, bins)
+    return aligned, method
+
+
+def align_with_masks(
+    images: list[np.ndarray],
+    masks: list[np.ndarray | None],
+    headers: list[fits.Header | None],
+    bins: list[int],
+) -> tuple[list[np.ndarray], list[np.ndarray | None], str]:
+    """`align_channels`, carrying a mask of each channel (its saturated pixels) along.
+
+    Parameters
+    ----------
+    masks : list of (numpy.ndarray or None)
+        A bool mask of each image's pixels (its shape), or None for none.
+
+    Returns
+    -------
+    aligned, method
+        As `align_channels`.
+    masks : list of (numpy.ndarray or None)
+        Each mask on the first image's grid: a pixel is set where the resampled mask is
+        above zero (any overlap with a masked pixel), so that a mask is never lost to the
+        interpolation; None stays None.
+    """
+    if not images or not len(images) == len(masks) == len(headers) == len(bins):
         raise ValueError("align_channels needs one header and one bin factor per image")
     try:
         transforms = _transforms_from_wcs(images, headers, bins)
     except _NotAligned as reason:
         logger.warning("colour channels not aligned by WCS, centre-cropped instead: %s", reason)
-        return _centre_crop(images), NOT_ALIGNED
+        cropped = _centre_crop(images + [m for m in masks if m is not None])
+        carried = iter(cropped[len(images) :])
+        masks = [m if m is None else next(carried) for m in masks]
+        return cropped[: len(images)], masks, NOT_ALIGNED
     reference = images[0]
     aligned = [reference]
-    for image, transform in zip(images[1:], transforms, strict=True):
+    carried = [masks[0]]
+    for image, mask, transform in zip(images[1:], masks[1:], transforms, strict=True):
         aligned.append(_resample(image, transform, reference.shape))
+        if mask is not None:
+            moved = _resample(mask.astype(np.float32), transform, reference.shape)
+            with np.errstate(invalid="ignore"):  # NaN: outside the channel, not masked
+                mask = moved > 0.0
+        carried.append(mask)
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "colour channels aligned by WCS; channel offsets at the reference centre: %s",
             [_offset_at_centre(t, reference.shape) for t in transforms],
         )
-    return aligned, ALIGNED_BY_WCS
+    return aligned, carried, ALIGNED_BY_WCS
 
 
 def _transforms_from_wcs(
