@@ -18,9 +18,11 @@ How, and why so:
    pixel would be "at the level" any more. They are carried through alignment as a mask
    (`align.align_with_masks`), and the union over the channels is the core.
 3. The core is **blended toward white** in the combined RGB levels (`whiten`), grown by
-   `GROW` binned pixels and with a soft edge `SOFT_EDGE` pixels wide. Growing covers the
-   binned pixels only partly saturated (a block average of saturated and bright unsaturated
-   pixels, still tinted) and the one-pixel blur of the alignment's bilinear resampling; the
+   `GROW` binned pixels and with a soft edge `SOFT_EDGE` pixels wide. Growing covers where
+   the unsaturated channel's excess spreads beyond the core: the binned pixels only partly
+   saturated (a block average of clipped and unclipped pixels, still tinted), then one pixel
+   more each for the alignment's bilinear resampling and `color_match.match_smoothing`'s
+   three-tap kernel (with one pixel, a blue ring was left at the edge of binned cores); the
    soft edge keeps the white core from ending in a hard step, which LANCZOS would draw with a
    dark, coloured ring around it. Setting the saturated values to a common maximum before
    the stretch was the alternative; it does not give white (the stretch then still draws each
@@ -49,8 +51,9 @@ LEVEL_TOLERANCE = 1e-5
 PLATEAU_MIN_PIXELS = 3
 PLATEAU_MAX_FRACTION = 0.01
 #: The core is grown by this many binned pixels at full white, then fades to the colour
-#: over `SOFT_EDGE` more (linearly in the distance from the nearest core pixel).
-GROW = 1.0
+#: over `SOFT_EDGE` more (linearly in the distance from the nearest core pixel); see the
+#: module docstring for why two.
+GROW = 2.0
 SOFT_EDGE = 1.5
 
 __all__ = ["saturated_pixels", "saturation_level", "whiten"]
