@@ -1,6 +1,7 @@
 """The cost of a colormap (``cmap``, issue 26) at 1000 px.
 
     .venv/bin/python bench/colormap_bench.py [--frames-dir DIR] [--repeat 15]
+    .venv/bin/python bench/colormap_bench.py --picture docs/colormaps.png
 
 ``make bench`` runs it after ``render_bench.py``. One frame is loaded (the 4096x4096 reduced
 Sinistro frame that ``make bench`` writes, ``bench/make_frames.py``, or without it the
@@ -10,6 +11,9 @@ so that both see the same machine load. Reported per format: the median render t
 grey thumbnail (the ratio's base, from the same run), of the colormapped one and their ratio,
 and the median time of the lookup itself (`colormaps.apply_colormap` on the 1000 px grey
 picture). A cost, not a test: nothing here passes or fails.
+
+``--picture`` writes the README's picture instead: a 2-arcminute cutout of the synthetic
+frame rendered through a few of the maps, side by side, each labelled with its name.
 """
 
 from __future__ import annotations
@@ -49,7 +53,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames-dir", type=Path, default=REPO / "bench/.cache/frames")
     parser.add_argument("--repeat", type=int, default=15, help="timed rounds (median)")
+    parser.add_argument("--picture", type=Path, help="write the README's picture here")
     args = parser.parse_args()
+    if args.picture is not None:
+        write_picture(args.frames_dir / FRAME, args.picture)
+        return
     path = args.frames_dir / FRAME
     if path.is_file():
         data, what = path.read_bytes(), f"{FRAME} (4096x4096, Rice)"
@@ -82,6 +90,32 @@ def main() -> None:
         f"the lookup alone ({MAP}, {picture.size[0]}x{picture.size[1]} grey -> RGB): "
         f"{statistics.median(lookups) * 1e3:.2f} ms"
     )
+
+
+#: The maps in the README's picture.
+PICTURE_MAPS = ("gray", "viridis", "inferno", "hot", "cubehelix")
+
+
+def write_picture(path: Path, out: Path) -> None:
+    """The same thumbnail in `PICTURE_MAPS`, side by side, each labelled with its map."""
+    from thumbnails.positions import PixelCutout
+
+    frame = load_frame(path.read_bytes(), cutout=PixelCutout(2048, 2048, 960))
+    tiles = []
+    for name in PICTURE_MAPS:
+        params = ThumbnailParams(
+            width=240, height=240, format="png", stretch="asinh", cmap=name, label=name
+        )
+        tiles.append(Image.open(io.BytesIO(render_frames([frame], params).data)).convert("RGB"))
+    gap = 4
+    sheet = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), 240), "white")
+    left = 0
+    for tile in tiles:
+        sheet.paste(tile, (left, 0))
+        left += tile.width + gap
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
 
 
 def grey_png() -> ThumbnailParams:
