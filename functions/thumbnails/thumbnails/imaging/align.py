@@ -150,11 +150,7 @@ def align_with_masks(
     carried = [masks[0]]
     for image, mask, transform in zip(images[1:], masks[1:], transforms, strict=True):
         aligned.append(_resample(image, transform, reference.shape))
-        if mask is not None:
-            moved = _resample(mask.astype(np.float32), transform, reference.shape)
-            with np.errstate(invalid="ignore"):  # NaN: outside the channel, not masked
-                mask = moved > 0.0
-        carried.append(mask)
+        carried.append(None if mask is None else _carried(mask, transform, reference.shape))
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "colour channels aligned by WCS; channel offsets at the reference centre: %s",
@@ -302,6 +298,30 @@ def _offset_at_centre(transform: _Affine, shape: tuple[int, int]) -> tuple[float
     cx, cy = (shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0
     x, y = transform.apply(np.array(cx), np.array(cy))
     return round(float(x) - cx, 2), round(float(y) - cy, 2)
+
+
+def _carried(mask: np.ndarray, transform: _Affine, shape: tuple[int, int]) -> np.ndarray:
+    """A channel's bool `mask` on the reference grid: the pixels whose resampled value
+    draws on a masked pixel of the channel.
+
+    For a pure shift (the usual case), from the masked pixels' positions alone: reference
+    pixel ``x`` reads channel pixels ``floor(x + dx)`` and the next, so a masked channel
+    pixel ``xc`` marks ``floor(xc - dx)`` and the next, each axis (a few pixels per star
+    instead of a pass over the image). Otherwise the mask is resampled like the image.
+    """
+    if not transform.shift_only(shape):
+        moved = _resample(mask.astype(np.float32), transform, shape)
+        with np.errstate(invalid="ignore"):  # NaN: outside the channel, not masked
+            return moved > 0.0
+    out = np.zeros(shape, dtype=bool)
+    ys, xs = np.divmod(np.flatnonzero(mask), mask.shape[1])
+    x0 = np.floor(xs - float(transform.matrix[0, 2])).astype(np.intp)
+    y0 = np.floor(ys - float(transform.matrix[1, 2])).astype(np.intp)
+    for y in (y0, y0 + 1):
+        for x in (x0, x0 + 1):
+            inside = (y >= 0) & (y < shape[0]) & (x >= 0) & (x < shape[1])
+            out[y[inside], x[inside]] = True
+    return out
 
 
 def _resample(image: np.ndarray, transform: _Affine, shape: tuple[int, int]) -> np.ndarray:

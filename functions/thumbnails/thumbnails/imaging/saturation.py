@@ -130,28 +130,27 @@ def whiten(levels: np.ndarray, core: np.ndarray | None) -> np.ndarray:
         `levels`. Pixels within `GROW` of the core are white, those up to `SOFT_EDGE`
         further are moved toward white by ``1 - (distance - GROW) / SOFT_EDGE``.
     """
-    if core is None or not core.any():
+    if core is None:
         return levels
-    rows, cols = core.shape
-    weight = _weights(core)
-    ys, xs = np.divmod(np.flatnonzero(weight), cols)
-    if ys.size == 0:
+    where, weight = _weights(core)
+    if where.size == 0:
         return levels
-    w = weight[ys, xs][:, None]
+    # By row and column (not a flat view): `levels` need not be contiguous.
+    ys, xs = np.divmod(where, core.shape[1])
     pixels = levels[ys, xs].astype(np.float32)
-    pixels += w * (255.0 - pixels)
+    pixels += weight[:, None] * (np.float32(255.0) - pixels)
     levels[ys, xs] = np.rint(pixels).astype(np.uint8)
     return levels
 
 
-def _weights(core: np.ndarray) -> np.ndarray:
-    """The white weight of every pixel: 1 within `GROW` of a core pixel, fading over
-    `SOFT_EDGE`. Sparse: only the neighbourhoods of core pixels are touched (a few hundred
-    pixels per saturated star, not the whole image)."""
+def _weights(core: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels (flat indices) near the core and their white weight: 1 within `GROW` of a
+    core pixel, fading over `SOFT_EDGE`. Sparse: only the neighbourhoods of core pixels are
+    touched (a few hundred pixels per saturated star), never a pass over the whole image."""
     rows, cols = core.shape
     radius = math.ceil(GROW + SOFT_EDGE)
-    weight = np.zeros(core.shape, dtype=np.float32)
     ys, xs = np.divmod(np.flatnonzero(core), cols)
+    indices, strengths = [], []
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             strength = min(1.0, (GROW + SOFT_EDGE - math.hypot(dy, dx)) / SOFT_EDGE)
@@ -159,5 +158,14 @@ def _weights(core: np.ndarray) -> np.ndarray:
                 continue
             ty, tx = ys + dy, xs + dx
             inside = (ty >= 0) & (ty < rows) & (tx >= 0) & (tx < cols)
-            np.maximum.at(weight, (ty[inside], tx[inside]), np.float32(strength))
-    return weight
+            indices.append(ty[inside] * cols + tx[inside])
+            strengths.append(np.full(int(inside.sum()), strength, dtype=np.float32))
+    if not indices:
+        return np.empty(0, np.intp), np.empty(0, np.float32)
+    flat, strength = np.concatenate(indices), np.concatenate(strengths)
+    # Each pixel's largest weight: sorted by pixel, then by weight, the last of each run.
+    order = np.lexsort((strength, flat))
+    flat, strength = flat[order], strength[order]
+    last = np.ones(flat.size, dtype=bool)
+    last[:-1] = flat[1:] != flat[:-1]
+    return flat[last], strength[last]
