@@ -281,18 +281,19 @@ def _align(
 
 
 def _saturated_pixels(
-    frame: Frame, binned: tuple[np.ndarray, int], factor: int, clip: tuple[float, float] | None
+    frame: Frame, binned: tuple[np.ndarray, int], clip: tuple[float, float] | None
 ) -> np.ndarray | None:
     """The binned pixels of `frame` at or above its saturation level (see `saturation`).
 
     They are found in the image binned without `clip` (a clipped block no longer shows its
-    level); that image is binned again only when a block reached the clip's top.
+    level); that image is binned again only when a block reached the clip's top, and not
+    kept (`Frame.binned` would cache it: one more binned image per channel in memory).
     """
     from .saturation import saturated_pixels, saturation_level
 
-    image = binned[0]
+    image, used = binned
     if clip is not None and bool(np.nanmax(image, initial=-np.inf) >= clip[1]):
-        image = frame.binned(factor, None)[0]
+        image = frame.layout.binned(used, None)
     return saturated_pixels(image, saturation_level(frame.header, image))
 
 
@@ -418,7 +419,7 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
     alignment = balance = sky = None
     if params.color:
         saturated = [
-            _saturated_pixels(frame, pair, factor, clip)
+            _saturated_pixels(frame, pair, clip)
             for frame, pair, clip in zip(frames, binned, clips, strict=True)
         ]
         images, alignment, core = _align(
