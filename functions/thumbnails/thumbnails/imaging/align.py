@@ -131,8 +131,8 @@ def align_with_masks(
     aligned, method
         As `align_channels`.
     masks : list of (numpy.ndarray or None)
-        Each mask on the first image's grid: a pixel is set where the resampled mask is
-        above zero (any overlap with a masked pixel), so that a mask is never lost to the
+        Each mask on the first image's grid: a pixel is set where its resampled value draws
+        on a masked pixel of the channel (`_carried`), so that a mask is never lost to the
         interpolation; None stays None.
     """
     if not images or not len(images) == len(masks) == len(headers) == len(bins):
