@@ -105,7 +105,7 @@ for frame in frames:
     frame.decode()
 imaging.render_frames(frames, params)
 fields = ("channels", "file_bytes", "part_pixels", "decode_pixels", "window", "output", "format",
-          "padded", "stretch", "median")
+          "padded", "stretch", "median", "colormapped")
 print(json.dumps({
     "imports": before, "peak": peak(), "estimate": plan.estimate(),
     "binned": plan.binned_pixels, "factor": plan.factor,
@@ -257,6 +257,21 @@ def render_cases(sets: dict[str, list[str]]) -> list[tuple[str, list[str], dict[
                 query |= {"median": "true"} if median else {}
                 label = f"small {size} @{box} {fmt} {stretch}{' median' if median else ''}"
                 cases.append((label, frames, query))
+    # Colormapped single frames (an RGB output from a grey render): what the colormap adds.
+    frames = sets["small"][:1]
+    for size, box, fmt in (
+        (4095, 2048, "jpeg"),
+        (4096, 4096, "png"),
+        (4096, 4096, "webp"),
+        (4095, 2048, "avif"),
+    ):
+        query = {"x": "50", "y": "50", "size": str(size), "format": fmt, "cmap": "viridis"}
+        query |= {"width": str(box), "height": str(box)}
+        cases.append((f"small {size} @{box} {fmt} cmap", frames, query))
+    frames = sets["2k"][:1]
+    for box, fmt in ((1000, "jpeg"), (2048, "png")):
+        query = {"width": str(box), "height": str(box), "format": fmt, "cmap": "viridis"}
+        cases.append((f"2k whole @{box} {fmt} cmap", frames, query))
     return cases
 
 
@@ -300,7 +315,11 @@ def needed_factors(results: list[dict]) -> dict[tuple, tuple[float, float, int]]
         after = plan.channels * plan.binned_pixels
         known = plan.estimate() - after * plan.binned_bytes
         per_pixel = (r["increase"] - known) / after
-        if plan.stretch == "zscale" and not plan.median:
+        if plan.colormapped:
+            # Measured on zscale without median: over and above the grey factor (`COLORMAP_BYTES`).
+            key = (plan.kind[0], "cmap" + (" transparent" if plan.kind[2] else ""))
+            needed.setdefault(key, []).append(per_pixel - budget.BINNED_BYTES[plan.kind])
+        elif plan.stretch == "zscale" and not plan.median:
             needed.setdefault(plan.kind, []).append(per_pixel)
         else:
             key = (plan.kind[0], plan.stretch + ("+median" if plan.median else ""))
@@ -319,6 +338,7 @@ _PLAN_FIELDS = (
     "padded",
     "stretch",
     "median",
+    "colormapped",
 )
 
 
@@ -422,13 +442,22 @@ def main() -> None:
             )
         print()
         print("bytes per binned pixel (per channel) needed: largest, smallest (cases)")
-        from thumbnails.imaging.budget import BINNED_BYTES, MEDIAN_BYTES, STRETCH_BYTES
+        from thumbnails.imaging.budget import (
+            BINNED_BYTES,
+            COLORMAP_BYTES,
+            MEDIAN_BYTES,
+            STRETCH_BYTES,
+        )
 
         for kind, (most, least, count) in sorted(needed_factors(results).items(), key=str):
             if len(kind) == 3:
                 mode, fmt, transparent = kind
                 what = f"{fmt} {'transparent' if transparent else 'opaque'}"
                 used = BINNED_BYTES[kind]
+            elif kind[1].startswith("cmap"):
+                mode, what = kind
+                used = COLORMAP_BYTES
+                what = f"{what} (extra)"
             else:
                 mode, what = kind
                 stretch, _, median = what.partition("+")

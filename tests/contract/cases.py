@@ -269,6 +269,7 @@ PARAMETERS = {
     "format": st.sampled_from(["jpeg", "jpg", "png", "webp", "PNG", "gif", "", "webp "]),
     "color": _BOOLS,
     "orientation": st.sampled_from(["north", "detector", "NORTH", "south", ""]),
+    "cmap": st.sampled_from(["gray", "viridis", "INFERNO", "hot", " cubehelix ", "jet", ""]),
     "image": st.sampled_from(["true", "1", "yes", "inline", "INLINE", "false", "", "maybe"]),
     "ra": _RA,
     "dec": _DEC,
@@ -281,7 +282,17 @@ PARAMETERS = {
 }
 #: Parameters drawn together more often, so that cutouts and colour are really exercised.
 _GROUPS = st.sampled_from(
-    [(), (), ("ra", "dec"), ("ra", "dec", "fov"), ("x", "y"), ("x", "y", "size"), ("color",)]
+    [
+        (),
+        (),
+        ("ra", "dec"),
+        ("ra", "dec", "fov"),
+        ("x", "y"),
+        ("x", "y", "size"),
+        ("color",),
+        ("cmap",),
+        ("cmap", "x", "y"),
+    ]
 )
 #: A request for a lot of pixels: a large cutout (mostly padding on the pool's small frames)
 #: into a large box, in any format, maybe in colour: what the memory budget is about.
@@ -294,6 +305,7 @@ _HEAVY = st.fixed_dictionaries(
         "height": st.sampled_from(["1000", "2048", "4096"]),
         "format": st.sampled_from(["jpeg", "png", "webp"]),
         "color": st.sampled_from(["false", "false", "true"]),
+        "cmap": st.sampled_from(["gray", "gray", "viridis"]),
     }
 ).map(lambda query: {name: [value] for name, value in query.items()})
 

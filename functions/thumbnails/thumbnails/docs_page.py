@@ -53,6 +53,10 @@ to the archive on every request.</p>
 request's <code>Accept</code> allows (answered with <code>Vary: Accept</code>).</td></tr>
 <tr><td><code>color</code></td><td>false</td>
 <td>Compose the red (R/rp), visual (V) and blue (B) frames of the same request.</td></tr>
+<tr><td><code>cmap</code></td><td>gray</td>
+<td>Colormap of a single frame (an RGB image): <code>gray</code>, <code>viridis</code>,
+<code>inferno</code>, <code>magma</code>, <code>plasma</code>, <code>cividis</code>,
+<code>hot</code>, <code>afmhot</code>, <code>bone</code> or <code>cubehelix</code>.</td></tr>
 <tr><td><code>orientation</code></td><td>north</td>
 <td><code>north</code>: north up, east left, from the frame's WCS (turned to the nearest
 quarter turn, mirrored when the camera sees the sky mirrored), as LCO's previous renderer

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from urllib.parse import quote
 
 from .errors import InvalidParameter
+from .imaging.colormaps import COLORMAPS, GRAY
 from .positions import CUTOUT_PARAMETERS, Cutout, PixelCutout, SkyCutout, parse_cutout
 
 #: Bumped whenever rendering changes what the same parameters produce, so stale cache
@@ -24,8 +25,8 @@ from .positions import CUTOUT_PARAMETERS, Cutout, PixelCutout, SkyCutout, parse_
 RENDER_VERSION = "v2"
 #: The same for colour composites only (in their canonical form as ``color_render``), so
 #: that a change to colour rendering leaves the single-frame cache alone. 2: skies
-#: subtracted and channels flux-balanced (issue 16).
-COLOR_RENDER_VERSION = "2"
+#: subtracted and channels flux-balanced (issue 16); 3: saturated stars white (issue 26).
+COLOR_RENDER_VERSION = "3"
 
 STRETCHES = ("zscale", "linear", "log", "sqrt", "asinh")
 #: ``north``: north up, east left from the frame's WCS (as fits2image); ``detector``: FITS
@@ -134,6 +135,9 @@ class ThumbnailParams:
         has one) or ``detector`` (FITS row 1 at the bottom).
     cutout : SkyCutout or PixelCutout, optional
         Render only this square of the frame (`positions`); None for the whole frame.
+    cmap : str
+        One of `COLORMAPS`: ``gray`` (the grey image), or a map the stretched grey levels are
+        looked up in for an RGB image (`thumbnails.imaging.colormaps`). Single frames only.
     """
 
     width: int = 200
@@ -147,6 +151,7 @@ class ThumbnailParams:
     color: bool = False
     orientation: str = "north"
     cutout: Cutout | None = None
+    cmap: str = GRAY
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -174,6 +179,14 @@ class ThumbnailParams:
             raise InvalidParameter(
                 "orientation",
                 f"must be one of {', '.join(ORIENTATIONS)}, got {_shown(str(self.orientation))}",
+            )
+        if self.cmap not in COLORMAPS:
+            raise InvalidParameter(
+                "cmap", f"must be one of {', '.join(COLORMAPS)}, got {_shown(str(self.cmap))}"
+            )
+        if self.color and self.cmap != GRAY:
+            raise InvalidParameter(
+                "cmap", "colour composites have their own colours: use cmap with single frames"
             )
         if not isinstance(self.label, str):
             raise InvalidParameter("label", "must be text")
@@ -236,6 +249,8 @@ class ThumbnailParams:
             kwargs["stretch"] = values["stretch"].strip().lower()
         if "orientation" in values:
             kwargs["orientation"] = values["orientation"].strip().lower()
+        if "cmap" in values:
+            kwargs["cmap"] = values["cmap"].strip().lower()
         if "format" in values:
             fmt = values["format"].strip().lower()
             kwargs["format"] = _FORMAT_ALIASES.get(fmt, fmt)
@@ -268,6 +283,8 @@ class ThumbnailParams:
             normalised["color_render"] = COLOR_RENDER_VERSION
         if self.cutout is None:
             del normalised["cutout"]  # keys of whole-frame thumbnails are as before cutouts
+        if self.cmap == GRAY:
+            del normalised["cmap"]  # keys of grey thumbnails are as before colormaps
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 

@@ -28,6 +28,8 @@ _QUERY_OPTIONS = {
     "format": "jpeg, png, webp or avif (default: from the output's extension, else jpeg)",
     "quality": "JPEG/WebP quality, 1 to 95 (default 80)",
     "percentile": "upper percentile for --median and --stretch linear (default 99.5)",
+    "cmap": "colormap of a single frame: gray (the default), viridis, inferno, magma, plasma,"
+    " cividis, hot, afmhot, bone or cubehelix",
     "orientation": "north (north up, east left, from the WCS; the default) or detector"
     " (FITS row 1 at the bottom)",
     "ra": "cutout centre, right ascension (ICRS): decimal degrees or hh:mm:ss.s",

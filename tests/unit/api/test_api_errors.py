@@ -45,6 +45,8 @@ def _error(response: dict, status: int) -> str:
         ({"image": "sometimes"}, "image"),
         ({"image": ["true", "inline"]}, "image"),
         ({"width": ["100", "200"]}, "width"),
+        ({"cmap": "jet"}, "cmap"),
+        ({"color": "true", "cmap": "viridis"}, "cmap"),
     ],
 )
 def test_an_invalid_parameter_is_a_400_naming_it_before_any_archive_call(world, query, parameter):

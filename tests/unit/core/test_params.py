@@ -30,6 +30,15 @@ PINNED_FULL_QUERY = {
     "format": "webp",
 }
 PINNED_FULL_DIGEST = "3a7dde28a6233ac0f95b448568a16315"
+#: The default colour request: colour keys carry COLOR_RENDER_VERSION, bumped to 3 when
+#: saturated stars became white (issue 26), which moved every colour key and no grey one.
+PINNED_COLOUR_CANONICAL = (
+    "v2&color=1&color_render=3&format=jpeg&height=200&label=&median=0&orientation=north"
+    "&percentile=99.5&quality=80&stretch=zscale&width=200"
+)
+PINNED_COLOUR_DIGEST = "1161b838ba23b01699e22e502f78b900"
+#: A colormapped request: ``cmap`` in the key only when it is not ``gray`` (issue 26).
+PINNED_CMAP_DIGEST = "d32278796e23100d2465fdd99bf35918"
 
 
 class TestDefaults:
@@ -247,3 +256,14 @@ class TestPinnedKeys:
     def test_a_request_with_every_parameter_set(self):
         params = ThumbnailParams.from_query(PINNED_FULL_QUERY)
         assert params.digest() == PINNED_FULL_DIGEST
+
+    def test_the_default_colour_request(self):
+        params = ThumbnailParams(color=True)
+        assert params.canonical() == PINNED_COLOUR_CANONICAL
+        assert params.digest() == PINNED_COLOUR_DIGEST
+
+    def test_a_colormapped_request_and_gray_as_the_default(self):
+        assert ThumbnailParams(cmap="viridis").digest() == PINNED_CMAP_DIGEST
+        assert ThumbnailParams.from_query({"cmap": "gray"}).digest() == PINNED_DEFAULT_DIGEST
+        full_gray = ThumbnailParams.from_query({**PINNED_FULL_QUERY, "cmap": "gray"})
+        assert full_gray.digest() == PINNED_FULL_DIGEST

@@ -109,23 +109,54 @@ def align_channels(
     ValueError
         If the lists differ in length or are empty (a caller's bug).
     """
-    if not images or not len(images) == len(headers) == len(bins):
+    aligned, _masks, method = align_with_masks(images, [None] * len(images), headers, bins)
+    return aligned, method
+
+
+def align_with_masks(
+    images: list[np.ndarray],
+    masks: list[np.ndarray | None],
+    headers: list[fits.Header | None],
+    bins: list[int],
+) -> tuple[list[np.ndarray], list[np.ndarray | None], str]:
+    """`align_channels`, carrying a mask of each channel (its saturated pixels) along.
+
+    Parameters
+    ----------
+    masks : list of (numpy.ndarray or None)
+        A bool mask of each image's pixels (its shape), or None for none.
+
+    Returns
+    -------
+    aligned, method
+        As `align_channels`.
+    masks : list of (numpy.ndarray or None)
+        Each mask on the first image's grid: a pixel is set where its resampled value draws
+        on a masked pixel of the channel (`_carried`), so that a mask is never lost to the
+        interpolation; None stays None.
+    """
+    if not images or not len(images) == len(masks) == len(headers) == len(bins):
         raise ValueError("align_channels needs one header and one bin factor per image")
     try:
         transforms = _transforms_from_wcs(images, headers, bins)
     except _NotAligned as reason:
         logger.warning("colour channels not aligned by WCS, centre-cropped instead: %s", reason)
-        return _centre_crop(images), NOT_ALIGNED
+        cropped = _centre_crop(images + [m for m in masks if m is not None])
+        carried = iter(cropped[len(images) :])
+        masks = [m if m is None else next(carried) for m in masks]
+        return cropped[: len(images)], masks, NOT_ALIGNED
     reference = images[0]
     aligned = [reference]
-    for image, transform in zip(images[1:], transforms, strict=True):
+    carried = [masks[0]]
+    for image, mask, transform in zip(images[1:], masks[1:], transforms, strict=True):
         aligned.append(_resample(image, transform, reference.shape))
+        carried.append(None if mask is None else _carried(mask, transform, reference.shape))
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "colour channels aligned by WCS; channel offsets at the reference centre: %s",
             [_offset_at_centre(t, reference.shape) for t in transforms],
         )
-    return aligned, ALIGNED_BY_WCS
+    return aligned, carried, ALIGNED_BY_WCS
 
 
 def _transforms_from_wcs(
@@ -267,6 +298,30 @@ def _offset_at_centre(transform: _Affine, shape: tuple[int, int]) -> tuple[float
     cx, cy = (shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0
     x, y = transform.apply(np.array(cx), np.array(cy))
     return round(float(x) - cx, 2), round(float(y) - cy, 2)
+
+
+def _carried(mask: np.ndarray, transform: _Affine, shape: tuple[int, int]) -> np.ndarray:
+    """A channel's bool `mask` on the reference grid: the pixels whose resampled value
+    draws on a masked pixel of the channel.
+
+    For a pure shift (the usual case), from the masked pixels' positions alone: reference
+    pixel ``x`` reads channel pixels ``floor(x + dx)`` and the next, so a masked channel
+    pixel ``xc`` marks ``floor(xc - dx)`` and the next, each axis (a few pixels per star
+    instead of a pass over the image). Otherwise the mask is resampled like the image.
+    """
+    if not transform.shift_only(shape):
+        moved = _resample(mask.astype(np.float32), transform, shape)
+        with np.errstate(invalid="ignore"):  # NaN: outside the channel, not masked
+            return moved > 0.0
+    out = np.zeros(shape, dtype=bool)
+    ys, xs = np.divmod(np.flatnonzero(mask), mask.shape[1])
+    x0 = np.floor(xs - float(transform.matrix[0, 2])).astype(np.intp)
+    y0 = np.floor(ys - float(transform.matrix[1, 2])).astype(np.intp)
+    for y in (y0, y0 + 1):
+        for x in (x0, x0 + 1):
+            inside = (y >= 0) & (y < shape[0]) & (x >= 0) & (x < shape[1])
+            out[y[inside], x[inside]] = True
+    return out
 
 
 def _resample(image: np.ndarray, transform: _Affine, shape: tuple[int, int]) -> np.ndarray:

@@ -24,6 +24,7 @@ from ..errors import MemoryBudgetExceeded
 from ..params import RenderLimits, ThumbnailParams
 from ..positions import FOV_STEPS_PER_ARCMIN, MAX_FOV, PixelCutout, SkyCutout
 from .cards import card_value, parse_header
+from .colormaps import GRAY
 from .cutout import locate, pixel_window, single_image, sky_centre, sky_window
 from .hdus import Selection, merged_cards, open_fits
 
@@ -82,6 +83,14 @@ STRETCH_BYTES: dict[tuple[str, str], float] = {
     ("colour", "asinh"): 20.0,
 }
 MEDIAN_BYTES: dict[str, float] = {"grey": 13.0, "colour": 10.0}
+#: Bytes per binned pixel that a colormap (``cmap``, single frames) adds to the grey
+#: factors: the picture is RGB (RGBA with transparent padding) from the lookup on, so it
+#: is counted as three channels at encode time: its indexed copy (1 byte a pixel) and the
+#: RGB(A) picture (3 or 4), never larger than the binned image. ``bench/memory_factor.py
+#: --match cmap`` measured no more than the grey factors already hold (6 cases: at most
+#: -2.5 bytes over them opaque, -4.5 transparent), so this is the picture's own size, kept
+#: for safety.
+COLORMAP_BYTES = 4.0
 #: What every render holds besides: the samples, a band of rows being binned, Pillow's and
 #: the encoder's own buffers.
 FIXED_BYTES = 24 * MIB
@@ -114,6 +123,8 @@ class MemoryPlan:
         A cutout reaching beyond the frame (its padding is transparent in PNG and WebP).
     stretch : str
     median : bool
+    colormapped : bool
+        A single frame through a colormap (``cmap`` not ``gray``): an RGB output.
     """
 
     channels: int
@@ -126,6 +137,7 @@ class MemoryPlan:
     padded: bool = False
     stretch: str = "zscale"
     median: bool = False
+    colormapped: bool = False
 
     @property
     def factor(self) -> int:
@@ -173,6 +185,8 @@ class MemoryPlan:
         extra = STRETCH_BYTES.get((mode, self.stretch), 0.0)
         if self.median:
             extra += MEDIAN_BYTES[mode]
+        if self.colormapped:
+            extra += COLORMAP_BYTES
         return BINNED_BYTES[self.kind] + extra
 
 
@@ -278,6 +292,7 @@ def _planner(
                 p.format,
                 stretch=p.stretch,
                 median=p.median,
+                colormapped=p.cmap != GRAY,
             )
 
         return whole
@@ -324,6 +339,7 @@ def _planner(
             padded,
             p.stretch,
             p.median,
+            p.cmap != GRAY,
         )
 
     return windowed

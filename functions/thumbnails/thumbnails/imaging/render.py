@@ -18,8 +18,9 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
 6. the binned image is turned north up, east left from the WCS, or else shown with FITS row 1
    at the bottom (`orientation`): a cheap copy of the small image, never of the frame;
 7. Pillow LANCZOS-resamples to the final size (colour: the sky's grey is then made the same
-   in all three channels, `color_match`), the label is drawn (`label`), and the image is
-   encoded.
+   in all three channels, `color_match`; a single frame with a ``cmap``: its grey levels
+   are looked up in the colormap, `colormaps`), the label is drawn (`label`), and the image
+   is encoded.
 
 A `Frame` caches its sample and binned versions, so several presets rendered from one
 `load_frame` decode the file once (a streamed frame: once `prepare` has named them all).
@@ -39,6 +40,7 @@ from ..params import RenderLimits, ThumbnailParams
 from ..positions import Cutout
 from .budget import check_memory
 from .cards import parse_header
+from .colormaps import GRAY, apply_colormap
 from .frame import Frame
 from .hdus import merged_cards, open_fits, read_headers
 from .mosaic import Layout, frame_layout
@@ -259,10 +261,40 @@ def _geometry(frames: Sequence[Frame], params: ThumbnailParams):
     return orientation, (out_w, out_h), _bin_factor(shown_w, shown_h, out_w, out_h)
 
 
-def _align(images: list[np.ndarray], frames: Sequence[Frame], bins: list[int]):
-    from .align import align_channels  # owned by the colour work; imported only for colour
+def _align(
+    images: list[np.ndarray],
+    frames: Sequence[Frame],
+    bins: list[int],
+    saturated: list[np.ndarray | None],
+):
+    """The channels aligned on the first one's grid, their saturated pixels carried along:
+    (images, method, the pixels saturated in any channel or None)."""
+    from .align import align_with_masks  # owned by the colour work; imported only for colour
 
-    return align_channels(images, [frame.header for frame in frames], bins)
+    headers = [frame.header for frame in frames]
+    images, masks, method = align_with_masks(images, saturated, headers, bins)
+    core = None
+    for mask in masks:
+        if mask is not None:
+            core = mask if core is None else core | mask
+    return images, method, core
+
+
+def _saturated_pixels(
+    frame: Frame, binned: tuple[np.ndarray, int], clip: tuple[float, float] | None
+) -> np.ndarray | None:
+    """The binned pixels of `frame` at or above its saturation level (see `saturation`).
+
+    They are found in the image binned without `clip` (a clipped block no longer shows its
+    level); that image is binned again only when a block reached the clip's top, and not
+    kept (`Frame.binned` would cache it: one more binned image per channel in memory).
+    """
+    from .saturation import saturated_pixels, saturation_level
+
+    image, used = binned
+    if clip is not None and bool(np.nanmax(image, initial=-np.inf) >= clip[1]):
+        image = frame.layout.binned(used, None)
+    return saturated_pixels(image, saturation_level(frame.header, image))
 
 
 def _color_levels(
@@ -271,14 +303,17 @@ def _color_levels(
     bin_factor: int,
     aligned: bool,
     params: ThumbnailParams,
+    saturated: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str, np.ndarray]:
-    """RGB levels of aligned channels: skies removed, fluxes balanced, one stretch for all.
+    """RGB levels of aligned channels: skies removed, fluxes balanced, one stretch for all,
+    and the `saturated` pixels (in any channel) white (`saturation.whiten`).
 
     Returns the levels, the balance method (``zeropoint``, ``stars`` or ``none``) and the
     sky pixels (for `color_match.sky_shifts`).
     """
     from .color_balance import balance_channels  # imported only for colour
     from .color_match import match_smoothing, sky_mask
+    from .saturation import whiten
 
     samples = [frame.samples for frame in frames]
     balance = balance_channels(
@@ -292,7 +327,8 @@ def _color_levels(
         levels = _lupton_rgb(fluxes, stretch=_lupton_stretch(flux_samples))
     else:
         levels = _shared_stretch(fluxes, flux_samples, params, bin_factor)
-    return levels, balance.method, sky
+    # Here, where the channels have become RGB, whatever balanced and stretched them.
+    return whiten(levels, saturated), balance.method, sky
 
 
 def _shared_stretch(
@@ -377,14 +413,21 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
     orientation, (out_w, out_h), factor = _geometry(frames, params)
     for frame in frames:
         frame.expect(factor)  # a streamed frame: one pass for the statistics and the binning
-    binned = [frame.binned(factor, _binning_clip(frame, params)) for frame in frames]
+    clips = [_binning_clip(frame, params) for frame in frames]
+    binned = [frame.binned(factor, clip) for frame, clip in zip(frames, clips, strict=True)]
     images = [image for image, _used in binned]
     alignment = balance = sky = None
     if params.color:
-        images, alignment = _align(images, frames, [used for _image, used in binned])
+        saturated = [
+            _saturated_pixels(frame, pair, clip)
+            for frame, pair, clip in zip(frames, binned, clips, strict=True)
+        ]
+        images, alignment, core = _align(
+            images, frames, [used for _image, used in binned], saturated
+        )
         # The channels are on the red frame's grid now, binned by the red frame's factor.
         levels, balance, sky = _color_levels(
-            images, frames, binned[0][1], alignment == "wcs", params
+            images, frames, binned[0][1], alignment == "wcs", params, core
         )
     else:
         levels = scale_channel(
@@ -411,6 +454,10 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
     if sky is not None:
         picture = _neutral_sky(picture, _as_shown(sky.view(np.uint8), orientation))
+    if params.cmap != GRAY:
+        # After resizing: the lookup then runs on the output's pixels only, and LANCZOS
+        # interpolates grey levels, not colours a colormap may put far apart.
+        picture = apply_colormap(picture, params.cmap)
     if params.label:
         from .label import draw_label  # ImageFont only when there is a label
 
