@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..errors import MemoryBudgetExceeded
-from ..params import RenderLimits, ThumbnailParams
+from ..params import FITS_FORMAT, RenderLimits, ThumbnailParams
 from ..positions import FOV_STEPS_PER_ARCMIN, MAX_FOV, PixelCutout, SkyCutout
 from .cards import card_value, parse_header
 from .cutout import locate, pixel_window, single_image, sky_centre, sky_window
@@ -64,6 +64,16 @@ BINNED_BYTES: dict[tuple[str, str, bool], float] = {
     ("grey", "avif", True): 31.0,
     ("colour", "avif", False): 31.0,
     ("colour", "avif", True): 31.0,
+    # FITS (`fits_output`; not measured yet): its "binned" image is a cutout's window itself
+    # (not resampled) or a whole frame's binned image. Counted from its copies, at most 8
+    # bytes a pixel each (float64 frames): the output array, astropy's big-endian copy while
+    # writing, the file in a buffer and the bytes taken from it.
+    ("grey", "fits", False): 32.0,
+    ("grey", "fits", True): 32.0,
+    # Never planned (colour with fits is refused by the parameters), listed so no plan of any
+    # format and mode can be a KeyError.
+    ("colour", "fits", False): 32.0,
+    ("colour", "fits", True): 32.0,
 }
 #: Bytes per binned pixel (per channel) that a stretch adds to `BINNED_BYTES` (which are
 #: for ``zscale``, whose grey curve is a table lookup): the other grey curves compute in
@@ -308,7 +318,8 @@ def _planner(
             part = min(rows * cols, frame.pixels)
             decode = frame.pixels
             padded = True
-        box = fit_size(cols, rows, p.width, p.height)
+        # A FITS cutout is the window's own pixels, never binned to the box.
+        box = (cols, rows) if p.format == FITS_FORMAT else fit_size(cols, rows, p.width, p.height)
         return MemoryPlan(
             channels,
             frame.file_bytes,
