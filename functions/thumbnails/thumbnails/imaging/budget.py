@@ -64,16 +64,16 @@ BINNED_BYTES: dict[tuple[str, str, bool], float] = {
     ("grey", "avif", True): 31.0,
     ("colour", "avif", False): 31.0,
     ("colour", "avif", True): 31.0,
-    # FITS (`fits_output`; not measured yet): its "binned" image is a cutout's window itself
-    # (not resampled) or a whole frame's binned image. Counted from its copies, at most 8
-    # bytes a pixel each (float64 frames): the output array, astropy's big-endian copy while
-    # writing, the file in a buffer and the bytes taken from it.
-    ("grey", "fits", False): 32.0,
-    ("grey", "fits", True): 32.0,
+    # FITS (`fits_output`): its "binned" image is a cutout's window itself (not resampled)
+    # or a whole frame's binned image. Peak over the imports, a 3000 px padded cutout
+    # (ru_maxrss of one process): 4.0 bytes a pixel for int16, 8.0 float32, 16.0 float64 (the
+    # array, then the file's bytes); 20 keeps 25 % to spare over the largest.
+    ("grey", "fits", False): 20.0,
+    ("grey", "fits", True): 20.0,
     # Never planned (colour with fits is refused by the parameters), listed so no plan of any
     # format and mode can be a KeyError.
-    ("colour", "fits", False): 32.0,
-    ("colour", "fits", True): 32.0,
+    ("colour", "fits", False): 20.0,
+    ("colour", "fits", True): 20.0,
 }
 #: Bytes per binned pixel (per channel) that a stretch adds to `BINNED_BYTES` (which are
 #: for ``zscale``, whose grey curve is a table lookup): the other grey curves compute in
