@@ -103,3 +103,22 @@ def test_a_fits_cutout_too_large_for_the_function_is_a_413_naming_the_size(monke
         assert response["statusCode"] == 413, response["body"]
         message = body_json(response)["message"]
         assert message.startswith("size: ") and "FITS" in message
+
+
+# ---------------------------------------------------------------------------- command line
+def test_the_cli_writes_a_fits_cutout_named_by_its_extension(tmp_path, monkeypatch, capsys):
+    from thumbnails import cli
+
+    monkeypatch.setattr(cli, "SUBCOMMANDS", {"render": cli.SUBCOMMANDS["render"]})
+    data = sky_frame()
+    frame_file = tmp_path / "frame.fits.fz"
+    frame_file.write_bytes(data)
+    out = tmp_path / "cut.fits"
+    argv = ["render", str(frame_file), "-o", str(out), "--x", "5", "--y", "5", "--size", "40"]
+    assert cli.main(argv) == 0
+    assert "40x40 fits, orientation: detector, padded" in capsys.readouterr().out
+    hdu = fits.open(out)[0]
+    frame = fits.open(io.BytesIO(data))["SCI"].data
+    # x, y 5 with 40 px (an even side: centred on 5.5): 0-based pixels -15 to 24.
+    assert np.array_equal(hdu.data[15:, 15:], frame[:25, :25])
+    assert np.isnan(hdu.data[:15]).all() and np.isnan(hdu.data[:, :15]).all()
