@@ -44,6 +44,8 @@ FORMATS: dict[str, tuple[str, str]] = {
 #: The format that is data, not a picture: stretch, quality, label and orientation do not
 #: apply to it, nor width and height to its cutouts (the frame's own pixels).
 FITS_FORMAT = "fits"
+#: The formats that are pictures (Pillow encodes them).
+IMAGE_FORMATS = tuple(name for name in FORMATS if name != FITS_FORMAT)
 #: What does not change a FITS product, dropped from its canonical form (`canonical`).
 _NOT_FITS = ("label", "quality", "median", "percentile", "stretch", "orientation")
 #: ``format=auto``: not a format of its own but the API's choice among these, from the
