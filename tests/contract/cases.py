@@ -266,7 +266,7 @@ PARAMETERS = {
     "stretch": st.sampled_from(
         ["zscale", "linear", "log", "sqrt", "asinh", "LOG", " asinh ", "gamma", ""]
     ),
-    "format": st.sampled_from(["jpeg", "jpg", "png", "webp", "PNG", "gif", "", "webp "]),
+    "format": st.sampled_from(["jpeg", "jpg", "png", "webp", "PNG", "gif", "", "webp ", "fits"]),
     "color": _BOOLS,
     "orientation": st.sampled_from(["north", "detector", "NORTH", "south", ""]),
     "cmap": st.sampled_from(["gray", "viridis", "INFERNO", "hot", " cubehelix ", "jet", ""]),
@@ -303,7 +303,7 @@ _HEAVY = st.fixed_dictionaries(
         "size": st.sampled_from(["4096", "8000", "12000", "12247", "20000"]),
         "width": st.sampled_from(["1000", "2048", "4096"]),
         "height": st.sampled_from(["1000", "2048", "4096"]),
-        "format": st.sampled_from(["jpeg", "png", "webp"]),
+        "format": st.sampled_from(["jpeg", "png", "webp", "fits"]),
         "color": st.sampled_from(["false", "false", "true"]),
         "cmap": st.sampled_from(["gray", "gray", "viridis"]),
     }

@@ -50,7 +50,9 @@ to the archive on every request.</p>
 <code>asinh</code>.</td></tr>
 <tr><td><code>format</code></td><td>jpeg</td><td><code>jpeg</code>, <code>png</code>,
 <code>webp</code>, <code>avif</code>, or <code>auto</code>: AVIF, WebP or JPEG as the
-request's <code>Accept</code> allows (answered with <code>Vary: Accept</code>).</td></tr>
+request's <code>Accept</code> allows (answered with <code>Vary: Accept</code>);
+<code>fits</code>: the pixels with their WCS (a cutout's own pixels, else binned for the
+box).</td></tr>
 <tr><td><code>color</code></td><td>false</td>
 <td>Compose the red (R/rp), visual (V) and blue (B) frames of the same request.</td></tr>
 <tr><td><code>cmap</code></td><td>gray</td>

@@ -39,7 +39,16 @@ FORMATS: dict[str, tuple[str, str]] = {
     "png": ("image/png", "png"),
     "webp": ("image/webp", "webp"),
     "avif": ("image/avif", "avif"),
+    # Not an image: the pixels and their WCS (`thumbnails.imaging.fits_output`).
+    "fits": ("application/fits", "fits"),
 }
+#: The format that is data, not a picture: stretch, quality, label and orientation do not
+#: apply to it, nor width and height to its cutouts (the frame's own pixels).
+FITS_FORMAT = "fits"
+#: The formats that are pictures (Pillow encodes them).
+IMAGE_FORMATS = tuple(name for name in FORMATS if name != FITS_FORMAT)
+#: What does not change a FITS product, dropped from its canonical form (`canonical`).
+_NOT_FITS = ("label", "quality", "median", "percentile", "stretch", "orientation", "cmap")
 #: ``format=auto``: not a format of its own but the API's choice among these, from the
 #: request's ``Accept`` (`thumbnails.accept`); never part of a cache key.
 AUTO_FORMAT = "auto"
@@ -127,7 +136,8 @@ class ThumbnailParams:
     stretch : str
         One of `STRETCHES`; ``zscale`` reproduces the old service's look.
     format : str
-        One of `FORMATS`.
+        One of `FORMATS`; ``fits`` is the pixels with their WCS, not a picture (single frames
+        only; a cutout's are the frame's own, a whole frame's binned for the box).
     color : bool
         Compose three frames (red, visual, blue) into an RGB image.
     orientation : str
@@ -195,6 +205,12 @@ class ThumbnailParams:
         object.__setattr__(self, "color", bool(self.color))
         if self.cutout is not None and not isinstance(self.cutout, SkyCutout | PixelCutout):
             raise InvalidParameter("cutout", f"expected a sky or pixel cutout, got {self.cutout!r}")
+        if self.color and self.format == FITS_FORMAT:
+            raise InvalidParameter(
+                "format",
+                "fits gives one frame's own pixels, and a colour composite (color=true) has no "
+                "such pixels: ask for format=fits of each channel's frame, or for an image format",
+            )
 
     # ------------------------------------------------------------------ parsing
     @classmethod
@@ -285,6 +301,11 @@ class ThumbnailParams:
             del normalised["cutout"]  # keys of whole-frame thumbnails are as before cutouts
         if self.cmap == GRAY:
             del normalised["cmap"]  # keys of grey thumbnails are as before colormaps
+        if self.format == FITS_FORMAT:
+            # The pixels do not depend on how a picture of them would look; a cutout's not
+            # on the box either (not resampled). Image formats' keys are untouched.
+            for name in _NOT_FITS + (("width", "height") if self.cutout is not None else ()):
+                normalised.pop(name, None)  # cmap may have gone above
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 

@@ -17,7 +17,7 @@ from .errors import (
     ThumbnailError,
     UnreadableFrame,
 )
-from .params import STRETCHES, RenderLimits, ThumbnailParams
+from .params import FITS_FORMAT, STRETCHES, RenderLimits, ThumbnailParams
 
 #: option -> help; every one is passed through `ThumbnailParams.from_query` as a string.
 _QUERY_OPTIONS = {
@@ -25,7 +25,7 @@ _QUERY_OPTIONS = {
     "height": "largest height in pixels (default 200)",
     "label": "text drawn in the lower-left corner",
     "stretch": f"one of {', '.join(STRETCHES)} (default zscale)",
-    "format": "jpeg, png, webp or avif (default: from the output's extension, else jpeg)",
+    "format": "jpeg, png, webp, avif or fits (default: from the output's extension, else jpeg)",
     "quality": "JPEG/WebP quality, 1 to 95 (default 80)",
     "percentile": "upper percentile for --median and --stretch linear (default 99.5)",
     "cmap": "colormap of a single frame: gray (the default), viridis, inferno, magma, plasma,"
@@ -83,18 +83,14 @@ def _read(path: Path) -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     """Render ``args.frames`` into ``args.output``; return the exit code."""
-    from .imaging import (
-        expect,
-        load_frame,
-        render_frames,
-    )  # numpy/astropy/Pillow only when rendering
+    from .imaging import render_fits  # numpy/astropy/Pillow only when rendering
 
     # An option given empty (--width=) is passed on, so it is refused as the API refuses it.
     query = {
         name: getattr(args, name) for name in _QUERY_OPTIONS if getattr(args, name) is not None
     }
     suffix = args.output.suffix.lower().lstrip(".")
-    if args.format is None and suffix in ("jpg", "jpeg", "png", "webp", "avif"):
+    if args.format is None and suffix in ("jpg", "jpeg", "png", "webp", "avif", "fits"):
         query["format"] = suffix  # out.png is a PNG, not JPEG bytes under a .png name
     query["median"] = "true" if args.median else "false"
     query["color"] = "true" if args.color else "false"
@@ -110,6 +106,37 @@ def run(args: argparse.Namespace) -> int:
     if args.max_pixels < 1:
         raise InvalidParameter("--max-pixels", "must be a positive number")
     limits = RenderLimits(max_pixels=args.max_pixels)
+    if params.format == FITS_FORMAT:
+        # The pixels themselves, made from the file (a cutout keeps the frame's data type;
+        # a loaded frame's pixels are float32 for rendering).
+        path = args.frames[0]
+        try:
+            thumbnail = render_fits(_read(path), params, limits=limits)
+        except (UnreadableFrame, FrameTooLarge, CutoutOutsideFrame, NoUsableWcs) as error:
+            raise type(error)(f"{path}: {error.message}") from None
+    else:
+        thumbnail = _render_picture(args, params, limits)
+    try:
+        args.output.write_bytes(thumbnail.data)
+    except OSError as error:
+        raise ThumbnailError(
+            f"{args.output}: cannot be written ({error.strerror or error})"
+        ) from None
+    colour = ""
+    if thumbnail.alignment:
+        colour = f", channels aligned: {thumbnail.alignment}, balanced: {thumbnail.color_balance}"
+    padded = ", padded: part of the cutout is outside the frame" if thumbnail.padded else ""
+    print(
+        f"{args.output}: {thumbnail.width}x{thumbnail.height} {params.format}{colour}"
+        f", orientation: {thumbnail.orientation}{padded}"
+    )
+    return 0
+
+
+def _render_picture(args: argparse.Namespace, params: ThumbnailParams, limits: RenderLimits):
+    """Load ``args.frames`` and render the picture `params` ask for (every format but fits)."""
+    from .imaging import expect, load_frame, render_frames
+
     frames = []
     for path in args.frames:
         # Colour cutouts: the other channels are cut around the first one's patch of sky.
@@ -127,19 +154,4 @@ def run(args: argparse.Namespace) -> int:
             frame.decode()  # a streamed frame's tiles: a corrupt one is named too
         except (UnreadableFrame, FrameTooLarge) as error:
             raise type(error)(f"{path}: {error.message}") from None
-    thumbnail = render_frames(frames, params)
-    try:
-        args.output.write_bytes(thumbnail.data)
-    except OSError as error:
-        raise ThumbnailError(
-            f"{args.output}: cannot be written ({error.strerror or error})"
-        ) from None
-    colour = ""
-    if thumbnail.alignment:
-        colour = f", channels aligned: {thumbnail.alignment}, balanced: {thumbnail.color_balance}"
-    padded = ", padded: part of the cutout is outside the frame" if thumbnail.padded else ""
-    print(
-        f"{args.output}: {thumbnail.width}x{thumbnail.height} {params.format}{colour}"
-        f", orientation: {thumbnail.orientation}{padded}"
-    )
-    return 0
+    return render_frames(frames, params)

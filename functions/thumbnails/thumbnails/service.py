@@ -38,7 +38,7 @@ from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
 from .errors import DeadlineExceeded, InvalidParameter, UpstreamError
 from .frame_objects import basename_of
-from .params import RenderLimits, ThumbnailParams
+from .params import FITS_FORMAT, RenderLimits, ThumbnailParams
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -379,6 +379,13 @@ class ThumbnailService:
                 # a request the function cannot hold is a 413 naming what to make smaller,
                 # never an out-of-memory kill.
                 render.check_memory(download.data, params, budget, limits=self.limits)
+            if params.format == FITS_FORMAT:
+                # The pixels themselves, with the source named in the header (one frame:
+                # colour with fits is refused by the parameters).
+                origin = (source.basename, source.version)
+                fits = render.render_fits(download.data, params, limits=self.limits, source=origin)
+                render_seconds += self._clock() - started
+                return fits, source_bytes, render_seconds * 1000.0
             # Colour cutouts: the other channels are cut around the first one's patch of sky.
             reference = frames[0] if frames else None
             frames.append(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         load_frame,
         prepare,
         read_header,
+        render_fits,
         render_frames,
         render_thumbnail,
     )
@@ -42,6 +43,7 @@ __all__ = [
     "load_frame",
     "prepare",
     "read_header",
+    "render_fits",
     "render_frames",
     "render_thumbnail",
 ]

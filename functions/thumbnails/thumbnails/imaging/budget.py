@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..errors import MemoryBudgetExceeded
-from ..params import RenderLimits, ThumbnailParams
+from ..params import FITS_FORMAT, RenderLimits, ThumbnailParams
 from ..positions import FOV_STEPS_PER_ARCMIN, MAX_FOV, PixelCutout, SkyCutout
 from .cards import card_value, parse_header
 from .colormaps import GRAY
@@ -59,6 +59,16 @@ _MEASURED_BINNED_BYTES: dict[tuple[str, str, bool], float] = {
     ("colour", "webp", False): 20.0,
     ("colour", "png", True): 20.0,
     ("colour", "webp", True): 20.0,
+    # FITS (`fits_output`): its "binned" image is a cutout's window itself (not resampled)
+    # or a whole frame's binned image. Peak over the imports, a 3000 px padded cutout
+    # (ru_maxrss of one process): 4.0 bytes a pixel for int16, 8.0 float32, 16.0 float64 (the
+    # array, then the file's bytes); 20 keeps 25 % to spare over the largest.
+    ("grey", "fits", False): 20.0,
+    ("grey", "fits", True): 20.0,
+    # Never planned (colour with fits is refused by the parameters), listed so no plan of any
+    # format and mode can be a KeyError.
+    ("colour", "fits", False): 20.0,
+    ("colour", "fits", True): 20.0,
 }
 #: AVIF came after the factors were measured: until ``bench/memory_factor.py`` covers it, it
 #: takes the largest factor measured for any format.
@@ -327,7 +337,8 @@ def _planner(
             part = min(rows * cols, frame.pixels)
             decode = frame.pixels
             padded = True
-        box = fit_size(cols, rows, p.width, p.height)
+        # A FITS cutout is the window's own pixels, never binned to the box.
+        box = (cols, rows) if p.format == FITS_FORMAT else fit_size(cols, rows, p.width, p.height)
         return MemoryPlan(
             channels,
             frame.file_bytes,

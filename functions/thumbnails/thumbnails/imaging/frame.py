@@ -35,6 +35,8 @@ class Frame:
         The cards that orient the frame (`orientation.KEYWORDS`; None where missing), read
         from `wcs_header` if given (a raw mosaic: the primary header, whose WCS describes the
         whole detector), else from `header`.
+    wcs_header : astropy.io.fits.Header, CardHeader or None
+        That header itself (None: `header` holds the WCS), for `fits_output`.
     cutout : cutout.CutoutGeometry or None
         For a frame of a cutout (`cutout.load_cutout`): where it was cut and which part of
         it holds data (the rest is padding); None for a whole frame.
@@ -48,6 +50,7 @@ class Frame:
         wcs_header: fits.Header | CardHeader | None = None,
     ) -> None:
         self._header = header
+        self.wcs_header = wcs_header
         source = header if wcs_header is None else wcs_header
         # Read now, without astropy (a CardHeader stays one), and safely: a malformed card
         # counts as missing.

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from ..errors import InvalidParameter
-from ..params import RenderLimits, ThumbnailParams
+from ..params import FITS_FORMAT, RenderLimits, ThumbnailParams
 from ..positions import Cutout
 from .budget import check_memory
 from .cards import parse_header
@@ -58,6 +58,7 @@ __all__ = [
     "load_frame",
     "prepare",
     "read_header",
+    "render_fits",
     "render_frames",
     "render_thumbnail",
 ]
@@ -392,7 +393,12 @@ def _lupton_rgb(fluxes: list[np.ndarray], *, stretch: float) -> np.ndarray:
         )
 
 
-def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail:
+def render_frames(
+    frames: Sequence[Frame],
+    params: ThumbnailParams,
+    *,
+    source: tuple[str | None, str | None] = (None, None),
+) -> Thumbnail:
     """Render one frame, or three (R, V, B) when ``params.color``, into a thumbnail.
 
     Parameters
@@ -400,6 +406,8 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
     frames : sequence of Frame
         From `load_frame`; the same frames can be rendered with many parameters.
     params : ThumbnailParams
+    source : (basename, version), optional
+        ``format=fits`` only: the source named in the FITS header.
 
     Returns
     -------
@@ -410,6 +418,8 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         raise InvalidParameter(
             "color", f"needs {expected} frame{'s' if expected > 1 else ''}, got {len(frames)}"
         )
+    if params.format == FITS_FORMAT:
+        return _fits_binned(frames[0], params, source)
     orientation, (out_w, out_h), factor = _geometry(frames, params)
     for frame in frames:
         frame.expect(factor)  # a streamed frame: one pass for the statistics and the binning
@@ -562,6 +572,65 @@ def _encode(picture: Image.Image, params: ThumbnailParams) -> bytes:
     return buffer.getvalue()
 
 
+def render_fits(
+    data: bytes,
+    params: ThumbnailParams,
+    *,
+    limits: RenderLimits = DEFAULT_LIMITS,
+    source: tuple[str | None, str | None] = (None, None),
+) -> Thumbnail:
+    """``format=fits`` of one frame's bytes (`fits_output`): a cutout's own pixels, or the
+    whole frame binned as a thumbnail of the ``width`` x ``height`` box would bin it.
+
+    Parameters
+    ----------
+    data : bytes
+        The frame's file.
+    params : ThumbnailParams
+        With ``format="fits"``.
+    limits : RenderLimits
+    source : (basename, version), optional
+        Named in the FITS header (the service knows them; the core does not).
+
+    Returns
+    -------
+    Thumbnail
+        ``content_type`` ``application/fits``; ``orientation`` ``detector`` (never turned).
+    """
+    if params.format != FITS_FORMAT or params.color:
+        raise InvalidParameter("format", "render_fits makes format=fits of one frame")
+    if params.cutout is None:
+        return _fits_binned(load_frame(data, limits=limits), params, source)
+    from .fits_output import fits_cutout
+
+    product = fits_cutout(data, params.cutout, limits=limits, source=source)
+    return _fits_thumbnail(product, params)
+
+
+def _fits_binned(frame: Frame, params: ThumbnailParams, source) -> Thumbnail:
+    """The whole frame binned for the box, as FITS (`fits_output.fits_binned`)."""
+    from .fits_output import fits_binned
+
+    if frame.cutout is not None:
+        # Its pixels were made float32 for rendering: a FITS cutout is made from the file.
+        raise ValueError("format=fits of a cutout is made by render_fits, from the file")
+    # Never turned: the box is laid on the frame's own rows and columns.
+    _orientation, _size, factor = _geometry([frame], replace(params, orientation="detector"))
+    frame.expect(factor)
+    return _fits_thumbnail(fits_binned(frame, factor, source=source), params)
+
+
+def _fits_thumbnail(product, params: ThumbnailParams) -> Thumbnail:
+    return Thumbnail(
+        data=product.data,
+        content_type=params.content_type,
+        width=product.width,
+        height=product.height,
+        orientation="detector",
+        padded=product.padded,
+    )
+
+
 def render_thumbnail(
     data: Sequence[bytes], params: ThumbnailParams, *, limits: RenderLimits = DEFAULT_LIMITS
 ) -> Thumbnail:
@@ -574,6 +643,8 @@ def render_thumbnail(
     """
     if isinstance(data, bytes | bytearray):
         raise TypeError("data must be a sequence of frames' bytes, not bytes")
+    if params.format == FITS_FORMAT and not params.color and len(data) == 1:
+        return render_fits(data[0], params, limits=limits)
     frames: list[Frame] = []
     for item in data:
         # Colour cutouts: the other channels are cut around the first one's patch of sky.
