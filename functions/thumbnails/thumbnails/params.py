@@ -45,6 +45,9 @@ AUTO_FORMAT = "auto"
 _FORMAT_ALIASES = {"jpg": "jpeg"}
 
 DEFAULT_MAX_SIZE = 4096
+#: Whether images carry their WCS as AVM XMP unless ``wcs=`` says otherwise (README,
+#: "The WCS in the image": what the packet adds to a 200 px JPEG).
+DEFAULT_WCS = False
 MAX_LABEL_LENGTH = 200
 
 _TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
@@ -134,6 +137,9 @@ class ThumbnailParams:
         has one) or ``detector`` (FITS row 1 at the bottom).
     cutout : SkyCutout or PixelCutout, optional
         Render only this square of the frame (`positions`); None for the whole frame.
+    wcs : bool
+        Write the image's celestial WCS into it as AVM XMP (`thumbnails.imaging.avm`), when
+        the frame has one. The API's JSON ``wcs`` is given either way.
     """
 
     width: int = 200
@@ -147,6 +153,7 @@ class ThumbnailParams:
     color: bool = False
     orientation: str = "north"
     cutout: Cutout | None = None
+    wcs: bool = DEFAULT_WCS
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -180,6 +187,7 @@ class ThumbnailParams:
         object.__setattr__(self, "label", _check_label(self.label))
         object.__setattr__(self, "median", bool(self.median))
         object.__setattr__(self, "color", bool(self.color))
+        object.__setattr__(self, "wcs", bool(self.wcs))
         if self.cutout is not None and not isinstance(self.cutout, SkyCutout | PixelCutout):
             raise InvalidParameter("cutout", f"expected a sky or pixel cutout, got {self.cutout!r}")
 
@@ -227,7 +235,7 @@ class ThumbnailParams:
             kwargs["percentile"] = _parse_float("percentile", values["percentile"], 0.0, 100.0)
             if kwargs["percentile"] == 0.0:
                 raise InvalidParameter("percentile", "must be greater than 0")
-        for name in ("median", "color"):
+        for name in ("median", "color", "wcs"):
             if name in values:
                 kwargs[name] = parse_bool(name, values[name])
         if "label" in values:
@@ -268,6 +276,8 @@ class ThumbnailParams:
             normalised["color_render"] = COLOR_RENDER_VERSION
         if self.cutout is None:
             del normalised["cutout"]  # keys of whole-frame thumbnails are as before cutouts
+        if self.wcs == DEFAULT_WCS:
+            del normalised["wcs"]  # keys at the default are as before the AVM packet
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 
