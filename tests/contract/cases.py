@@ -269,6 +269,7 @@ PARAMETERS = {
     "format": st.sampled_from(["jpeg", "jpg", "png", "webp", "PNG", "gif", "", "webp "]),
     "color": _BOOLS,
     "orientation": st.sampled_from(["north", "detector", "NORTH", "south", ""]),
+    "wcs": _BOOLS,
     "image": st.sampled_from(["true", "1", "yes", "inline", "INLINE", "false", "", "maybe"]),
     "ra": _RA,
     "dec": _DEC,
