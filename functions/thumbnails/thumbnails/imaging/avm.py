@@ -332,10 +332,9 @@ def xmp_packet(wcs: ImageWcs) -> bytes:
 
     Written by hand (no XMP library at run time), compact: no padding, no whitespace, floats
     rounded to 12 significant digits as in the JSON answer (`ImageWcs.as_json`).
-    ``Spatial.CDMatrix`` (deprecated since AVM 1.1 but read by
-    pyavm before Scale and Rotation) is added only when Scale and Rotation cannot stand for
-    the matrix: a mirrored image (``orientation=detector`` of a mirrored camera), or
-    pixels that are not square in the sky.
+    ``Spatial.CDMatrix`` (deprecated since AVM 1.1 but read by pyavm before Scale and
+    Rotation) is added only when Scale and Rotation cannot stand for the matrix: a mirrored
+    image (``orientation=detector`` of a mirrored camera), or a skewed matrix.
 
     Parameters
     ----------
