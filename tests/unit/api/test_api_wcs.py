@@ -132,7 +132,17 @@ def test_the_wcs_in_the_metadata_leaves_room_in_s3s_2_kb():
         width=4096,
         height=4096,
     )
-    thumbnail = Thumbnail(b"", "image/png", 1, 1, "none", "detector-no-wcs", "none", True, wcs)
+    thumbnail = Thumbnail(
+        data=b"",
+        content_type="image/png",
+        width=1,
+        height=1,
+        alignment="none",
+        orientation="detector-no-wcs",
+        color_balance="none",
+        padded=True,
+        wcs=wcs,
+    )
     basename = "b" * 200
     version = "0" * 32
     metadata = thumbnail_metadata(basename, version, thumbnail, [(basename, version)] * 3)
