@@ -46,7 +46,7 @@ _FORMAT_ALIASES = {"jpg": "jpeg"}
 
 DEFAULT_MAX_SIZE = 4096
 #: Whether images carry their WCS as AVM XMP unless ``wcs=`` says otherwise (README,
-#: "The WCS in the image": what the packet adds to a 200 px JPEG).
+#: "The WCS in the image and in the JSON answer": what the packet adds to a 200 px JPEG).
 DEFAULT_WCS = False
 MAX_LABEL_LENGTH = 200
 
