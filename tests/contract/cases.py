@@ -270,6 +270,7 @@ PARAMETERS = {
     "color": _BOOLS,
     "orientation": st.sampled_from(["north", "detector", "NORTH", "south", ""]),
     "cmap": st.sampled_from(["gray", "viridis", "INFERNO", "hot", " cubehelix ", "jet", ""]),
+    "wcs": _BOOLS,
     "image": st.sampled_from(["true", "1", "yes", "inline", "INLINE", "false", "", "maybe"]),
     "ra": _RA,
     "dec": _DEC,

@@ -83,6 +83,8 @@ INVARIANTS = (
 _SIGNATURES = re.compile(
     r"x-amz-signature|x-amz-credential|[?&]signature=|key-pair-id=|policy=ey", re.IGNORECASE
 )
+#: The keys of the JSON answer's ``wcs`` (README, "The WCS in the JSON answer").
+_WCS_FIELDS = {"ctype", "crpix", "crval", "cd", "width", "height"}
 _ENCODE_ERROR = re.compile(r"can't encode character .{0,20} in position \d+")
 
 
@@ -212,6 +214,8 @@ def _check_api(case: dict, answer: dict, faulted: list, ample: bool, broken: dic
         body = json.loads(answer.get("body") or "{}")
         if not isinstance(body, dict) or "url" not in body:
             broken["bad-success-shape"] = "200 JSON without url"
+        elif "wcs" in body and set(body["wcs"] or ()) != _WCS_FIELDS:
+            broken["bad-success-shape"] = f"200 JSON with a malformed wcs: {body['wcs']!r:.100}"
     if status == 302 and not headers.get("location"):
         broken["bad-success-shape"] = "302 without Location"
     frame = BY_NAME.get(case.get("frame", ""))

@@ -186,7 +186,11 @@ class TestRedirectsOnlyLeadToTheThumbnailBucket:
     def test_json_answers_carry_only_our_presigned_url(self, harness):
         harness.serve_frame()
         body = json_body(harness.invoke(api_event()))
-        assert set(body) == {"url", "propid"}
+        # Besides them only the image's WCS, whose one text is its two CTYPEs: no other link.
+        assert set(body) - {"wcs"} == {"url", "propid"}
+        wcs = body.get("wcs") or {}
+        assert all(isinstance(v, list | int) for v in wcs.values())
+        assert all(len(c) == 8 and "/" not in c for c in wcs.get("ctype", []))
         _assert_points_at_our_bucket(body["url"])
 
 

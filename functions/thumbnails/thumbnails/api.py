@@ -224,9 +224,10 @@ def _result_response(result: Result, mode: str, max_age: int) -> Response:
         return Response(200, result.content_type, result.thumbnail_bytes, headers)
     if mode in ("inline", "redirect"):  # too large to inline: the old redirect instead
         return Response(302, None, "", {**headers, "Location": result.url})
-    return Response(
-        200, content_types.APPLICATION_JSON, {"url": result.url, "propid": result.propid}, headers
-    )
+    body: dict[str, object] = {"url": result.url, "propid": result.propid}
+    if result.wcs is not None:  # the image's WCS (README, "The WCS in the JSON answer")
+        body["wcs"] = result.wcs
+    return Response(200, content_types.APPLICATION_JSON, body, headers)
 
 
 def _error_response(

@@ -73,9 +73,15 @@ cutout, in arcminutes.</td></tr>
 <td>A cutout centred on this pixel (FITS, 1-based; for raw frames, of the whole detector).</td></tr>
 <tr><td><code>size</code></td><td>300</td><td>The side of an <code>x</code>/<code>y</code> cutout,
 in pixels.</td></tr>
+<tr><td><code>wcs</code></td><td>false</td>
+<td><code>true</code>: the image carries its celestial WCS as AVM XMP (Aladin Lite,
+WorldWide Telescope, pyavm read it); about 1.2 KB, a fifth of a 200 px JPEG.</td></tr>
 <tr><td><code>image</code></td><td></td>
-<td>Absent: JSON <code>{"url": ..., "propid": ...}</code> with a signed URL valid for
-7 days. <code>true</code>: a 302 redirect to that URL (for <code>&lt;img src&gt;</code>).
+<td>Absent: JSON <code>{"url": ..., "propid": ..., "wcs": ...}</code> with a signed URL valid
+for 7 days and the image's WCS (<code>ctype</code>, <code>crpix</code>, <code>crval</code>,
+<code>cd</code>, <code>width</code>, <code>height</code>; FITS convention, y up from the
+bottom row), absent for frames without one. <code>true</code>: a 302 redirect to that URL
+(for <code>&lt;img src&gt;</code>).
 <code>inline</code>: the image bytes themselves.</td></tr>
 </table>
 

@@ -48,13 +48,16 @@ FITS_FORMAT = "fits"
 #: The formats that are pictures (Pillow encodes them).
 IMAGE_FORMATS = tuple(name for name in FORMATS if name != FITS_FORMAT)
 #: What does not change a FITS product, dropped from its canonical form (`canonical`).
-_NOT_FITS = ("label", "quality", "median", "percentile", "stretch", "orientation", "cmap")
+_NOT_FITS = ("label", "quality", "median", "percentile", "stretch", "orientation", "cmap", "wcs")
 #: ``format=auto``: not a format of its own but the API's choice among these, from the
 #: request's ``Accept`` (`thumbnails.accept`); never part of a cache key.
 AUTO_FORMAT = "auto"
 _FORMAT_ALIASES = {"jpg": "jpeg"}
 
 DEFAULT_MAX_SIZE = 4096
+#: Whether images carry their WCS as AVM XMP unless ``wcs=`` says otherwise (README,
+#: "The WCS in the image and in the JSON answer": what the packet adds to a 200 px JPEG).
+DEFAULT_WCS = False
 MAX_LABEL_LENGTH = 200
 
 _TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
@@ -148,6 +151,9 @@ class ThumbnailParams:
     cmap : str
         One of `COLORMAPS`: ``gray`` (the grey image), or a map the stretched grey levels are
         looked up in for an RGB image (`thumbnails.imaging.colormaps`). Single frames only.
+    wcs : bool
+        Write the image's celestial WCS into it as AVM XMP (`thumbnails.imaging.avm`), when
+        the frame has one. The API's JSON ``wcs`` is given either way.
     """
 
     width: int = 200
@@ -162,6 +168,7 @@ class ThumbnailParams:
     orientation: str = "north"
     cutout: Cutout | None = None
     cmap: str = GRAY
+    wcs: bool = DEFAULT_WCS
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -203,6 +210,7 @@ class ThumbnailParams:
         object.__setattr__(self, "label", _check_label(self.label))
         object.__setattr__(self, "median", bool(self.median))
         object.__setattr__(self, "color", bool(self.color))
+        object.__setattr__(self, "wcs", bool(self.wcs))
         if self.cutout is not None and not isinstance(self.cutout, SkyCutout | PixelCutout):
             raise InvalidParameter("cutout", f"expected a sky or pixel cutout, got {self.cutout!r}")
         if self.color and self.format == FITS_FORMAT:
@@ -256,7 +264,7 @@ class ThumbnailParams:
             kwargs["percentile"] = _parse_float("percentile", values["percentile"], 0.0, 100.0)
             if kwargs["percentile"] == 0.0:
                 raise InvalidParameter("percentile", "must be greater than 0")
-        for name in ("median", "color"):
+        for name in ("median", "color", "wcs"):
             if name in values:
                 kwargs[name] = parse_bool(name, values[name])
         if "label" in values:
@@ -301,11 +309,13 @@ class ThumbnailParams:
             del normalised["cutout"]  # keys of whole-frame thumbnails are as before cutouts
         if self.cmap == GRAY:
             del normalised["cmap"]  # keys of grey thumbnails are as before colormaps
+        if self.wcs == DEFAULT_WCS:
+            del normalised["wcs"]  # keys at the default are as before the AVM packet
         if self.format == FITS_FORMAT:
             # The pixels do not depend on how a picture of them would look; a cutout's not
             # on the box either (not resampled). Image formats' keys are untouched.
             for name in _NOT_FITS + (("width", "height") if self.cutout is not None else ()):
-                normalised.pop(name, None)  # cmap may have gone above
+                normalised.pop(name, None)  # cmap and wcs may have gone above
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 

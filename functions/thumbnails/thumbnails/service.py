@@ -14,6 +14,7 @@ is a miss, rendered from the new file, never answered with the old image.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from .cache_keys import (
     CUTOUT,
     ORIENTATION,
     SUPERSEDED_EXPIRATION_DAYS,
+    WCS,
     thumbnail_key,
     thumbnail_metadata,
     validate_basename,
@@ -122,6 +124,10 @@ class Result:
     cutout : str or None
         Cutouts only: ``"padded"`` when part of the cutout fell outside the frame, else
         ``"inside"``.
+    wcs : dict or None
+        The image's celestial WCS (`thumbnails.imaging.avm.ImageWcs.as_json`), from the
+        render or, on a hit, from the object's metadata; None for a frame without a usable
+        WCS, or an image cached before this was recorded.
     thumbnail_bytes : bytes or None
         The image, when rendered now or asked for (``inline_limit``) and small enough.
     render_ms : float or None
@@ -139,6 +145,7 @@ class Result:
     orientation: str | None = None
     color_balance: str | None = None
     cutout: str | None = None
+    wcs: dict | None = None
     thumbnail_bytes: bytes | None = None
     render_ms: float | None = None
     source_bytes: int = 0
@@ -285,6 +292,7 @@ class ThumbnailService:
                 orientation=stored.metadata.get(ORIENTATION),
                 color_balance=stored.metadata.get(COLOR_BALANCE) if params.color else None,
                 cutout=stored.metadata.get(CUTOUT) if params.cutout is not None else None,
+                wcs=_stored_wcs(stored.metadata.get(WCS)),
                 thumbnail_bytes=data,
             )
 
@@ -313,6 +321,8 @@ class ThumbnailService:
             orientation=thumbnail.orientation,
             color_balance=thumbnail.color_balance,
             cutout=metadata.get(CUTOUT),
+            # From the metadata just stored, as a hit reads it: the two answers are equal.
+            wcs=_stored_wcs(metadata.get(WCS)),
             thumbnail_bytes=thumbnail.data if small else None,
             render_ms=render_ms,
             source_bytes=source_bytes,
@@ -414,6 +424,19 @@ class _Source:
     @classmethod
     def of(cls, record: Frame) -> _Source:
         return cls(record, _record_basename(record), versions.of_record(record))
+
+
+def _stored_wcs(value: str | None) -> dict | None:
+    """The JSON ``wcs`` kept in an object's metadata (`cache_keys.WCS`), or None when there
+    is none or it does not parse (an object is never refused for its metadata)."""
+    if not value:
+        return None
+    try:
+        wcs = json.loads(value)
+    except ValueError:
+        logger.warning("unreadable wcs metadata %r", value[:80])
+        return None
+    return wcs if isinstance(wcs, dict) else None
 
 
 def _same_frame(a: Frame, b: Frame) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from PIL import Image
@@ -63,6 +64,8 @@ def test_a_miss_renders_and_stores_the_thumbnail_under_the_basename_and_version_
     assert stored["ContentType"] == "image/jpeg"
     assert stored["ServerSideEncryption"] == "AES256"
     assert "immutable" in stored["CacheControl"]
+    wcs = stored["Metadata"].pop("wcs")  # the image's WCS (test_api_wcs.py checks it)
+    assert json.loads(wcs)["ctype"] == ["RA---TAN", "DEC--TAN"]
     assert stored["Metadata"] == {
         "basename": BASENAME,
         "source-version": version,

@@ -66,6 +66,8 @@ def test_a_put_event_renders_every_preset_under_the_keys_the_api_computes(s3, la
         assert stored_key == f"{basename}/{etag}/{params.digest()}.jpg"
         head = objects[stored_key]
         assert head["ContentType"] == "image/jpeg"
+        # The image's WCS, as the API writes it (test_api_wcs.py compares the two).
+        assert json.loads(head["Metadata"].pop("wcs"))["ctype"] == ["RA---TAN", "DEC--TAN"]
         assert head["Metadata"] == {
             "source-version": etag,
             "basename": basename,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .avm import KEYWORDS as WCS_KEYWORDS
 from .binning import SAMPLE_COUNT
 from .cards import CardHeader, astropy_header, card_value
 from .mosaic import Layout
@@ -37,6 +38,8 @@ class Frame:
         whole detector), else from `header`.
     wcs_header : astropy.io.fits.Header, CardHeader or None
         That header itself (None: `header` holds the WCS), for `fits_output`.
+    wcs_cards : dict
+        The cards of the frame's celestial WCS (`avm.KEYWORDS`), read as `sky_cards` are.
     cutout : cutout.CutoutGeometry or None
         For a frame of a cutout (`cutout.load_cutout`): where it was cut and which part of
         it holds data (the rest is padding); None for a whole frame.
@@ -55,6 +58,8 @@ class Frame:
         # Read now, without astropy (a CardHeader stays one), and safely: a malformed card
         # counts as missing.
         self.sky_cards = {key: card_value(source, key) for key in ORIENTATION_KEYWORDS}
+        # The same for the image's WCS (`avm.frame_wcs`): a few cards, read once.
+        self.wcs_cards = {key: card_value(source, key) for key in WCS_KEYWORDS}
         self.layout = layout
         self.shape: tuple[int, int] = layout.shape
         self._samples: np.ndarray | None = None

@@ -38,6 +38,7 @@ from PIL import Image
 from ..errors import InvalidParameter
 from ..params import FITS_FORMAT, RenderLimits, ThumbnailParams
 from ..positions import Cutout
+from .avm import ImageWcs, delivered_wcs, frame_wcs, xmp_packet
 from .budget import check_memory
 from .cards import parse_header
 from .colormaps import GRAY, apply_colormap
@@ -109,6 +110,10 @@ class Thumbnail:
     padded : bool or None
         Cutouts only: True when part of the cutout fell outside the frame (padded,
         transparent in PNG and WebP, black in JPEG); None for whole frames.
+    wcs : avm.ImageWcs or None
+        The delivered image's celestial WCS (`avm.delivered_wcs`; colour: the red frame's,
+        which the channels are aligned to); None when the frame has no usable one. Written
+        into the image as AVM XMP when ``params.wcs``.
     """
 
     data: bytes
@@ -119,6 +124,7 @@ class Thumbnail:
     orientation: str = "detector"
     color_balance: str | None = None
     padded: bool | None = None
+    wcs: ImageWcs | None = None
 
 
 def load_frame(
@@ -472,8 +478,17 @@ def render_frames(
         from .label import draw_label  # ImageFont only when there is a label
 
         draw_label(picture, params.label)
+    wcs = frame_wcs(frames[0].wcs_cards)
+    if wcs is not None:
+        wcs = delivered_wcs(
+            wcs,
+            factor=binned[0][1],
+            binned=binned[0][0].shape[:2],
+            orientation=orientation,
+            size=(out_w, out_h),
+        )
     return Thumbnail(
-        data=_encode(picture, params),
+        data=_encode(picture, params, xmp_packet(wcs) if wcs and params.wcs else None),
         content_type=params.content_type,
         width=out_w,
         height=out_h,
@@ -481,6 +496,7 @@ def render_frames(
         orientation=orientation.applied,
         color_balance=balance,
         padded=None if geometry is None else geometry.padded,
+        wcs=wcs,
     )
 
 
@@ -554,21 +570,32 @@ AVIF_SPEED = 10
 AVIF_QUALITY_OFFSET = 20
 
 
-def _encode(picture: Image.Image, params: ThumbnailParams) -> bytes:
+def _encode(picture: Image.Image, params: ThumbnailParams, xmp: bytes | None = None) -> bytes:
+    """The encoded image, with the XMP packet `xmp` (AVM) when given: JPEG in an APP1
+    segment, PNG in an ``iTXt`` chunk ``XML:com.adobe.xmp``, WebP and AVIF in their XMP
+    boxes (where Aladin Lite, WorldWide Telescope and pyavm look)."""
     buffer = io.BytesIO()
+    extra: dict[str, object] = {} if xmp is None else {"xmp": xmp}
     if params.format == "jpeg":
-        picture.save(buffer, "JPEG", quality=params.quality)
+        picture.save(buffer, "JPEG", quality=params.quality, **extra)
     elif params.format == "webp":
         if picture.mode == "LA":  # WebP has no grey-with-alpha mode
             picture = picture.convert("RGBA")
-        picture.save(buffer, "WEBP", quality=params.quality, method=4)
+        picture.save(buffer, "WEBP", quality=params.quality, method=4, **extra)
     elif params.format == "avif":
         if picture.mode in ("L", "LA"):  # the AVIF plugin encodes RGB(A) only
             picture = picture.convert("RGBA" if picture.mode == "LA" else "RGB")
         quality = max(1, params.quality - AVIF_QUALITY_OFFSET)
-        picture.save(buffer, "AVIF", quality=quality, speed=AVIF_SPEED)
+        picture.save(buffer, "AVIF", quality=quality, speed=AVIF_SPEED, **extra)
     else:
-        picture.save(buffer, "PNG")
+        if xmp is not None:
+            # Pillow's PNG writer takes no xmp=: the standard iTXt chunk, uncompressed.
+            from PIL.PngImagePlugin import PngInfo
+
+            info = PngInfo()
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode(), zip=False)
+            extra = {"pnginfo": info}
+        picture.save(buffer, "PNG", **extra)
     return buffer.getvalue()
 
 
