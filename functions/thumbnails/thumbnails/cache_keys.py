@@ -124,6 +124,8 @@ CHANNELS = "channels"
 ALIGNMENT = "alignment"
 ORIENTATION = "orientation"
 COLOR_BALANCE = "color-balance"
+#: Colour only: the family, palette and frames of the channels (`filter_sets.ColorSet.describe`).
+COLOR_FRAMES = "color-frames"
 CUTOUT = "cutout"
 
 #: The mark of a superseded thumbnail: one made from a version of its frame that a newer one
@@ -142,6 +144,8 @@ def thumbnail_metadata(
     version: str,
     thumbnail: Thumbnail,
     channels: Sequence[tuple[str, str]] = (),
+    *,
+    color_frames: str | None = None,
 ) -> dict[str, str]:
     """The object metadata stored with a rendered thumbnail.
 
@@ -154,6 +158,8 @@ def thumbnail_metadata(
         is kept for the hits to come.
     channels : sequence of (basename, version), optional
         A colour composite's three channels; empty for a single frame.
+    color_frames : str, optional
+        A colour composite's family, palette and channel frames, for its hits' header.
 
     Returns
     -------
@@ -169,4 +175,6 @@ def thumbnail_metadata(
         metadata[COLOR_BALANCE] = thumbnail.color_balance
     if thumbnail.padded is not None:
         metadata[CUTOUT] = "padded" if thumbnail.padded else "inside"
+    if color_frames is not None:
+        metadata[COLOR_FRAMES] = color_frames
     return metadata

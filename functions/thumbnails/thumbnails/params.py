@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from urllib.parse import quote
 
 from .errors import InvalidParameter
+from .filter_sets import DEFAULT_PALETTE, PALETTES, normalise_palette
 from .positions import CUTOUT_PARAMETERS, Cutout, PixelCutout, SkyCutout, parse_cutout
 
 #: Bumped whenever rendering changes what the same parameters produce, so stale cache
@@ -134,6 +135,10 @@ class ThumbnailParams:
         has one) or ``detector`` (FITS row 1 at the bottom).
     cutout : SkyCutout or PixelCutout, optional
         Render only this square of the frame (`positions`); None for the whole frame.
+    palette : str
+        Colour only: how a narrowband set's lines become red, green and blue, one of
+        `thumbnails.filter_sets.PALETTES` (``wavelength``, the default, ``hoo``, ``lco``;
+        ``sho`` is ``wavelength``).
     """
 
     width: int = 200
@@ -147,6 +152,7 @@ class ThumbnailParams:
     color: bool = False
     orientation: str = "north"
     cutout: Cutout | None = None
+    palette: str = DEFAULT_PALETTE
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -180,6 +186,12 @@ class ThumbnailParams:
         object.__setattr__(self, "label", _check_label(self.label))
         object.__setattr__(self, "median", bool(self.median))
         object.__setattr__(self, "color", bool(self.color))
+        palette = normalise_palette(self.palette) if isinstance(self.palette, str) else None
+        if palette not in PALETTES:
+            raise InvalidParameter(
+                "palette", f"must be one of {', '.join(PALETTES)}, got {_shown(str(self.palette))}"
+            )
+        object.__setattr__(self, "palette", palette)
         if self.cutout is not None and not isinstance(self.cutout, SkyCutout | PixelCutout):
             raise InvalidParameter("cutout", f"expected a sky or pixel cutout, got {self.cutout!r}")
 
@@ -236,6 +248,8 @@ class ThumbnailParams:
             kwargs["stretch"] = values["stretch"].strip().lower()
         if "orientation" in values:
             kwargs["orientation"] = values["orientation"].strip().lower()
+        if "palette" in values:
+            kwargs["palette"] = values["palette"]
         if "format" in values:
             fmt = values["format"].strip().lower()
             kwargs["format"] = _FORMAT_ALIASES.get(fmt, fmt)
@@ -268,6 +282,8 @@ class ThumbnailParams:
             normalised["color_render"] = COLOR_RENDER_VERSION
         if self.cutout is None:
             del normalised["cutout"]  # keys of whole-frame thumbnails are as before cutouts
+        if self.palette == DEFAULT_PALETTE or not self.color:
+            del normalised["palette"]  # keys are as before palettes; grey ignores it
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 

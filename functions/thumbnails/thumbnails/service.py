@@ -27,6 +27,7 @@ from .archive import Download, Frame
 from .cache_keys import (
     ALIGNMENT,
     COLOR_BALANCE,
+    COLOR_FRAMES,
     CUTOUT,
     ORIENTATION,
     SUPERSEDED_EXPIRATION_DAYS,
@@ -37,6 +38,7 @@ from .cache_keys import (
 from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
 from .errors import DeadlineExceeded, InvalidParameter, UpstreamError
+from .filter_sets import DEFAULT_PALETTE, ColorSet
 from .frame_objects import basename_of
 from .params import RenderLimits, ThumbnailParams
 from .settings import Settings
@@ -66,8 +68,10 @@ class Archive(Protocol):
         request_id: int | str,
         authorization: str | None = None,
         *,
+        requested: Frame | None = None,
+        palette: str = DEFAULT_PALETTE,
         deadline: Deadline | None = None,
-    ) -> list[Frame]: ...
+    ) -> ColorSet: ...
 
     def download(
         self, url: str, authorization: str | None = None, *, deadline: Deadline | None = None
@@ -122,6 +126,10 @@ class Result:
     cutout : str or None
         Cutouts only: ``"padded"`` when part of the cutout fell outside the frame, else
         ``"inside"``.
+    color_frames : str or None
+        Colour only: the family, palette and the frame of each channel
+        (`thumbnails.filter_sets.ColorSet.describe`); None for a colour thumbnail cached
+        before this was recorded.
     thumbnail_bytes : bytes or None
         The image, when rendered now or asked for (``inline_limit``) and small enough.
     render_ms : float or None
@@ -139,6 +147,7 @@ class Result:
     orientation: str | None = None
     color_balance: str | None = None
     cutout: str | None = None
+    color_frames: str | None = None
     thumbnail_bytes: bytes | None = None
     render_ms: float | None = None
     source_bytes: int = 0
@@ -243,16 +252,28 @@ class ThumbnailService:
         record = self.lookup(frame, authorization, deadline)
         check_eligible(record, self.rules, color=params.color)
         requested = _Source.of(record)
-        channels = (
-            [
-                requested if _same_frame(channel, record) else _Source.of(channel)
-                for channel in self.archive.color_frames(
-                    record["request_id"], authorization, deadline=deadline
-                )
-            ]
-            if params.color
-            else [requested]
-        )
+        channels = [requested]
+        color_frames = None
+        if params.color:
+            color_set = self.archive.color_frames(
+                record["request_id"],
+                authorization,
+                requested=record,
+                palette=params.palette,
+                deadline=deadline,
+            )
+            # One source per frame: a frame in two channels (palette=hoo) is fetched once.
+            sources: dict[object, _Source] = {}
+            channels = []
+            for channel in color_set:
+                if _same_frame(channel, record):
+                    channels.append(requested)
+                    continue
+                ident = channel.get("id")
+                ident = ident if ident is not None else id(channel)
+                channels.append(sources.setdefault(ident, _Source.of(channel)))
+            color_frames = color_set.describe([c.basename for c in channels])
+            logger.info("colour frames: %s", color_frames)
         for source in {id(s): s for s in (requested, *channels)}.values():
             if source.version is None:
                 # No usable md5 in the record: the version is only known from the file.
@@ -285,6 +306,7 @@ class ThumbnailService:
                 orientation=stored.metadata.get(ORIENTATION),
                 color_balance=stored.metadata.get(COLOR_BALANCE) if params.color else None,
                 cutout=stored.metadata.get(CUTOUT) if params.cutout is not None else None,
+                color_frames=stored.metadata.get(COLOR_FRAMES) if params.color else None,
                 thumbnail_bytes=data,
             )
 
@@ -297,6 +319,7 @@ class ThumbnailService:
             requested.version,
             thumbnail,
             [(c.basename, c.version) for c in channels] if params.color else (),
+            color_frames=color_frames,
         )
         self.store.put(
             key, thumbnail.data, thumbnail.content_type, metadata=metadata, deadline=deadline
@@ -313,6 +336,7 @@ class ThumbnailService:
             orientation=thumbnail.orientation,
             color_balance=thumbnail.color_balance,
             cutout=metadata.get(CUTOUT),
+            color_frames=color_frames,
             thumbnail_bytes=thumbnail.data if small else None,
             render_ms=render_ms,
             source_bytes=source_bytes,
@@ -367,9 +391,13 @@ class ThumbnailService:
         Returns the thumbnail, bytes read and ms spent."""
         render = self._renderer()
         frames = []
+        loaded: dict[int, object] = {}  # a frame in two channels is loaded once
         source_bytes = 0
         render_seconds = 0.0
         for source in sources:
+            if id(source) in loaded:
+                frames.append(loaded[id(source)])
+                continue
             download = self._download(source, authorization, deadline)
             source_bytes += len(download.data)
             started = self._clock()
@@ -386,6 +414,7 @@ class ThumbnailService:
                     download.data, limits=self.limits, cutout=params.cutout, reference=reference
                 )
             )
+            loaded[id(source)] = frames[-1]
             render_seconds += self._clock() - started
             source.download = None
             del download
