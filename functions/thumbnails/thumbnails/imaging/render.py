@@ -274,16 +274,24 @@ def _color_levels(
 ) -> tuple[np.ndarray, str, np.ndarray]:
     """RGB levels of aligned channels: skies removed, fluxes balanced, one stretch for all.
 
-    Returns the levels, the balance method (``zeropoint``, ``stars`` or ``none``) and the
-    sky pixels (for `color_match.sky_shifts`).
+    A narrowband set (every ``FILTER`` a line: `filter_sets.is_narrowband`) is balanced per
+    channel instead (`narrowband`): each line on its own range.
+
+    Returns the levels, the balance method (``zeropoint``, ``stars``, ``none`` or
+    ``per-channel``) and the sky pixels (for `color_match.sky_shifts`).
     """
+    from ..filter_sets import is_narrowband
     from .color_balance import balance_channels  # imported only for colour
     from .color_match import match_smoothing, sky_mask
 
     samples = [frame.samples for frame in frames]
-    balance = balance_channels(
-        images, samples, [frame.header for frame in frames], bin_factor=bin_factor, aligned=aligned
-    )
+    headers = [frame.header for frame in frames]
+    if is_narrowband([header.get("FILTER") for header in headers]):
+        from .narrowband import per_channel_balance  # emission lines: each on its own range
+
+        balance = per_channel_balance(samples)
+    else:
+        balance = balance_channels(images, samples, headers, bin_factor=bin_factor, aligned=aligned)
     fluxes = balance.apply(images)
     sky = sky_mask(fluxes)
     fluxes = match_smoothing(fluxes, sky)
