@@ -289,33 +289,41 @@ def _color_levels(
     if is_narrowband([header.get("FILTER") for header in headers]):
         from .narrowband import per_channel_balance  # emission lines: each on its own range
 
-        balance = per_channel_balance(samples)
+        own = params.stretch == "linear" or params.median  # where the user says white is
+        balance = per_channel_balance(samples, *((params.percentile,) if own else ()))
     else:
         balance = balance_channels(images, samples, headers, bin_factor=bin_factor, aligned=aligned)
     fluxes = balance.apply(images)
     sky = sky_mask(fluxes)
     fluxes = match_smoothing(fluxes, sky)
     flux_samples = balance.apply_samples(samples)
-    if params.stretch == "asinh":
+    white = getattr(balance, "white", None)  # narrowband: each channel's own range
+    if params.stretch == "asinh" and white is None:
         levels = _lupton_rgb(fluxes, stretch=_lupton_stretch(flux_samples))
     else:
-        levels = _shared_stretch(fluxes, flux_samples, params, bin_factor)
+        levels = _shared_stretch(fluxes, flux_samples, params, bin_factor, white=white)
     return levels, balance.method, sky
 
 
 def _shared_stretch(
-    fluxes: list[np.ndarray], samples: list[np.ndarray], params: ThumbnailParams, bin_factor: int
+    fluxes: list[np.ndarray],
+    samples: list[np.ndarray],
+    params: ThumbnailParams,
+    bin_factor: int,
+    *,
+    white: float | None = None,
 ) -> np.ndarray:
     """Every channel through the same display curve: black just above the sky (zero flux),
-    one white point (the channels' median range) and one pixel noise (their median), so
-    that equal fluxes get equal levels."""
+    one white point (the channels' median range, or `white`) and one pixel noise (their
+    median), so that equal fluxes get equal levels."""
     spans, noises = [], []
     for values in samples:
         low, high = limits(params.stretch, values, params.percentile)
         spans.append(high - low)
         noises.append(robust_sigma(values))
     noise = float(np.median(noises))
-    interval = (COLOR_BLACK_SIGMAS * noise, float(np.median(spans)))
+    top = float(np.median(spans)) if white is None else white
+    interval = (COLOR_BLACK_SIGMAS * noise, top)
     levels = np.dstack(
         [
             scale_channel(
