@@ -269,6 +269,8 @@ PARAMETERS = {
     "format": st.sampled_from(["jpeg", "jpg", "png", "webp", "PNG", "gif", "", "webp "]),
     "color": _BOOLS,
     "orientation": st.sampled_from(["north", "detector", "NORTH", "south", ""]),
+    # The pool's colour set is rp, V, B: a narrowband palette asks for a set it lacks (404).
+    "palette": st.sampled_from(["wavelength", "hoo", "lco", "sho", "HOO", "rainbow", ""]),
     "image": st.sampled_from(["true", "1", "yes", "inline", "INLINE", "false", "", "maybe"]),
     "ra": _RA,
     "dec": _DEC,
@@ -281,7 +283,16 @@ PARAMETERS = {
 }
 #: Parameters drawn together more often, so that cutouts and colour are really exercised.
 _GROUPS = st.sampled_from(
-    [(), (), ("ra", "dec"), ("ra", "dec", "fov"), ("x", "y"), ("x", "y", "size"), ("color",)]
+    [
+        (),
+        (),
+        ("ra", "dec"),
+        ("ra", "dec", "fov"),
+        ("x", "y"),
+        ("x", "y", "size"),
+        ("color",),
+        ("color", "palette"),
+    ]
 )
 #: A request for a lot of pixels: a large cutout (mostly padding on the pool's small frames)
 #: into a large box, in any format, maybe in colour: what the memory budget is about.
