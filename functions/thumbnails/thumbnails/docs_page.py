@@ -52,7 +52,11 @@ to the archive on every request.</p>
 <code>webp</code>, <code>avif</code>, or <code>auto</code>: AVIF, WebP or JPEG as the
 request's <code>Accept</code> allows (answered with <code>Vary: Accept</code>).</td></tr>
 <tr><td><code>color</code></td><td>false</td>
-<td>Compose the red (R/rp), visual (V) and blue (B) frames of the same request.</td></tr>
+<td>Compose three frames of the same request, of one filter family (R/rp, V, B; SDSS
+ip, rp, gp; narrowband SII, H-Alpha, OIII), longest wavelength red.</td></tr>
+<tr><td><code>palette</code></td><td>wavelength</td>
+<td>Narrowband colour: <code>wavelength</code> (<code>sho</code>: SII, H-Alpha, OIII),
+<code>hoo</code> (H-Alpha, OIII, OIII) or <code>lco</code> (H-Alpha, OIII, SII).</td></tr>
 <tr><td><code>orientation</code></td><td>north</td>
 <td><code>north</code>: north up, east left, from the frame's WCS (turned to the nearest
 quarter turn, mirrored when the camera sees the sky mirrored), as LCO's previous renderer
