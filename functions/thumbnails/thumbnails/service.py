@@ -121,8 +121,8 @@ class Result:
         ``"detector-spectrum"``); None for a cached image stored without it.
     color_balance : str or None
         Colour only: how the channels were put on one flux scale (``"zeropoint"``,
-        ``"stars"`` or ``"none"``; None for a colour thumbnail cached before this was
-        recorded).
+        ``"stars"``, ``"none"`` or, narrowband, ``"per-channel"``; None for a colour
+        thumbnail cached before this was recorded).
     cutout : str or None
         Cutouts only: ``"padded"`` when part of the cutout fell outside the frame, else
         ``"inside"``.

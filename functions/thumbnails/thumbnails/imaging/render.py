@@ -102,7 +102,8 @@ class Thumbnail:
     color_balance : str or None
         Colour images only: how the channels were put on one flux scale, ``"zeropoint"``
         (BANZAI's ``L1ZP``), ``"stars"`` (the field's stars neutral) or ``"none"`` (see
-        `thumbnails.imaging.color_balance`); None for single frames.
+        `thumbnails.imaging.color_balance`), or ``"per-channel"`` (a narrowband set, each
+        line on its own range: `thumbnails.imaging.narrowband`); None for single frames.
     padded : bool or None
         Cutouts only: True when part of the cutout fell outside the frame (padded,
         transparent in PNG and WebP, black in JPEG); None for whole frames.
@@ -373,7 +374,7 @@ def _lupton_rgb(fluxes: list[np.ndarray], *, stretch: float) -> np.ndarray:
 
 
 def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail:
-    """Render one frame, or three (R, V, B) when ``params.color``, into a thumbnail.
+    """Render one frame, or three (red, green, blue) when ``params.color``, into a thumbnail.
 
     Parameters
     ----------
