@@ -271,6 +271,8 @@ PARAMETERS = {
     "orientation": st.sampled_from(["north", "detector", "NORTH", "south", ""]),
     "cmap": st.sampled_from(["gray", "viridis", "INFERNO", "hot", " cubehelix ", "jet", ""]),
     "wcs": _BOOLS,
+    # The pool's colour set is rp, V, B: a narrowband palette asks for a set it lacks (404).
+    "palette": st.sampled_from(["wavelength", "hoo", "lco", "sho", "HOO", "rainbow", ""]),
     "image": st.sampled_from(["true", "1", "yes", "inline", "INLINE", "false", "", "maybe"]),
     "ra": _RA,
     "dec": _DEC,
@@ -293,6 +295,7 @@ _GROUPS = st.sampled_from(
         ("color",),
         ("cmap",),
         ("cmap", "x", "y"),
+        ("color", "palette"),
     ]
 )
 #: A request for a lot of pixels: a large cutout (mostly padding on the pool's small frames)

@@ -196,9 +196,10 @@ def test_every_gallery_image_url_returns_a_decodable_image(service: Running):
     }
 
     assert page.status_code == 200
-    assert len(images) == len(SAMPLES) + 1  # every frame, and the colour composite
+    # Every frame, and the colour composites: rp/V/B, SDSS and narrowband (issue 30).
+    assert len(images) == len(SAMPLES) + 3
     colour = [image for src, image in images.items() if "color=true" in src]
-    assert [image.mode for image in colour] == ["RGB"]
+    assert [image.mode for image in colour] == ["RGB"] * 3
     assert all(max(image.size) == 300 for image in images.values())
 
 

@@ -65,6 +65,8 @@ ERROR_CACHE_CONTROL = "no-store"
 ALIGNMENT_HEADER = "X-Thumbnail-Alignment"
 ORIENTATION_HEADER = "X-Thumbnail-Orientation"
 COLOR_BALANCE_HEADER = "X-Thumbnail-Color-Balance"
+#: On colour images: the filter family, palette and frame of each channel.
+COLOR_FRAMES_HEADER = "X-Thumbnail-Color-Frames"
 #: On cutouts: ``padded`` (part of it fell outside the frame) or ``inside``.
 CUTOUT_HEADER = "X-Thumbnail-Cutout"
 _FRAME_ID = re.compile(r"[0-9]{1,18}")
@@ -82,6 +84,7 @@ def cors_config(allow_origin: str) -> CORSConfig:
             ALIGNMENT_HEADER,
             ORIENTATION_HEADER,
             COLOR_BALANCE_HEADER,
+            COLOR_FRAMES_HEADER,
             CUTOUT_HEADER,
         ],
         max_age=600,
@@ -217,6 +220,8 @@ def _result_response(result: Result, mode: str, max_age: int) -> Response:
         headers[ORIENTATION_HEADER] = result.orientation
     if result.color_balance is not None:
         headers[COLOR_BALANCE_HEADER] = result.color_balance
+    if result.color_frames is not None:
+        headers[COLOR_FRAMES_HEADER] = result.color_frames
     if result.cutout is not None:
         headers[CUTOUT_HEADER] = result.cutout
     if mode == "inline" and result.thumbnail_bytes is not None:
@@ -342,6 +347,8 @@ def thumbnail(identifier: str) -> Response:
     extra = {"key": result.key, "cached": result.cached, "mode": mode}
     if result.color_balance is not None:
         extra["color_balance"] = result.color_balance
+    if result.color_frames is not None:
+        extra["color_frames"] = result.color_frames
     logger.info("thumbnail", extra=extra)
     response = _result_response(result, mode, RESULT_MAX_AGE[service.settings.url_signer])
     if chosen is not None:  # the answer depends on Accept: caches must key on it

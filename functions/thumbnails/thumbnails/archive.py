@@ -43,6 +43,7 @@ from .errors import (
     UpstreamThrottled,
     UpstreamTimeout,
 )
+from .filter_sets import DEFAULT_PALETTE, ColorSet, select_color_set
 from .settings import Settings
 from .versions import normalise_etag
 from .watched_http import ConnectionSlot, tracking, watched_session
@@ -54,7 +55,8 @@ Frame = dict[str, Any]
 
 #: The reduction level of the frames a colour composite is made of (BANZAI's e91 products).
 COLOR_REDUCTION_LEVEL = 91
-#: Filters of the red, visual and blue channels, in the order the renderer expects.
+#: Filters of the red, visual and blue channels of the old service's (Johnson-Cousins) set;
+#: the other families are in `thumbnails.filter_sets`.
 COLOR_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("red", ("R", "rp")),
     ("visual", ("V",)),
@@ -290,25 +292,31 @@ class ArchiveClient:
         request_id: int | str,
         authorization: str | None = None,
         *,
+        requested: Frame | None = None,
+        palette: str = DEFAULT_PALETTE,
         deadline: Deadline | None = None,
-    ) -> list[Frame]:
-        """The red, visual and blue frames of a request, in that order (reduction level 91).
+    ) -> ColorSet:
+        """The red, green and blue frames of a request (reduction level 91), by filter family.
 
-        The first frame of each filter group is taken, as the old service did.
+        See `thumbnails.filter_sets`: the family is the requested frame's (Johnson-Cousins
+        ``R``/``rp``, ``V``, ``B`` first, as the old service), mapped by wavelength or by
+        `palette`; the requested frame takes its own channel, the others are their filter's
+        frames nearest in time to it (without `requested`: the first of each filter, as the
+        old service).
+
+        Returns
+        -------
+        ColorSet
+            Iterates over the three records, red first.
 
         Raises
         ------
         FrameNotFound
-            ``RVB frames not found`` when a filter is missing.
+            ``RVB frames not found: ...`` (a channel missing) or ``Wrong combination of RVB
+            frames: ...`` (families mixed), naming what was found and what is missing.
         """
         frames = self.frames_of_request(request_id, authorization, deadline=deadline)
-        selected = []
-        for _colour, filters in COLOR_FILTERS:
-            match = next((f for f in frames if f.get("primary_optical_element") in filters), None)
-            if match is None:
-                raise FrameNotFound("RVB frames not found")
-            selected.append(match)
-        return selected
+        return select_color_set(frames, requested, palette)
 
     def _get_json(
         self,

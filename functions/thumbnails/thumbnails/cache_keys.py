@@ -124,6 +124,8 @@ CHANNELS = "channels"
 ALIGNMENT = "alignment"
 ORIENTATION = "orientation"
 COLOR_BALANCE = "color-balance"
+#: Colour only: the family, palette and frames of the channels (`filter_sets.ColorSet.describe`).
+COLOR_FRAMES = "color-frames"
 CUTOUT = "cutout"
 #: The image's celestial WCS as compact JSON (`thumbnails.imaging.avm.ImageWcs.to_metadata`,
 #: about 200 bytes of S3's 2 KB of user metadata): a hit answers the JSON ``wcs`` from it
@@ -146,6 +148,8 @@ def thumbnail_metadata(
     version: str,
     thumbnail: Thumbnail,
     channels: Sequence[tuple[str, str]] = (),
+    *,
+    color_frames: str | None = None,
 ) -> dict[str, str]:
     """The object metadata stored with a rendered thumbnail.
 
@@ -158,6 +162,8 @@ def thumbnail_metadata(
         and the image's WCS is kept for the hits to come.
     channels : sequence of (basename, version), optional
         A colour composite's three channels; empty for a single frame.
+    color_frames : str, optional
+        A colour composite's family, palette and channel frames, for its hits' header.
 
     Returns
     -------
@@ -175,4 +181,6 @@ def thumbnail_metadata(
         metadata[CUTOUT] = "padded" if thumbnail.padded else "inside"
     if thumbnail.wcs is not None:
         metadata[WCS] = thumbnail.wcs.to_metadata()
+    if color_frames is not None:
+        metadata[COLOR_FRAMES] = color_frames
     return metadata

@@ -59,6 +59,11 @@ box).</td></tr>
 <td>Colormap of a single frame (an RGB image): <code>gray</code>, <code>viridis</code>,
 <code>inferno</code>, <code>magma</code>, <code>plasma</code>, <code>cividis</code>,
 <code>hot</code>, <code>afmhot</code>, <code>bone</code> or <code>cubehelix</code>.</td></tr>
+<td>Compose three frames of the same request, of one filter family (R/rp, V, B; SDSS
+ip, rp, gp; narrowband SII, H-Alpha, OIII), longest wavelength red.</td></tr>
+<tr><td><code>palette</code></td><td>wavelength</td>
+<td>Narrowband colour: <code>wavelength</code> (<code>sho</code>: SII, H-Alpha, OIII),
+<code>hoo</code> (H-Alpha, OIII, OIII) or <code>lco</code> (H-Alpha, OIII, SII).</td></tr>
 <tr><td><code>orientation</code></td><td>north</td>
 <td><code>north</code>: north up, east left, from the frame's WCS (turned to the nearest
 quarter turn, mirrored when the camera sees the sky mirrored), as LCO's previous renderer

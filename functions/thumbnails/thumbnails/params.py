@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from .errors import InvalidParameter
 from .imaging.colormaps import COLORMAPS, GRAY
+from .filter_sets import DEFAULT_PALETTE, PALETTES, normalise_palette
 from .positions import CUTOUT_PARAMETERS, Cutout, PixelCutout, SkyCutout, parse_cutout
 
 #: Bumped whenever rendering changes what the same parameters produce, so stale cache
@@ -154,6 +155,10 @@ class ThumbnailParams:
     wcs : bool
         Write the image's celestial WCS into it as AVM XMP (`thumbnails.imaging.avm`), when
         the frame has one. The API's JSON ``wcs`` is given either way.
+    palette : str
+        Colour only: how a narrowband set's lines become red, green and blue, one of
+        `thumbnails.filter_sets.PALETTES` (``wavelength``, the default, ``hoo``, ``lco``;
+        ``sho`` is ``wavelength``).
     """
 
     width: int = 200
@@ -169,6 +174,7 @@ class ThumbnailParams:
     cutout: Cutout | None = None
     cmap: str = GRAY
     wcs: bool = DEFAULT_WCS
+    palette: str = DEFAULT_PALETTE
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -211,6 +217,12 @@ class ThumbnailParams:
         object.__setattr__(self, "median", bool(self.median))
         object.__setattr__(self, "color", bool(self.color))
         object.__setattr__(self, "wcs", bool(self.wcs))
+        palette = normalise_palette(self.palette) if isinstance(self.palette, str) else None
+        if palette not in PALETTES:
+            raise InvalidParameter(
+                "palette", f"must be one of {', '.join(PALETTES)}, got {_shown(str(self.palette))}"
+            )
+        object.__setattr__(self, "palette", palette)
         if self.cutout is not None and not isinstance(self.cutout, SkyCutout | PixelCutout):
             raise InvalidParameter("cutout", f"expected a sky or pixel cutout, got {self.cutout!r}")
         if self.color and self.format == FITS_FORMAT:
@@ -275,6 +287,8 @@ class ThumbnailParams:
             kwargs["orientation"] = values["orientation"].strip().lower()
         if "cmap" in values:
             kwargs["cmap"] = values["cmap"].strip().lower()
+        if "palette" in values:
+            kwargs["palette"] = values["palette"]
         if "format" in values:
             fmt = values["format"].strip().lower()
             kwargs["format"] = _FORMAT_ALIASES.get(fmt, fmt)
@@ -316,6 +330,8 @@ class ThumbnailParams:
             # on the box either (not resampled). Image formats' keys are untouched.
             for name in _NOT_FITS + (("width", "height") if self.cutout is not None else ()):
                 normalised.pop(name, None)  # cmap and wcs may have gone above
+        if self.palette == DEFAULT_PALETTE or not self.color:
+            del normalised["palette"]  # keys are as before palettes; grey ignores it
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 

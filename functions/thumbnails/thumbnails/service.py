@@ -28,6 +28,7 @@ from .archive import Download, Frame
 from .cache_keys import (
     ALIGNMENT,
     COLOR_BALANCE,
+    COLOR_FRAMES,
     CUTOUT,
     ORIENTATION,
     SUPERSEDED_EXPIRATION_DAYS,
@@ -39,6 +40,7 @@ from .cache_keys import (
 from .deadline import Deadline
 from .eligibility import EligibilityRules, check_eligible
 from .errors import DeadlineExceeded, InvalidParameter, UpstreamError
+from .filter_sets import DEFAULT_PALETTE, ColorSet
 from .frame_objects import basename_of
 from .params import FITS_FORMAT, RenderLimits, ThumbnailParams
 from .settings import Settings
@@ -68,8 +70,10 @@ class Archive(Protocol):
         request_id: int | str,
         authorization: str | None = None,
         *,
+        requested: Frame | None = None,
+        palette: str = DEFAULT_PALETTE,
         deadline: Deadline | None = None,
-    ) -> list[Frame]: ...
+    ) -> ColorSet: ...
 
     def download(
         self, url: str, authorization: str | None = None, *, deadline: Deadline | None = None
@@ -119,8 +123,8 @@ class Result:
         ``"detector-spectrum"``); None for a cached image stored without it.
     color_balance : str or None
         Colour only: how the channels were put on one flux scale (``"zeropoint"``,
-        ``"stars"`` or ``"none"``; None for a colour thumbnail cached before this was
-        recorded).
+        ``"stars"``, ``"none"`` or, narrowband, ``"per-channel"``; None for a colour
+        thumbnail cached before this was recorded).
     cutout : str or None
         Cutouts only: ``"padded"`` when part of the cutout fell outside the frame, else
         ``"inside"``.
@@ -128,6 +132,10 @@ class Result:
         The image's celestial WCS (`thumbnails.imaging.avm.ImageWcs.as_json`), from the
         render or, on a hit, from the object's metadata; None for a frame without a usable
         WCS, or an image cached before this was recorded.
+    color_frames : str or None
+        Colour only: the family, palette and the frame of each channel
+        (`thumbnails.filter_sets.ColorSet.describe`); None for a colour thumbnail cached
+        before this was recorded.
     thumbnail_bytes : bytes or None
         The image, when rendered now or asked for (``inline_limit``) and small enough.
     render_ms : float or None
@@ -146,6 +154,7 @@ class Result:
     color_balance: str | None = None
     cutout: str | None = None
     wcs: dict | None = None
+    color_frames: str | None = None
     thumbnail_bytes: bytes | None = None
     render_ms: float | None = None
     source_bytes: int = 0
@@ -250,16 +259,28 @@ class ThumbnailService:
         record = self.lookup(frame, authorization, deadline)
         check_eligible(record, self.rules, color=params.color)
         requested = _Source.of(record)
-        channels = (
-            [
-                requested if _same_frame(channel, record) else _Source.of(channel)
-                for channel in self.archive.color_frames(
-                    record["request_id"], authorization, deadline=deadline
-                )
-            ]
-            if params.color
-            else [requested]
-        )
+        channels = [requested]
+        color_frames = None
+        if params.color:
+            color_set = self.archive.color_frames(
+                record["request_id"],
+                authorization,
+                requested=record,
+                palette=params.palette,
+                deadline=deadline,
+            )
+            # One source per frame: a frame in two channels (palette=hoo) is fetched once.
+            sources: dict[object, _Source] = {}
+            channels = []
+            for channel in color_set:
+                if _same_frame(channel, record):
+                    channels.append(requested)
+                    continue
+                ident = channel.get("id")
+                ident = ident if ident is not None else id(channel)
+                channels.append(sources.setdefault(ident, _Source.of(channel)))
+            color_frames = color_set.describe([c.basename for c in channels])
+            logger.info("colour frames: %s", color_frames)
         for source in {id(s): s for s in (requested, *channels)}.values():
             if source.version is None:
                 # No usable md5 in the record: the version is only known from the file.
@@ -293,6 +314,7 @@ class ThumbnailService:
                 color_balance=stored.metadata.get(COLOR_BALANCE) if params.color else None,
                 cutout=stored.metadata.get(CUTOUT) if params.cutout is not None else None,
                 wcs=_stored_wcs(stored.metadata.get(WCS)),
+                color_frames=stored.metadata.get(COLOR_FRAMES) if params.color else None,
                 thumbnail_bytes=data,
             )
 
@@ -305,6 +327,7 @@ class ThumbnailService:
             requested.version,
             thumbnail,
             [(c.basename, c.version) for c in channels] if params.color else (),
+            color_frames=color_frames,
         )
         self.store.put(
             key, thumbnail.data, thumbnail.content_type, metadata=metadata, deadline=deadline
@@ -323,6 +346,7 @@ class ThumbnailService:
             cutout=metadata.get(CUTOUT),
             # From the metadata just stored, as a hit reads it: the two answers are equal.
             wcs=_stored_wcs(metadata.get(WCS)),
+            color_frames=color_frames,
             thumbnail_bytes=thumbnail.data if small else None,
             render_ms=render_ms,
             source_bytes=source_bytes,
@@ -377,9 +401,13 @@ class ThumbnailService:
         Returns the thumbnail, bytes read and ms spent."""
         render = self._renderer()
         frames = []
+        loaded: dict[int, object] = {}  # a frame in two channels is loaded once
         source_bytes = 0
         render_seconds = 0.0
         for source in sources:
+            if id(source) in loaded:
+                frames.append(loaded[id(source)])
+                continue
             download = self._download(source, authorization, deadline)
             source_bytes += len(download.data)
             started = self._clock()
@@ -403,6 +431,7 @@ class ThumbnailService:
                     download.data, limits=self.limits, cutout=params.cutout, reference=reference
                 )
             )
+            loaded[id(source)] = frames[-1]
             render_seconds += self._clock() - started
             source.download = None
             del download

@@ -146,7 +146,10 @@ def test_a_missing_filter_is_a_404_rvb_frames_not_found(world, missing):
         world.add_frame(frame_record(filter="ip"), by_basename=False)
     response = world.invoke("api-color.json")
     assert response["statusCode"] == 404
-    assert body_json(response) == {"message": "RVB frames not found"}
+    # The old service's message, now saying what was found and what is missing.
+    message = body_json(response)["message"]
+    assert message.startswith("RVB frames not found for the ")
+    assert message.endswith(", ".join(("ip", "rp", "gp") if missing == "rp" else (missing,)))
     assert world.downloads() == []  # refused from the records, before any download
     assert world.s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
     assert set(records) == set(filters)

@@ -137,7 +137,9 @@ def test_colour_frames_are_the_first_red_visual_and_blue_of_the_request(mock, cl
 def test_a_missing_colour_filter_is_rvb_frames_not_found(mock, client):
     frames = [frame_record(i, f"f{i}", filter=f) for i, f in enumerate(["rp", "V"])]
     mock.get(f"{ARCHIVE}frames/", json={"count": 2, "results": frames})
-    with pytest.raises(FrameNotFound, match="^RVB frames not found$"):
+    with pytest.raises(
+        FrameNotFound, match="^RVB frames not found .*: the request has rp, V; missing B$"
+    ):
         client.color_frames(77)
 
 

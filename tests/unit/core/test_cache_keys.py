@@ -110,3 +110,51 @@ class TestCacheKeys:
         # "^...$" with re.match accepted a trailing newline; the whole string must match.
         with pytest.raises(InvalidParameter, match="basename"):
             validate_basename(basename)
+
+
+class TestColourKeysBeforeFilterSets:
+    """Issue 30 (filter families, ``palette=``) leaves every existing colour key as it was:
+    digests computed by the service before it, with ``COLOR_RENDER_VERSION`` "2"."""
+
+    CHANNELS = [(f"coj2m002-ep02-20260102-000{i}-e91", "0123456789abcdef" * 2) for i in (1, 2, 3)]
+
+    @pytest.mark.parametrize(
+        ("params", "digest", "key"),
+        [
+            (
+                ThumbnailParams(color=True),
+                "a6fb03ed6ae2fd1cb417d1d36404191d",
+                "e5591ee12c078c09b8d4784c8a530ada.jpg",
+            ),
+            (
+                ThumbnailParams(color=True, stretch="asinh", width=500, format="png"),
+                "39637e4159c4d1070f89bcc34cbc9732",
+                "c2e3f1f09d136bd68841c7f848edb09d.png",
+            ),
+            (
+                ThumbnailParams(color=True, median=True, percentile=99.0),
+                "5bed65833dc7fdebc098e4cab53b6bab",
+                "81aa75c930ee1d65275a04fbdbba6e34.jpg",
+            ),
+            (  # the default palette, by either name, is no palette at all
+                ThumbnailParams(color=True, palette="sho"),
+                "a6fb03ed6ae2fd1cb417d1d36404191d",
+                "e5591ee12c078c09b8d4784c8a530ada.jpg",
+            ),
+        ],
+    )
+    def test_rvb_keys_are_pinned(self, params, digest, key):
+        basename, version = self.CHANNELS[0]
+        assert params.digest() == digest
+        assert thumbnail_key(basename, version, params, self.CHANNELS) == (
+            f"{basename}/{version}/{key}"
+        )
+
+    def test_a_palette_is_its_own_key_and_only_in_colour(self):
+        basename, version = self.CHANNELS[0]
+        keys = {
+            thumbnail_key(basename, version, ThumbnailParams(color=True, palette=p), self.CHANNELS)
+            for p in ("wavelength", "hoo", "lco")
+        }
+        assert len(keys) == 3
+        assert ThumbnailParams(palette="hoo").digest() == ThumbnailParams().digest()

@@ -19,7 +19,8 @@ IMAGING = ROOT / "functions" / "thumbnails" / "thumbnails" / "imaging"
 #: Third-party packages of the network and of Lambda.
 FORBIDDEN_PACKAGES = {"boto3", "botocore", "requests", "aws_lambda_powertools", "urllib3"}
 #: Modules of the package that the core may import from outside itself: pure parsing and errors.
-ALLOWED_PARENT_MODULES = {"params", "positions", "errors"}
+#: (`filter_sets` is pure too: which filters make a colour set, which are narrowband.)
+ALLOWED_PARENT_MODULES = {"params", "positions", "errors", "filter_sets"}
 #: How the environment is read (the settings object owns that).
 ENVIRONMENT_NAMES = {"environ", "getenv", "environb", "getenvb"}
 

@@ -106,7 +106,8 @@ class Thumbnail:
     color_balance : str or None
         Colour images only: how the channels were put on one flux scale, ``"zeropoint"``
         (BANZAI's ``L1ZP``), ``"stars"`` (the field's stars neutral) or ``"none"`` (see
-        `thumbnails.imaging.color_balance`); None for single frames.
+        `thumbnails.imaging.color_balance`), or ``"per-channel"`` (a narrowband set, each
+        line on its own range: `thumbnails.imaging.narrowband`); None for single frames.
     padded : bool or None
         Cutouts only: True when part of the cutout fell outside the frame (padded,
         transparent in PNG and WebP, black in JPEG); None for whole frames.
@@ -315,42 +316,58 @@ def _color_levels(
     """RGB levels of aligned channels: skies removed, fluxes balanced, one stretch for all,
     and the `saturated` pixels (in any channel) white (`saturation.whiten`).
 
-    Returns the levels, the balance method (``zeropoint``, ``stars`` or ``none``) and the
-    sky pixels (for `color_match.sky_shifts`).
+    A narrowband set (every ``FILTER`` a line: `filter_sets.is_narrowband`) is balanced per
+    channel instead (`narrowband`): each line on its own range.
+
+    Returns the levels, the balance method (``zeropoint``, ``stars``, ``none`` or
+    ``per-channel``) and the sky pixels (for `color_match.sky_shifts`).
     """
+    from ..filter_sets import is_narrowband
     from .color_balance import balance_channels  # imported only for colour
     from .color_match import match_smoothing, sky_mask
     from .saturation import whiten
 
     samples = [frame.samples for frame in frames]
-    balance = balance_channels(
-        images, samples, [frame.header for frame in frames], bin_factor=bin_factor, aligned=aligned
-    )
+    headers = [frame.header for frame in frames]
+    if is_narrowband([header.get("FILTER") for header in headers]):
+        from .narrowband import per_channel_balance  # emission lines: each on its own range
+
+        own = params.stretch == "linear" or params.median  # where the user says white is
+        balance = per_channel_balance(samples, *((params.percentile,) if own else ()))
+    else:
+        balance = balance_channels(images, samples, headers, bin_factor=bin_factor, aligned=aligned)
     fluxes = balance.apply(images)
     sky = sky_mask(fluxes)
     fluxes = match_smoothing(fluxes, sky)
     flux_samples = balance.apply_samples(samples)
-    if params.stretch == "asinh":
+    white = getattr(balance, "white", None)  # narrowband: each channel's own range
+    if params.stretch == "asinh" and white is None:
         levels = _lupton_rgb(fluxes, stretch=_lupton_stretch(flux_samples))
     else:
-        levels = _shared_stretch(fluxes, flux_samples, params, bin_factor)
+        levels = _shared_stretch(fluxes, flux_samples, params, bin_factor, white=white)
     # Here, where the channels have become RGB, whatever balanced and stretched them.
     return whiten(levels, saturated), balance.method, sky
 
 
 def _shared_stretch(
-    fluxes: list[np.ndarray], samples: list[np.ndarray], params: ThumbnailParams, bin_factor: int
+    fluxes: list[np.ndarray],
+    samples: list[np.ndarray],
+    params: ThumbnailParams,
+    bin_factor: int,
+    *,
+    white: float | None = None,
 ) -> np.ndarray:
     """Every channel through the same display curve: black just above the sky (zero flux),
-    one white point (the channels' median range) and one pixel noise (their median), so
-    that equal fluxes get equal levels."""
+    one white point (the channels' median range, or `white`) and one pixel noise (their
+    median), so that equal fluxes get equal levels."""
     spans, noises = [], []
     for values in samples:
         low, high = limits(params.stretch, values, params.percentile)
         spans.append(high - low)
         noises.append(robust_sigma(values))
     noise = float(np.median(noises))
-    interval = (COLOR_BLACK_SIGMAS * noise, float(np.median(spans)))
+    top = float(np.median(spans)) if white is None else white
+    interval = (COLOR_BLACK_SIGMAS * noise, top)
     levels = np.dstack(
         [
             scale_channel(
@@ -405,7 +422,7 @@ def render_frames(
     *,
     source: tuple[str | None, str | None] = (None, None),
 ) -> Thumbnail:
-    """Render one frame, or three (R, V, B) when ``params.color``, into a thumbnail.
+    """Render one frame, or three (red, green, blue) when ``params.color``, into a thumbnail.
 
     Parameters
     ----------

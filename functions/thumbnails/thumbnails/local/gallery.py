@@ -14,10 +14,11 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..errors import FrameNotFound
+from ..filter_sets import select_color_set
+
 GALLERY_SIZE = 300
 LARGE_SIZE = 1000
-#: Filters that make up a colour composite, as the API picks them (red, visual, blue).
-_CHANNELS = {"R": "red", "rp": "red", "V": "visual", "B": "blue"}
 
 
 def thumbnail_url(basename: str, **params: object) -> str:
@@ -27,16 +28,22 @@ def thumbnail_url(basename: str, **params: object) -> str:
 
 
 def colour_sets(frames: Sequence[Mapping[str, Any]]) -> list[dict[str, Mapping[str, Any]]]:
-    """The requests with a reduced red, visual and blue frame: ``[{"red": frame, ...}]``."""
-    by_request: dict[object, dict[str, Mapping[str, Any]]] = {}
+    """The requests with a complete colour set of reduced frames (any filter family, as the API
+    picks them): ``[{"red": frame, "visual": frame, "blue": frame}]`` ("visual": green)."""
+    by_request: dict[object, list[Mapping[str, Any]]] = {}
     for frame in frames:
-        channel = _CHANNELS.get(str(frame.get("primary_optical_element")))
-        if channel is None or frame.get("request_id") is None:
+        if frame.get("request_id") is None or frame.get("reduction_level") != 91:
             continue
-        if frame.get("reduction_level") != 91:
+        by_request.setdefault(frame["request_id"], []).append(frame)
+    sets = []
+    for group in by_request.values():
+        # As the API picks them (`filter_sets`): any family, mapped by wavelength.
+        try:
+            chosen = select_color_set(group)
+        except FrameNotFound:
             continue
-        by_request.setdefault(frame["request_id"], {}).setdefault(channel, frame)
-    return [channels for channels in by_request.values() if len(channels) == 3]
+        sets.append(dict(zip(("red", "visual", "blue"), chosen, strict=True)))
+    return sets
 
 
 def shared_basenames(frames: Sequence[Mapping[str, Any]]) -> set[str]:

@@ -11,7 +11,10 @@ thumbnails on a fresh machine with no data and no network:
 - a colour set: three reduced frames of one request (one ``REQNUM``) through the ``rp``, ``V``
   and ``B`` filters, with small pointing shifts matched by their WCS. As BANZAI writes them,
   only the ``rp`` frame carries a photometric zero point (``L1ZP``: BANZAI 1.40 calibrates
-  ``gp``, ``rp``, ``ip`` and ``zs`` only), so the composite is white-balanced on its stars.
+  ``gp``, ``rp``, ``ip`` and ``zs`` only), so the composite is white-balanced on its stars;
+- an SDSS colour set (``ip``, ``rp``, ``gp``, each with its zero point: balanced by them);
+- a narrowband set (``SII``, ``H-Alpha``, ``OIII``) of an emission nebula whose lines differ
+  twentyfold in surface brightness and in extent, with the faint stars of narrow filters.
 
 Every frame is deterministic: fixed seeds, and Rice dithering seeded from the data
 (``DITHER_SEED_CHECKSUM``), so the same code writes the same bytes.
@@ -37,7 +40,9 @@ class SampleSpec:
     Shapes are numpy ``(rows, cols)``. `shift` moves the pointing by ``(dx, dy)`` pixels (the
     stars and the WCS reference pixel move together), `color` scales the stars' fluxes,
     `hot_column` adds a defective column (as the Sinistro camera's frames show), `zeropoint`
-    is BANZAI's ``L1ZP`` (the magnitude of one count per second), None for none.
+    is BANZAI's ``L1ZP`` (the magnitude of one count per second), None for none; `nebula` is
+    the peak surface brightness (e-/pixel) of the field's emission nebula in this filter and
+    `nebula_radius` its extent (a fraction of the frame's side).
     """
 
     name: str
@@ -58,6 +63,8 @@ class SampleSpec:
     target: str = "SYN-FIELD-1"
     hot_column: bool = False
     zeropoint: float | None = None
+    nebula: float = 0.0
+    nebula_radius: float = 0.2
 
     @property
     def filename(self) -> str:
@@ -123,6 +130,61 @@ SAMPLES: tuple[SampleSpec, ...] = (
             ]
         )
     ),
+    *(
+        SampleSpec(
+            name=f"elp1m008-fa05-20260315-{20 + i:04d}-e91",
+            shape=(512, 512),
+            filter=filt,
+            request=3500004,
+            date=f"2026-03-16T03:1{2 * i}:00.000",
+            field_seed=3500004,
+            sky=sky,
+            color=color,
+            shift=shift,
+            stars=500,
+            fwhm=3.0,
+            scale=0.389,
+            crval=(83.8, -5.4),
+            exptime=120.0,
+            target="SYN-FIELD-4",
+            zeropoint=zeropoint,
+        )
+        for i, (filt, sky, color, shift, zeropoint) in enumerate(
+            [
+                ("ip", 700.0, 0.78, (0.0, 0.0), 24.6),
+                ("rp", 500.0, 1.0, (3.2, 1.7), 24.93),
+                ("gp", 250.0, 1.05, (-1.4, -4.6), 25.1),
+            ]
+        )
+    ),
+    *(
+        SampleSpec(
+            name=f"cpt1m010-fa16-20260315-{30 + i:04d}-e91",
+            shape=(512, 512),
+            filter=filt,
+            request=3500005,
+            date=f"2026-03-16T21:{10 * i:02d}:00.000",
+            field_seed=3500005,
+            sky=25.0,
+            color=0.06,  # a 3 nm filter passes a few percent of a broadband's starlight
+            shift=shift,
+            stars=400,
+            fwhm=3.4,
+            scale=0.389,
+            crval=(270.9, -24.4),
+            exptime=300.0,
+            target="SYN-NEBULA-5",
+            nebula=nebula,
+            nebula_radius=radius,
+        )
+        for i, (filt, shift, nebula, radius) in enumerate(
+            [
+                ("SII", (0.0, 0.0), 60.0, 0.34),
+                ("H-Alpha", (2.1, -1.3), 1200.0, 0.26),
+                ("OIII", (-3.0, 2.4), 60.0, 0.14),
+            ]
+        )
+    ),
 )
 
 
@@ -151,6 +213,30 @@ def _moffat_stars(image: Any, spec: SampleSpec) -> None:
         )
 
 
+def _nebula(image: Any, spec: SampleSpec) -> None:
+    """Add the field's emission nebula in `spec.filter`'s line to `image` in place: a clumpy
+    shell of `spec.nebula_radius`, its clumps the field's (shared by the set's lines)."""
+    import numpy as np
+
+    rows, cols = spec.shape
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    x = xx - (cols - 1) / 2.0 - spec.shift[0]
+    y = yy - (rows - 1) / 2.0 - spec.shift[1]
+    r = np.hypot(x, y) / (spec.nebula_radius * min(rows, cols))
+    rng = np.random.default_rng(spec.field_seed)
+    # Clumps and lanes: a few smooth plane waves, the same for every line of the field.
+    texture = np.ones(spec.shape)
+    for _ in range(8):
+        angle, wavelength = rng.uniform(0, np.pi), rng.uniform(40.0, 160.0)
+        phase = rng.uniform(0, 2 * np.pi)
+        along = (x * np.cos(angle) + y * np.sin(angle)) * (2 * np.pi / wavelength)
+        texture += 0.3 * np.sin(along + phase)
+    # An elongated, lopsided shell: brighter to one side, as ionised gas against a cloud.
+    r = r * (1.0 + 0.25 * np.cos(np.arctan2(y, x) - 0.6))
+    shell = np.exp(-0.5 * ((r - 0.8) / 0.25) ** 2) + 0.6 * np.exp(-0.5 * (r / 0.5) ** 2)
+    image += spec.nebula * np.clip(texture, 0.2, None) * shell / 1.6
+
+
 def sky_electrons(spec: SampleSpec) -> Any:
     """The frame's image in electrons: sky, stars, Poisson and read noise (a hot column).
 
@@ -163,6 +249,8 @@ def sky_electrons(spec: SampleSpec) -> Any:
 
     image = np.full(spec.shape, spec.sky)
     _moffat_stars(image, spec)
+    if spec.nebula:
+        _nebula(image, spec)
     rng = np.random.default_rng(zlib.crc32(spec.name.encode()))  # this exposure's noise
     image = rng.poisson(image).astype(np.float64) + rng.normal(0.0, 9.0, spec.shape)
     if spec.hot_column:  # the same detector column in every frame of this camera
