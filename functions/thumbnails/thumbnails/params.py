@@ -26,6 +26,8 @@ RENDER_VERSION = "v2"
 #: that a change to colour rendering leaves the single-frame cache alone. 2: skies
 #: subtracted and channels flux-balanced (issue 16).
 COLOR_RENDER_VERSION = "2"
+#: The same for planets (``planet=true``, `thumbnails.imaging.planet`), as ``planet_render``.
+PLANET_RENDER_VERSION = "1"
 
 STRETCHES = ("zscale", "linear", "log", "sqrt", "asinh")
 #: ``north``: north up, east left from the frame's WCS (as fits2image); ``detector``: FITS
@@ -134,6 +136,10 @@ class ThumbnailParams:
         has one) or ``detector`` (FITS row 1 at the bottom).
     cutout : SkyCutout or PixelCutout, optional
         Render only this square of the frame (`positions`); None for the whole frame.
+    planet : bool
+        Find the planet (the brightest extended object), crop a square around it, align
+        colour channels on it and stretch it linearly (`thumbnails.imaging.planet`); white
+        at the disk's `percentile`, `stretch` and `median` do not apply. Not with a cutout.
     """
 
     width: int = 200
@@ -147,6 +153,7 @@ class ThumbnailParams:
     color: bool = False
     orientation: str = "north"
     cutout: Cutout | None = None
+    planet: bool = False
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -182,6 +189,12 @@ class ThumbnailParams:
         object.__setattr__(self, "color", bool(self.color))
         if self.cutout is not None and not isinstance(self.cutout, SkyCutout | PixelCutout):
             raise InvalidParameter("cutout", f"expected a sky or pixel cutout, got {self.cutout!r}")
+        object.__setattr__(self, "planet", bool(self.planet))
+        if self.planet and self.cutout is not None:
+            # The planet's crop is found, not asked for: two crops of one frame conflict.
+            raise InvalidParameter(
+                "planet", "cannot be combined with a cutout (ra/dec/fov or x/y/size)"
+            )
 
     # ------------------------------------------------------------------ parsing
     @classmethod
@@ -227,7 +240,7 @@ class ThumbnailParams:
             kwargs["percentile"] = _parse_float("percentile", values["percentile"], 0.0, 100.0)
             if kwargs["percentile"] == 0.0:
                 raise InvalidParameter("percentile", "must be greater than 0")
-        for name in ("median", "color"):
+        for name in ("median", "color", "planet"):
             if name in values:
                 kwargs[name] = parse_bool(name, values[name])
         if "label" in values:
@@ -260,7 +273,7 @@ class ThumbnailParams:
         percentile only counts where it is used, the quality not at all for lossless PNG.
         """
         normalised = {f.name: getattr(self, f.name) for f in fields(self)}
-        if not (self.median or self.stretch == "linear"):
+        if not (self.median or self.stretch == "linear" or self.planet):
             normalised["percentile"] = ThumbnailParams.percentile
         if self.format == "png":
             normalised["quality"] = ThumbnailParams.quality
@@ -268,6 +281,13 @@ class ThumbnailParams:
             normalised["color_render"] = COLOR_RENDER_VERSION
         if self.cutout is None:
             del normalised["cutout"]  # keys of whole-frame thumbnails are as before cutouts
+        if self.planet:
+            # A planet's stretch is its own (linear, white at the disk's percentile).
+            normalised["stretch"] = ThumbnailParams.stretch
+            normalised["median"] = ThumbnailParams.median
+            normalised["planet_render"] = PLANET_RENDER_VERSION
+        else:
+            del normalised["planet"]  # keys of every other request are as before planets
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 

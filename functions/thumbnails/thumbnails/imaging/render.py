@@ -95,7 +95,8 @@ class Thumbnail:
         Its size in pixels.
     alignment : str or None
         Colour images only: ``"wcs"`` when the channels were aligned by their WCS,
-        ``"none"`` when they were stacked as they are; None for single frames.
+        ``"none"`` when they were stacked as they are; ``"planet"`` for planets, grey or
+        colour (cropped on the disk, channels aligned on it); None for single frames.
     orientation : str
         What was applied (`Orientation.applied`): ``"north"``, ``"detector"``,
         ``"detector-no-wcs"`` or ``"detector-spectrum"``.
@@ -374,6 +375,8 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         raise InvalidParameter(
             "color", f"needs {expected} frame{'s' if expected > 1 else ''}, got {len(frames)}"
         )
+    if params.planet:
+        return _render_planet(frames, params)
     orientation, (out_w, out_h), factor = _geometry(frames, params)
     for frame in frames:
         frame.expect(factor)  # a streamed frame: one pass for the statistics and the binning
@@ -424,6 +427,35 @@ def render_frames(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail
         orientation=orientation.applied,
         color_balance=balance,
         padded=None if geometry is None else geometry.padded,
+    )
+
+
+def _render_planet(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail:
+    """``planet=true``: the planet found, cropped and (colour) aligned on its disk
+    (`planet`), then shown like any thumbnail: oriented, resized, labelled, encoded."""
+    from .planet import ALIGNED_ON_PLANET, PER_CHANNEL, linear_levels, planet_crop
+
+    orientation = choose_orientation(params.orientation, frames[0].sky_cards)
+    for frame in frames:
+        frame.expect(1)  # the frame's own pixels: the disk may be a few dozen across
+    # No column clipping: it would flatten the disk, which is what is looked at.
+    crop = planet_crop([frame.binned(1)[0] for frame in frames], (params.width, params.height))
+    picture = _as_shown(linear_levels(crop, params.percentile), orientation)
+    out_w, out_h = fit_size(picture.width, picture.height, params.width, params.height)
+    if picture.size != (out_w, out_h):
+        picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
+    if params.label:
+        from .label import draw_label
+
+        draw_label(picture, params.label)
+    return Thumbnail(
+        data=_encode(picture, params),
+        content_type=params.content_type,
+        width=out_w,
+        height=out_h,
+        alignment=ALIGNED_ON_PLANET,
+        orientation=orientation.applied,
+        color_balance=PER_CHANNEL if params.color else None,
     )
 
 
