@@ -414,6 +414,7 @@ def planet_crop(images: Sequence[np.ndarray], box: tuple[int, int]) -> PlanetCro
         x0 = round(disk.x - (side - 1) / 2.0) - pad
         y0 = round(disk.y - (side - 1) / 2.0) - pad
         crop = block_mean(square(image, x0, y0, side + 2 * pad), factor)
+        crop[~np.isfinite(crop)] = np.nan  # an Inf pixel is no data, as in every stretch
         sky, sigma = sky_level(image)
         crop -= np.float32(sky)
         cut.append((crop, x0, y0))
