@@ -67,6 +67,10 @@ cutout, in arcminutes.</td></tr>
 <td>A cutout centred on this pixel (FITS, 1-based; for raw frames, of the whole detector).</td></tr>
 <tr><td><code>size</code></td><td>300</td><td>The side of an <code>x</code>/<code>y</code> cutout,
 in pixels.</td></tr>
+<tr><td><code>planet</code></td><td>false</td>
+<td>A planet frame: the planet found, a square cropped around it, colour channels aligned on
+its disk, a linear stretch (white at the disk's <code>percentile</code>). Not with a cutout;
+422 when the frame has no planet.</td></tr>
 <tr><td><code>image</code></td><td></td>
 <td>Absent: JSON <code>{"url": ..., "propid": ...}</code> with a signed URL valid for
 7 days. <code>true</code>: a 302 redirect to that URL (for <code>&lt;img src&gt;</code>).
