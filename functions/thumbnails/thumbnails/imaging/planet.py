@@ -102,16 +102,20 @@ def sky_level(image: np.ndarray) -> tuple[float, float]:
 
 def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     """`image` block-averaged by `factor` (the ragged edge dropped; a block with a NaN is
-    NaN), summed in place of a view: no copy of the image."""
+    NaN), summed from strided views: no copy of the image, whatever its width."""
     if factor <= 1:
         return image
     rows, cols = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    blocks = image[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor)
-    return blocks.mean(axis=(1, 3), dtype=np.float32)
+    out = np.zeros((rows // factor, cols // factor), dtype=np.float32)
+    for dy in range(factor):
+        for dx in range(factor):
+            out += image[dy:rows:factor, dx:cols:factor]
+    out /= np.float32(factor * factor)
+    return out
 
 
 def _smoothed(image: np.ndarray) -> np.ndarray:
-    """3 x 3 box mean (edges replicated), NaN taken as `fill`: noise down by 3."""
+    """3 x 3 box mean (edges replicated): pixel noise down by 3 (NaN spreads: fill first)."""
     padded = np.pad(image, 1, mode="edge")
     out = np.zeros(image.shape, dtype=np.float32)
     rows, cols = image.shape
@@ -127,7 +131,8 @@ def label_regions(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
     Runs of set pixels are found per row, runs of neighbouring rows that touch are joined
     (union by smallest label, with pointer jumping), and every pixel gets its run's label:
-    vectorised throughout, so it costs in proportion to the set pixels, not the image.
+    vectorised throughout; beyond one pass over the mask, it costs in proportion to the
+    runs and set pixels, not the image.
 
     Parameters
     ----------
@@ -162,12 +167,15 @@ def label_regions(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     a = np.repeat(np.arange(runs), counts)
     offsets = np.arange(a.size) - np.repeat(np.cumsum(counts) - counts, counts)
     b = np.repeat(low, counts) + offsets
-    label = np.arange(runs)
+    label = np.arange(runs)  # every run's root; a root is its own label
     while a.size:
-        joined = np.minimum(label[a], label[b])
+        # Hook the roots of the two ends (not just the ends): whole trees merge at once, so
+        # a long snake of runs takes a few rounds, not one per run.
+        root_a, root_b = label[a], label[b]
+        joined = np.minimum(root_a, root_b)
         before = label.copy()
-        np.minimum.at(label, a, joined)
-        np.minimum.at(label, b, joined)
+        np.minimum.at(label, root_a, joined)
+        np.minimum.at(label, root_b, joined)
         while True:  # pointer jumping: every run to its root
             jumped = label[label]
             if np.array_equal(jumped, label):
