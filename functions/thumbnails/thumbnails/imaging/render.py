@@ -21,6 +21,10 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
    in all three channels, `color_match`), the label is drawn (`label`), and the image is
    encoded.
 
+``planet=true`` takes another road after step 2: the planet is found in the frame's own
+pixels, cropped, its colour channels aligned on the disk and stretched linearly (`planet`),
+then steps 6 and 7 as above.
+
 A `Frame` caches its sample and binned versions, so several presets rendered from one
 `load_frame` decode the file once (a streamed frame: once `prepare` has named them all).
 """
