@@ -84,6 +84,8 @@ FRAMES: tuple[FrameSpec, ...] = (
     FrameSpec("raw-mosaic", _lco(14, ".fits.fz", "e00"), "raw-mosaic", rlevel=0),
     FrameSpec("raw-cube", _lco(15, ".fits", "e00"), "raw-cube", rlevel=0),
     FrameSpec("not-eligible", _lco(16), "grey-rice", obstype="CATALOG"),
+    # A planet (a limb-darkened disk, a moon and a star) for planet=true.
+    FrameSpec("planet", _lco(17), "planet"),
     # A colour set (request 3400777), a request with only its red frame, one with a bad blue.
     FrameSpec("colour-r", _lco(20), "colour-r", reqnum=3400777),
     FrameSpec("colour-v", _lco(21), "colour-v", filter="V", reqnum=3400777),
@@ -268,6 +270,7 @@ PARAMETERS = {
     ),
     "format": st.sampled_from(["jpeg", "jpg", "png", "webp", "PNG", "gif", "", "webp ", "fits"]),
     "color": _BOOLS,
+    "planet": _BOOLS,
     "orientation": st.sampled_from(["north", "detector", "NORTH", "south", ""]),
     "cmap": st.sampled_from(["gray", "viridis", "INFERNO", "hot", " cubehelix ", "jet", ""]),
     "wcs": _BOOLS,
@@ -296,6 +299,8 @@ _GROUPS = st.sampled_from(
         ("cmap",),
         ("cmap", "x", "y"),
         ("color", "palette"),
+        ("planet",),
+        ("planet", "color"),
     ]
 )
 #: A request for a lot of pixels: a large cutout (mostly padding on the pool's small frames)
@@ -330,6 +335,8 @@ def queries(draw: st.DrawFn) -> dict[str, list[str]]:
         query[name] = values
     if "color" in names and draw(st.booleans()):
         query["color"] = ["true"]
+    if "planet" in names and draw(st.booleans()):
+        query["planet"] = ["true"]
     return query
 
 

@@ -41,6 +41,7 @@ from tests.support.fits_factory import (
     reduced_frame_bytes,
     table_only_bytes,
 )
+from tests.support.planet_scene import planet_image
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Fake credentials: nothing here can reach AWS.
@@ -66,6 +67,9 @@ _BUILDERS = {
     ),
     "grey-no-wcs": lambda: _grey(compression="RICE_1", wcs=False),
     "grey-512": lambda: reduced_frame_bytes((512, 512), compression="RICE_1", stars=40),
+    "planet": lambda: reduced_frame_bytes(
+        data=planet_image((200, 240), (120.3, 95.6), radius=20.0), compression="RICE_1"
+    ),
     "grey-gz": lambda: gzip_bytes(_grey(seed=8)),
     "one-row": lambda: broken.image_bytes(np.arange(500, dtype=np.float32)[None, :]),
     "one-column": lambda: broken.image_bytes(np.arange(300, dtype=np.float32)[:, None]),

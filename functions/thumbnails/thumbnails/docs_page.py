@@ -81,6 +81,10 @@ in pixels.</td></tr>
 <tr><td><code>wcs</code></td><td>false</td>
 <td><code>true</code>: the image carries its celestial WCS as AVM XMP (Aladin Lite,
 WorldWide Telescope, pyavm read it); about 1.2 KB, a fifth of a 200 px JPEG.</td></tr>
+<tr><td><code>planet</code></td><td>false</td>
+<td>A planet frame: the planet found, a square cropped around it, colour channels aligned on
+its disk, a linear stretch (white at the disk's <code>percentile</code>). Not with a cutout;
+422 when the frame has no planet.</td></tr>
 <tr><td><code>image</code></td><td></td>
 <td>Absent: JSON <code>{"url": ..., "propid": ..., "wcs": ...}</code> with a signed URL valid
 for 7 days and the image's WCS (<code>ctype</code>, <code>crpix</code>, <code>crval</code>,

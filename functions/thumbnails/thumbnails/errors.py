@@ -75,6 +75,13 @@ class UnreadableFrame(ThumbnailError):
     status = 422
 
 
+class NoPlanetFound(ThumbnailError):
+    """``planet=true`` on a frame with no usable planet: nothing extended stands out of the
+    sky (422); the message says what was found."""
+
+    status = 422
+
+
 class FrameTooLarge(ThumbnailError):
     """The frame exceeds a configured size limit, refused before decompression (413)."""
 

@@ -28,6 +28,8 @@ RENDER_VERSION = "v2"
 #: that a change to colour rendering leaves the single-frame cache alone. 2: skies
 #: subtracted and channels flux-balanced (issue 16); 3: saturated stars white (issue 26).
 COLOR_RENDER_VERSION = "3"
+#: The same for planets (``planet=true``, `thumbnails.imaging.planet`), as ``planet_render``.
+PLANET_RENDER_VERSION = "1"
 
 STRETCHES = ("zscale", "linear", "log", "sqrt", "asinh")
 #: ``north``: north up, east left from the frame's WCS (as fits2image); ``detector``: FITS
@@ -159,6 +161,10 @@ class ThumbnailParams:
         Colour only: how a narrowband set's lines become red, green and blue, one of
         `thumbnails.filter_sets.PALETTES` (``wavelength``, the default, ``hoo``, ``lco``;
         ``sho`` is ``wavelength``).
+    planet : bool
+        Find the planet (the brightest extended object), crop a square around it, align
+        colour channels on it and stretch it linearly (`thumbnails.imaging.planet`); white
+        at the disk's `percentile`, `stretch` and `median` do not apply. Not with a cutout.
     """
 
     width: int = 200
@@ -175,6 +181,7 @@ class ThumbnailParams:
     cmap: str = GRAY
     wcs: bool = DEFAULT_WCS
     palette: str = DEFAULT_PALETTE
+    planet: bool = False
 
     def __post_init__(self) -> None:
         # Validate values built in code as strictly as parsed ones: the object is the contract.
@@ -231,6 +238,17 @@ class ThumbnailParams:
                 "fits gives one frame's own pixels, and a colour composite (color=true) has no "
                 "such pixels: ask for format=fits of each channel's frame, or for an image format",
             )
+        object.__setattr__(self, "planet", bool(self.planet))
+        if self.planet and self.cutout is not None:
+            # The planet's crop is found, not asked for: two crops of one frame conflict.
+            raise InvalidParameter(
+                "planet", "cannot be combined with a cutout (ra/dec/fov or x/y/size)"
+            )
+        if self.planet and self.format == FITS_FORMAT:
+            # A planet's crop and stretch make a picture; its pixels are the frame's own.
+            raise InvalidParameter(
+                "planet", "makes a picture: ask for format=fits without planet=true"
+            )
 
     # ------------------------------------------------------------------ parsing
     @classmethod
@@ -276,7 +294,7 @@ class ThumbnailParams:
             kwargs["percentile"] = _parse_float("percentile", values["percentile"], 0.0, 100.0)
             if kwargs["percentile"] == 0.0:
                 raise InvalidParameter("percentile", "must be greater than 0")
-        for name in ("median", "color", "wcs"):
+        for name in ("median", "color", "wcs", "planet"):
             if name in values:
                 kwargs[name] = parse_bool(name, values[name])
         if "label" in values:
@@ -313,7 +331,7 @@ class ThumbnailParams:
         percentile only counts where it is used, the quality not at all for lossless PNG.
         """
         normalised = {f.name: getattr(self, f.name) for f in fields(self)}
-        if not (self.median or self.stretch == "linear"):
+        if not (self.median or self.stretch == "linear" or self.planet):
             normalised["percentile"] = ThumbnailParams.percentile
         if self.format == "png":
             normalised["quality"] = ThumbnailParams.quality
@@ -332,6 +350,13 @@ class ThumbnailParams:
                 normalised.pop(name, None)  # cmap and wcs may have gone above
         if self.palette == DEFAULT_PALETTE or not self.color:
             del normalised["palette"]  # keys are as before palettes; grey ignores it
+        if self.planet:
+            # A planet's stretch is its own (linear, white at the disk's percentile).
+            normalised["stretch"] = ThumbnailParams.stretch
+            normalised["median"] = ThumbnailParams.median
+            normalised["planet_render"] = PLANET_RENDER_VERSION
+        else:
+            del normalised["planet"]  # keys of every other request are as before planets
         parts = [f"{name}={_canonical_value(normalised[name])}" for name in sorted(normalised)]
         return RENDER_VERSION + "&" + "&".join(parts)
 

@@ -40,8 +40,8 @@ def parse_preset(preset: str, *, max_size: int = DEFAULT_MAX_SIZE) -> ThumbnailP
     SettingsError
         For a malformed preset, an unknown parameter name (the API ignores unknown names,
         but in configuration one is a typo that would silently render the default), an
-        invalid value, ``color`` (pregeneration sees one frame at a time) or a cutout (a
-        position is a request's, not every frame's).
+        invalid value, ``color`` (pregeneration sees one frame at a time), a cutout (a
+        position is a request's, not every frame's) or ``planet``.
     """
     try:
         query = urllib.parse.parse_qs(preset, keep_blank_values=True, strict_parsing=True)
@@ -68,6 +68,11 @@ def parse_preset(preset: str, *, max_size: int = DEFAULT_MAX_SIZE) -> ThumbnailP
         raise SettingsError(
             f"PREGENERATE_PRESETS: {preset!r}: cutouts (ra/dec, x/y) are rendered on request, "
             "not pregenerated for every frame"
+        )
+    if params.planet:
+        raise SettingsError(
+            f"PREGENERATE_PRESETS: {preset!r}: planet=true is rendered on request: most "
+            "frames have no planet"
         )
     return params
 

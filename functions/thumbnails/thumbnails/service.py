@@ -117,7 +117,8 @@ class Result:
     content_type : str
         The image's MIME type.
     alignment : str or None
-        Colour only: how the channels were aligned (``"wcs"`` or ``"none"``).
+        Colour only: how the channels were aligned (``"wcs"`` or ``"none"``); ``"planet"``
+        for planets, grey or colour (cropped on the disk, channels aligned on it).
     orientation : str or None
         How the image was turned (``"north"``, ``"detector"``, ``"detector-no-wcs"``,
         ``"detector-spectrum"``); None for a cached image stored without it.
@@ -309,7 +310,7 @@ class ThumbnailService:
                 key=key,
                 cached=True,
                 content_type=params.content_type,
-                alignment=stored.metadata.get(ALIGNMENT) if params.color else None,
+                alignment=stored.metadata.get(ALIGNMENT) if params.color or params.planet else None,
                 orientation=stored.metadata.get(ORIENTATION),
                 color_balance=stored.metadata.get(COLOR_BALANCE) if params.color else None,
                 cutout=stored.metadata.get(CUTOUT) if params.cutout is not None else None,

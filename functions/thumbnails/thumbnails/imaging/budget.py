@@ -101,6 +101,18 @@ MEDIAN_BYTES: dict[str, float] = {"grey": 13.0, "colour": 10.0}
 #: -2.5 bytes over them opaque, -4.5 transparent), so this is the picture's own size, kept
 #: for safety.
 COLORMAP_BYTES = 4.0
+
+#: ``planet=true`` (`planet`) works on the frame's own pixels, not a binned image: each
+#: channel keeps its unbinned float32 image (`PART_BYTES` a pixel); the planet is searched
+#: in a copy binned to at most `planet.DETECT_SIDE` (smoothing, threshold and labelling:
+#: `PLANET_DETECT_BYTES` a pixel of it, one channel at a time); the crop, at most
+#: `planet.MAX_CROP_SIDE` binned pixels a side, is aligned with float64 FFTs and grids
+#: (`PLANET_CROP_BYTES` a pixel, one channel at a time, each kept at 4). Counted from the
+#: arrays the code allocates, with room to spare (``bench/memory_factor.py`` does not
+#: cover planets yet); tests/unit/imaging/test_planet.py checks a render's traced peak
+#: stays under the estimate.
+PLANET_DETECT_BYTES = 64.0
+PLANET_CROP_BYTES = 160.0
 #: What every render holds besides: the samples, a band of rows being binned, Pillow's and
 #: the encoder's own buffers.
 FIXED_BYTES = 24 * MIB
@@ -135,6 +147,9 @@ class MemoryPlan:
     median : bool
     colormapped : bool
         A single frame through a colormap (``cmap`` not ``gray``): an RGB output.
+    planet : bool
+        ``planet=true``: the frame's own pixels, a detection image and a crop are held
+        instead of a binned image (`estimate`).
     """
 
     channels: int
@@ -148,6 +163,7 @@ class MemoryPlan:
     stretch: str = "zscale"
     median: bool = False
     colormapped: bool = False
+    planet: bool = False
 
     @property
     def factor(self) -> int:
@@ -172,6 +188,8 @@ class MemoryPlan:
 
     def estimate(self) -> int:
         """Peak bytes of the render over what the process held before it."""
+        if self.planet:
+            return self._planet_estimate()
         binned = self.binned_pixels
         rows, cols = self.window
         # While a channel loads: its file, its decoded rows. While it is binned: the row sums
@@ -185,6 +203,25 @@ class MemoryPlan:
             + self.channels * self.part_pixels * PART_BYTES
             + max(loading, summing)
             + self.channels * binned * self.binned_bytes
+        )
+
+    def _planet_estimate(self) -> int:
+        """`estimate` for ``planet=true`` (see `PLANET_CROP_BYTES`)."""
+        from .planet import CROP_MARGIN, DETECT_SIDE, MAX_CROP_SIDE, SHIFT_PAD
+
+        rows, cols = self.window
+        pixels = rows * cols
+        detect = math.ceil(max(rows, cols) / DETECT_SIDE)
+        crop_side = min(MAX_CROP_SIDE, math.ceil(CROP_MARGIN * max(rows, cols))) + 2 * SHIFT_PAD
+        crop = crop_side * crop_side
+        loading = self.file_bytes + self.decode_pixels * DECODE_BYTES
+        return int(
+            FIXED_BYTES
+            + self.channels * self.part_pixels * PART_BYTES
+            + max(loading, pixels * PART_BYTES)
+            + self.channels * pixels * PART_BYTES
+            + (pixels // (detect * detect)) * PLANET_DETECT_BYTES
+            + crop * (PLANET_CROP_BYTES + self.channels * PART_BYTES)
         )
 
     @property
@@ -303,6 +340,7 @@ def _planner(
                 stretch=p.stretch,
                 median=p.median,
                 colormapped=p.cmap != GRAY,
+                planet=p.planet,
             )
 
         return whole

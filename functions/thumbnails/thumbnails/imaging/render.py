@@ -22,6 +22,10 @@ The pipeline, in the order that keeps a 4096 x 4096 frame cheap:
    are looked up in the colormap, `colormaps`), the label is drawn (`label`), and the image
    is encoded.
 
+``planet=true`` takes another road after step 2: the planet is found in the frame's own
+pixels, cropped, its colour channels aligned on the disk and stretched linearly (`planet`),
+then steps 6 and 7 as above.
+
 A `Frame` caches its sample and binned versions, so several presets rendered from one
 `load_frame` decode the file once (a streamed frame: once `prepare` has named them all).
 """
@@ -99,7 +103,8 @@ class Thumbnail:
         Its size in pixels.
     alignment : str or None
         Colour images only: ``"wcs"`` when the channels were aligned by their WCS,
-        ``"none"`` when they were stacked as they are; None for single frames.
+        ``"none"`` when they were stacked as they are; ``"planet"`` for planets, grey or
+        colour (cropped on the disk, channels aligned on it); None for single frames.
     orientation : str
         What was applied (`Orientation.applied`): ``"north"``, ``"detector"``,
         ``"detector-no-wcs"`` or ``"detector-spectrum"``.
@@ -443,6 +448,8 @@ def render_frames(
         )
     if params.format == FITS_FORMAT:
         return _fits_binned(frames[0], params, source)
+    if params.planet:
+        return _render_planet(frames, params)
     orientation, (out_w, out_h), factor = _geometry(frames, params)
     for frame in frames:
         frame.expect(factor)  # a streamed frame: one pass for the statistics and the binning
@@ -514,6 +521,39 @@ def render_frames(
         color_balance=balance,
         padded=None if geometry is None else geometry.padded,
         wcs=wcs,
+    )
+
+
+def _render_planet(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnail:
+    """``planet=true``: the planet found, cropped and (colour) aligned on its disk
+    (`planet`), then shown like any thumbnail: oriented, resized, labelled, encoded."""
+    from .planet import ALIGNED_ON_PLANET, PER_CHANNEL, linear_levels, planet_crop
+
+    orientation = choose_orientation(params.orientation, frames[0].sky_cards)
+    for frame in frames:
+        frame.expect(1)  # the frame's own pixels: the disk may be a few dozen across
+    # No column clipping: it would flatten the disk, which is what is looked at.
+    crop = planet_crop([frame.binned(1)[0] for frame in frames], (params.width, params.height))
+    picture = _as_shown(linear_levels(crop, params.percentile), orientation)
+    out_w, out_h = fit_size(picture.width, picture.height, params.width, params.height)
+    if picture.size != (out_w, out_h):
+        picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
+    if params.cmap != GRAY:
+        picture = apply_colormap(picture, params.cmap)  # grey only: cmap refuses colour
+    if params.label:
+        from .label import draw_label
+
+        draw_label(picture, params.label)
+    # No WCS (JSON nor AVM): the crop follows the planet, not a window the cards describe,
+    # and a planet frame's WCS points at the ephemeris target, not the disk.
+    return Thumbnail(
+        data=_encode(picture, params),
+        content_type=params.content_type,
+        width=out_w,
+        height=out_h,
+        alignment=ALIGNED_ON_PLANET,
+        orientation=orientation.applied,
+        color_balance=PER_CHANNEL if params.color else None,
     )
 
 
