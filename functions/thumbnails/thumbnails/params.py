@@ -17,8 +17,8 @@ from dataclasses import dataclass, fields
 from urllib.parse import quote
 
 from .errors import InvalidParameter
-from .imaging.colormaps import COLORMAPS, GRAY
 from .filter_sets import DEFAULT_PALETTE, PALETTES, normalise_palette
+from .imaging.colormaps import COLORMAPS, GRAY
 from .positions import CUTOUT_PARAMETERS, Cutout, PixelCutout, SkyCutout, parse_cutout
 
 #: Bumped whenever rendering changes what the same parameters produce, so stale cache

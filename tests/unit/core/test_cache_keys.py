@@ -114,7 +114,8 @@ class TestCacheKeys:
 
 class TestColourKeysBeforeFilterSets:
     """Issue 30 (filter families, ``palette=``) leaves every existing colour key as it was:
-    digests computed by the service before it, with ``COLOR_RENDER_VERSION`` "2"."""
+    digests computed by the service before it (with ``COLOR_RENDER_VERSION`` "3", the
+    white saturated stars of issue 26, which changed every colour key on purpose)."""
 
     CHANNELS = [(f"coj2m002-ep02-20260102-000{i}-e91", "0123456789abcdef" * 2) for i in (1, 2, 3)]
 
@@ -123,23 +124,23 @@ class TestColourKeysBeforeFilterSets:
         [
             (
                 ThumbnailParams(color=True),
-                "a6fb03ed6ae2fd1cb417d1d36404191d",
-                "e5591ee12c078c09b8d4784c8a530ada.jpg",
+                "1161b838ba23b01699e22e502f78b900",
+                "d6ff34492a57ea3fe9608edfe54cc665.jpg",
             ),
             (
                 ThumbnailParams(color=True, stretch="asinh", width=500, format="png"),
-                "39637e4159c4d1070f89bcc34cbc9732",
-                "c2e3f1f09d136bd68841c7f848edb09d.png",
+                "467b23f112ba0420d286c16f3039177c",
+                "67f9596987c1abad46c4890ab2e16201.png",
             ),
             (
                 ThumbnailParams(color=True, median=True, percentile=99.0),
-                "5bed65833dc7fdebc098e4cab53b6bab",
-                "81aa75c930ee1d65275a04fbdbba6e34.jpg",
+                "18afb9a2f55f580f44cc0d514f94dc32",
+                "92e0be55e9973ac815678bce6c8e1031.jpg",
             ),
             (  # the default palette, by either name, is no palette at all
                 ThumbnailParams(color=True, palette="sho"),
-                "a6fb03ed6ae2fd1cb417d1d36404191d",
-                "e5591ee12c078c09b8d4784c8a530ada.jpg",
+                "1161b838ba23b01699e22e502f78b900",
+                "d6ff34492a57ea3fe9608edfe54cc665.jpg",
             ),
         ],
     )

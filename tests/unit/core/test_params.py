@@ -267,3 +267,39 @@ class TestPinnedKeys:
         assert ThumbnailParams.from_query({"cmap": "gray"}).digest() == PINNED_DEFAULT_DIGEST
         full_gray = ThumbnailParams.from_query({**PINNED_FULL_QUERY, "cmap": "gray"})
         assert full_gray.digest() == PINNED_FULL_DIGEST
+
+
+class TestFeaturesTogether:
+    """How the parameters of issues 26 and 30 combine: a FITS file is the frame's pixels, so
+    the picture's parameters (``cmap``, ``wcs``) leave its key alone; a planet's crop is a
+    picture, so it is not a FITS file."""
+
+    def test_fits_ignores_the_pictures_parameters(self):
+        fits = ThumbnailParams(format="fits", width=500)
+        for extra in ({"cmap": "viridis"}, {"wcs": True}, {"cmap": "hot", "wcs": True}):
+            assert ThumbnailParams(format="fits", width=500, **extra).digest() == fits.digest()
+
+    def test_the_pictures_parameters_split_image_keys(self):
+        digests = {
+            ThumbnailParams(**extra).digest()
+            for extra in ({}, {"cmap": "viridis"}, {"wcs": True}, {"cmap": "viridis", "wcs": True})
+        }
+        assert len(digests) == 4
+
+    def test_a_planet_is_not_a_fits_file(self):
+        with pytest.raises(InvalidParameter, match="planet"):
+            ThumbnailParams.from_query({"planet": "true", "format": "fits"})
+
+    def test_a_grey_planet_takes_a_colormap_and_a_colour_one_does_not(self):
+        assert ThumbnailParams(planet=True, cmap="inferno").digest() != (
+            ThumbnailParams(planet=True).digest()
+        )
+        with pytest.raises(InvalidParameter, match="cmap"):
+            ThumbnailParams(planet=True, color=True, cmap="inferno")
+
+    def test_a_palette_is_colour_only_and_fits_is_not_colour(self):
+        with pytest.raises(InvalidParameter, match="format"):
+            ThumbnailParams(color=True, palette="hoo", format="fits")
+        assert ThumbnailParams(palette="hoo", format="fits").digest() == (
+            ThumbnailParams(format="fits").digest()
+        )

@@ -19,7 +19,7 @@ from thumbnails.errors import InvalidParameter, MemoryBudgetExceeded
 from thumbnails.imaging import budget
 from thumbnails.imaging.colormaps import COLORMAPS, GRAY, palette
 from thumbnails.imaging.render import render_thumbnail
-from thumbnails.params import FORMATS, ThumbnailParams
+from thumbnails.params import IMAGE_FORMATS, ThumbnailParams
 from thumbnails.positions import PixelCutout
 
 #: Our names and the `cmap` catalogue's for them (what the tables must reproduce).
@@ -71,7 +71,7 @@ def test_a_colormapped_thumbnail_is_the_grey_one_looked_up_in_the_table(name, st
     assert len(np.unique(grey)) > 20  # a real picture (sky, noise, stars), not a flat one
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", sorted(IMAGE_FORMATS))  # fits: pixels, not a picture
 def test_every_format_carries_the_colormap_as_rgb(fmt):
     thumbnail = render_thumbnail([FRAME], ThumbnailParams(format=fmt, cmap="inferno"))
     image = Image.open(io.BytesIO(thumbnail.data))
@@ -117,7 +117,7 @@ def test_gray_keeps_every_key_and_a_colormap_has_its_own():
     assert "&cmap=viridis&" in ThumbnailParams(cmap="viridis").canonical()
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", sorted(IMAGE_FORMATS))  # fits: pixels, not a picture
 def test_the_memory_budget_counts_a_colormapped_output_as_rgb(fmt):
     grey = ThumbnailParams(format=fmt, width=4096, height=4096, cutout=PixelCutout(50, 50, 4096))
     coloured = ThumbnailParams(

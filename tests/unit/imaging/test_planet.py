@@ -81,6 +81,24 @@ def test_a_grey_planet_is_centred_wherever_it_is_in_the_frame(centre):
     assert picture.max() == 255
 
 
+def test_a_grey_planet_through_a_colormap_is_the_same_crop_in_colour():
+    image = planet_image((340, 420), (200.4, 170.9), radius=22.0)
+    grey = _picture(render_thumbnail([_fits(image)], ThumbnailParams(planet=True, format="png")).data)
+    params = ThumbnailParams(planet=True, format="png", cmap="inferno")
+    thumbnail = render_thumbnail([_fits(image)], params)
+    mapped = _picture(thumbnail.data)
+    assert mapped.shape == grey.shape + (3,)
+    # inferno is black at 0 and pale yellow at 255: the sky stays dark, the disk bright.
+    assert mapped[:4, :4].max() <= 10
+    assert mapped[grey == 255].min(axis=0).tolist()[0] > 200
+    # The same budget covers it (the colormapped picture is counted).
+    plan = budget.check_memory(_fits(image), params, 1 << 40)
+    assert plan.colormapped and plan.planet
+    assert plan.estimate() > budget.check_memory(
+        _fits(image), ThumbnailParams(planet=True, format="png"), 1 << 40
+    ).estimate()
+
+
 def test_the_crop_is_resized_into_a_smaller_box_still_centred():
     image = planet_image((600, 600), (310.2, 280.7), radius=60.0)
     thumbnail = render_thumbnail([_fits(image)], ThumbnailParams(planet=True, format="png"))

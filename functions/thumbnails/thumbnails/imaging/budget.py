@@ -222,6 +222,8 @@ class MemoryPlan:
             + self.channels * pixels * PART_BYTES
             + (pixels // (detect * detect)) * PLANET_DETECT_BYTES
             + crop * (PLANET_CROP_BYTES + self.channels * PART_BYTES)
+            # A colormap's RGB picture: no larger than the crop it is made from.
+            + (crop * COLORMAP_BYTES if self.colormapped else 0)
         )
 
     @property
