@@ -83,7 +83,8 @@ def test_a_grey_planet_is_centred_wherever_it_is_in_the_frame(centre):
 
 def test_a_grey_planet_through_a_colormap_is_the_same_crop_in_colour():
     image = planet_image((340, 420), (200.4, 170.9), radius=22.0)
-    grey = _picture(render_thumbnail([_fits(image)], ThumbnailParams(planet=True, format="png")).data)
+    grey_params = ThumbnailParams(planet=True, format="png")
+    grey = _picture(render_thumbnail([_fits(image)], grey_params).data)
     params = ThumbnailParams(planet=True, format="png", cmap="inferno")
     thumbnail = render_thumbnail([_fits(image)], params)
     mapped = _picture(thumbnail.data)
