@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 
 from .errors import InvalidParameter
-from .params import AUTO_FORMAT, DEFAULT_MAX_SIZE, ThumbnailParams
+from .params import AUTO_FORMAT, DEFAULT_MAX_SIZE, FITS_FORMAT, ThumbnailParams
 from .positions import CUTOUT_PARAMETERS
 from .settings import SettingsError
 
@@ -41,7 +41,7 @@ def parse_preset(preset: str, *, max_size: int = DEFAULT_MAX_SIZE) -> ThumbnailP
         For a malformed preset, an unknown parameter name (the API ignores unknown names,
         but in configuration one is a typo that would silently render the default), an
         invalid value, ``color`` (pregeneration sees one frame at a time), a cutout (a
-        position is a request's, not every frame's) or ``planet``.
+        position is a request's, not every frame's), ``planet`` or ``format=fits``.
     """
     try:
         query = urllib.parse.parse_qs(preset, keep_blank_values=True, strict_parsing=True)
@@ -73,6 +73,11 @@ def parse_preset(preset: str, *, max_size: int = DEFAULT_MAX_SIZE) -> ThumbnailP
         raise SettingsError(
             f"PREGENERATE_PRESETS: {preset!r}: planet=true is rendered on request: most "
             "frames have no planet"
+        )
+    if params.format == FITS_FORMAT:
+        raise SettingsError(
+            f"PREGENERATE_PRESETS: {preset!r}: format=fits is data, cut or binned on request; "
+            "presets are the pictures galleries show"
         )
     return params
 

@@ -46,19 +46,29 @@ WHITE = 5
 BALANCES = ("zeropoint", "stars", "none")
 
 
-def colour_set(balance: str, *, levels: str = "header", saturated: bool = True) -> list[bytes]:
+def colour_set(
+    balance: str,
+    *,
+    levels: str = "header",
+    saturated: bool = True,
+    filters: tuple[str, str, str] = ("rp", "V", "B"),
+    blue_peak: float | None = None,
+) -> list[bytes]:
     """R, V, B frames for `balance`: BANZAI zero points in every channel; none (the stars
     balance them); or no WCS (not aligned, nothing balanced: then no pointing shifts either).
 
     `levels`: ``header`` writes ``SATURATE``; ``none`` writes none (the plateau counts);
     ``above`` writes a level above the data (nothing counts as saturated: the renderer's
-    picture without the whitening). `saturated` False: nothing is clipped.
+    picture without the whitening). `saturated` False: nothing is clipped. `filters`: the
+    ``FILTER`` of the red, visual and blue frames (the first two clipped); `blue_peak`: the
+    bright star's peak in the blue frame, if not `BRIGHT`'s.
     """
     frames = []
     for seed, (name, shift) in enumerate(SHIFTS.items(), start=1):
         if balance == "none":
             shift = (0.0, 0.0)
-        stars = [*FIELD, BRIGHT, (*RED, RED_PEAKS[name])]
+        bright = BRIGHT if blue_peak is None or name != "B" else (*BRIGHT[:2], blue_peak)
+        stars = [*FIELD, bright, (*RED, RED_PEAKS[name])]
         data = star_field(SHAPE, seed=seed, stars=stars, shift=shift, fwhm=FWHM)
         header: dict[str, object] = {}
         clipped = saturated and name != "B"
@@ -72,7 +82,12 @@ def colour_set(balance: str, *, levels: str = "header", saturated: bool = True) 
             header |= {"L1ZP": 23.0, "EXPTIME": 60.0}
         frames.append(
             reduced_frame_bytes(
-                SHAPE, filter=name, data=data, shift=shift, wcs=balance != "none", header=header
+                SHAPE,
+                filter=filters[seed - 1],
+                data=data,
+                shift=shift,
+                wcs=balance != "none",
+                header=header,
             )
         )
     return frames
@@ -187,3 +202,19 @@ def test_whiten_fades_from_the_grown_core_to_the_colour():
     assert (out[edge][:, 2] > 200).all()
     far = distance >= saturation.GROW + saturation.SOFT_EDGE
     np.testing.assert_array_equal(out[far], levels[far])
+
+
+@pytest.mark.parametrize("stretch", STRETCHES)
+def test_a_narrowband_set_whitens_its_saturated_core_too(stretch):
+    # Issue 30: narrowband channels are balanced each on its own range, then whitened as
+    # broadband ones are, so a star saturated in SII and H-Alpha is not magenta or green.
+    # Each line is stretched to its own range, so a star far above every channel's white is
+    # white anyway: the OIII star here is faint (an emission-line star), and its saturated
+    # SII and H-Alpha core would be yellow-red without the whitening.
+    frames = colour_set("zeropoint", filters=("SII", "H-Alpha", "OIII"), blue_peak=300.0)
+    thumbnail, picture = render(frames, stretch)
+    assert thumbnail.color_balance == "per-channel"
+    distance = distance_from(BRIGHT, picture.shape[:2])
+    core = distance < CORE_RADIUS
+    assert chroma(picture)[core].max() <= WHITE, chroma(picture)[core].max()
+    assert picture[core].min() >= 250

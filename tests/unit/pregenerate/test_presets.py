@@ -53,6 +53,7 @@ def test_the_default_setting_parses():
         ("ra=201.3&dec=-43", "cutouts"),
         ("x=10&y=10&size=50", "cutouts"),
         ("planet=true", "planet=true is rendered on request"),
+        ("format=fits", "format=fits is data"),
         ("image=true", "unknown parameter 'image'"),
     ],
 )
