@@ -23,12 +23,6 @@ from tests.support.api_support import (
 from tests.support.slow_servers import SlowServer
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def _add_private_frame(world: ApiWorld) -> dict:
     """A frame the archive shows only to TOKEN; anyone else gets DRF's 403."""
     record = frame_record()

@@ -25,12 +25,6 @@ from thumbnails.cache_keys import thumbnail_key
 from thumbnails.params import ThumbnailParams
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def _colour_request(
     world: ApiWorld, filters=("B", "gp", "V", "rp", "V"), header: dict | None = None
 ) -> dict[str, dict]:

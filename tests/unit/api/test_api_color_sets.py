@@ -34,12 +34,6 @@ START = datetime(2026, 1, 2, 14, 0, tzinfo=UTC)
 QUERY = {"color": "true", "image": "inline", "format": "png", "orientation": "detector"}
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def _clear_of_stars(x: float, y: float) -> bool:
     return all(abs(x - sx) > 5 or abs(y - sy) > 5 for sx, sy, _peak in FIELD)
 

@@ -11,7 +11,6 @@ from PIL import Image
 from tests.support.api_support import (
     BASENAME,
     BUCKET,
-    ApiWorld,
     body_bytes,
     body_json,
     header,
@@ -23,12 +22,6 @@ from thumbnails.cache_keys import thumbnail_key
 from thumbnails.params import ThumbnailParams
 
 SKY = {"ra": "13:25:12.96", "dec": "-42:59:51", "fov": "0.5", "format": "png"}
-
-
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
 
 
 def test_a_sky_cutout_is_centred_and_says_it_is_inside_hit_or_miss(world):

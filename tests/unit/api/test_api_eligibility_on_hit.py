@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.api_support import ARCHIVE, BUCKET, FRAME_ID, ApiWorld, body_json
-
-
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
+from tests.support.api_support import ARCHIVE, BUCKET, FRAME_ID, body_json
 
 
 @pytest.mark.parametrize(

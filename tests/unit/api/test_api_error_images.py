@@ -27,12 +27,6 @@ SAFARI_IMG = (
 )
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def _missing_frame(world: ApiWorld) -> None:
     world.archive.get(f"{ARCHIVE}frames/{FRAME_ID}/", status=404, json={"detail": "Not found."})
 

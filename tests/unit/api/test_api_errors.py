@@ -16,12 +16,6 @@ from tests.support.api_support import (
 )
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def _error(response: dict, status: int) -> str:
     assert response["statusCode"] == status, response.get("body")
     assert header(response, "Content-Type") == "application/json"

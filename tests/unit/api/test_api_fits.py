@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 from astropy.io import fits
 
 from tests.support.api_support import (
@@ -23,12 +22,6 @@ from thumbnails.cache_keys import thumbnail_key
 from thumbnails.params import ThumbnailParams
 
 CUTOUT = {"x": "100", "y": "80", "size": "41", "format": "fits"}
-
-
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
 
 
 def test_a_fits_cutout_is_application_fits_with_the_source_named_hit_or_miss(world):

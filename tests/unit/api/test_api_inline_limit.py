@@ -6,16 +6,8 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
-
 from tests.support.api_support import BUCKET, ApiWorld, body_bytes, header
 from thumbnails import api
-
-
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
 
 
 def _base64_size(raw: int) -> int:

@@ -8,15 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.support.api_support import ARCHIVE, FRAME_ID, ApiWorld
-
-
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
+from tests.support.api_support import ARCHIVE, FRAME_ID
 
 
 def _metrics(printed: str) -> list[dict]:

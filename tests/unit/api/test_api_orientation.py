@@ -5,20 +5,13 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from tests.support.api_support import BASENAME, BUCKET, ApiWorld, body_bytes, body_json, header
+from tests.support.api_support import BASENAME, BUCKET, body_bytes, body_json, header
 from tests.support.fits_factory import marker_sky, mounted_frame_bytes, reduced_frame_bytes
 from thumbnails.api import cors_config
 from thumbnails.cache_keys import thumbnail_key
 from thumbnails.params import ThumbnailParams
-
-
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
 
 
 def _turned_frame() -> bytes:

@@ -23,12 +23,6 @@ from tests.support.fits_factory import reduced_frame_bytes
 from tests.support.planet_scene import colour_set, disk_centroid, planet_image
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def _objects(world: ApiWorld) -> list[str]:
     listed = world.s3.list_objects_v2(Bucket=BUCKET)
     return sorted(item["Key"] for item in listed.get("Contents", []))

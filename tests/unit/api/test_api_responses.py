@@ -22,12 +22,6 @@ from thumbnails.cache_keys import thumbnail_key
 from thumbnails.params import ThumbnailParams
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def _image(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()

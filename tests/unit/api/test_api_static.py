@@ -8,12 +8,6 @@ from tests.support.api_support import ApiWorld, header
 from thumbnails.api import cors_config
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def test_the_root_page_documents_the_parameters_and_an_example(world):
     response = world.invoke("api-root.json")
     assert response["statusCode"] == 200

@@ -38,12 +38,6 @@ DEFAULT = ThumbnailParams(width=200, height=200)
 INLINE = {"image": "inline"}
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
 def fits(catalog_seed: int, **kwargs) -> bytes:
     """A frame whose stars are placed by `catalog_seed`: another seed, visibly other pixels."""
     return reduced_frame_bytes((64, 80), compression="RICE_1", catalog_seed=catalog_seed, **kwargs)

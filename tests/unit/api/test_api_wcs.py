@@ -39,12 +39,6 @@ S3_USER_METADATA_LIMIT = 2048
 
 
 @pytest.fixture
-def world(monkeypatch):
-    with ApiWorld.started(monkeypatch) as world:
-        yield world
-
-
-@pytest.fixture
 def s3_calls(world):
     """The S3 operations the service makes from here on (its own boto3 client)."""
     calls: list[str] = []

@@ -258,6 +258,27 @@ def single_image(selection: Selection, header) -> bool:
 
 
 # ---------------------------------------------------------------------------- frames
+def open_for_cutout(data: bytes, limits: RenderLimits) -> tuple[object, Selection, CardHeader]:
+    """Open `data` to cut a window of it (`load_cutout`, `fits_output.fits_cutout`).
+
+    What the whole frame refuses (not FITS, a bad dither seed), a cutout refuses too, before
+    a WCS or a row is read: a cutout is never made of an unreadable file.
+
+    Returns
+    -------
+    raw, selection, header
+        As `hdus.open_fits` gives them, and the image's cards merged over the primary's.
+
+    Raises
+    ------
+    FrameTooLarge, UnreadableFrame
+        As `render.load_frame`.
+    """
+    raw, selection = open_fits(data, limits)
+    check_decodable(selection)
+    return raw, selection, parse_header(merged_cards(selection.primary, selection.hdus[0]))
+
+
 def load_cutout(
     data: bytes,
     cutout: Cutout,
@@ -290,11 +311,7 @@ def load_cutout(
     FrameTooLarge, UnreadableFrame
         As `render.load_frame`.
     """
-    raw, selection = open_fits(data, limits)
-    # What the whole frame refuses (not FITS, a bad dither seed), the cutout refuses too,
-    # before reading a WCS or a row: a cutout is never an image of an unreadable file.
-    check_decodable(selection)
-    header = parse_header(merged_cards(selection.primary, selection.hdus[0]))
+    raw, selection, header = open_for_cutout(data, limits)
     if single_image(selection, header):
         info = selection.hdus[0]
         shape = (info.shape[0], info.shape[1])
@@ -308,7 +325,7 @@ def load_cutout(
         shape = layout.shape
         window, wcs = _window(cutout, header, shape, limits, reference)
         inside = window.within(shape)
-        part = None if inside is None else _assembled(layout, inside)
+        part = None if inside is None else assembled(layout, inside)
     del raw
     layout: Layout | PaddedLayout
     if inside is None:  # a colour channel that misses the reference's sky entirely
@@ -434,8 +451,21 @@ def _window(cutout, header, shape, limits, reference: Frame | None):
     return _channel_window(reference.cutout, wcs, limits, name), wcs
 
 
-def _assembled(layout: Layout, window: Window) -> np.ndarray:
-    """The detector pixels of `window` (inside the layout), bias-subtracted, float32."""
+def assembled(layout: Layout, window: Window) -> np.ndarray:
+    """The detector pixels of `window` (inside the layout), bias-subtracted, float32.
+
+    Parameters
+    ----------
+    layout : mosaic.Layout
+        A raw frame's readouts placed on its detector (`mosaic.frame_layout`).
+    window : Window
+        Inside ``layout.shape``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, ``window.shape``; NaN where no amplifier lies (between readouts).
+    """
     out = np.full(window.shape, np.nan, dtype=np.float32)
     for amp in layout.amplifiers:
         rows, cols = amp.data.shape

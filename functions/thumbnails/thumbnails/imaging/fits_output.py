@@ -37,11 +37,10 @@ import numpy as np
 
 from ..params import RenderLimits
 from ..positions import Cutout
-from .cards import astropy_header, parse_header
-from .cutout import _assembled, locate, single_image
-from .hdus import merged_cards, open_fits
+from .cards import astropy_header
+from .cutout import assembled, locate, open_for_cutout, single_image
 from .mosaic import frame_layout
-from .pixels import check_decodable, read_arrays, read_rows
+from .pixels import read_arrays, read_rows
 
 __all__ = ["CONTENT_TYPE", "FitsProduct", "fits_binned", "fits_cutout", "output_header"]
 
@@ -229,9 +228,7 @@ def fits_cutout(
     FrameTooLarge, UnreadableFrame
         As `render.load_frame`.
     """
-    raw, selection = open_fits(data, limits)
-    check_decodable(selection)
-    header = parse_header(merged_cards(selection.primary, selection.hdus[0]))
+    raw, selection, header = open_for_cutout(data, limits)
     if single_image(selection, header):
         info = selection.hdus[0]
         shape = (info.shape[0], info.shape[1])
@@ -250,7 +247,7 @@ def fits_cutout(
         wcs_header = selection.primary.header if amplifiers else header
         window, _wcs = locate(cutout, wcs_header, shape, limits)
         inside = window.within(shape)
-        part = _assembled(layout, inside)
+        part = assembled(layout, inside)
         how = "Raw frame: the assembled, bias-subtracted detector (float32)."
     dtype = part.dtype.newbyteorder("=")
     blank = None

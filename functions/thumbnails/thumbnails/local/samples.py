@@ -79,7 +79,32 @@ _SINISTRO = {
     "hot_column": True,
 }
 
+
 #: The samples, in gallery order.
+def _colour_set(
+    stem: str,
+    first: int,
+    request: int,
+    channels: list[dict[str, Any]],
+    *,
+    times: tuple[str, str, str],
+    **field: Any,
+) -> tuple[SampleSpec, ...]:
+    """Three frames of one field, request and night (`field`), one per filter (`channels`),
+    numbered from `first` and taken at `times` (``HH:MM``, UTC, on 2026-03-16)."""
+    return tuple(
+        SampleSpec(
+            name=f"{stem}-{first + i:04d}-e91",
+            request=request,
+            field_seed=request,
+            date=f"2026-03-16T{time}:00.000",
+            **field,
+            **channel,
+        )
+        for i, (time, channel) in enumerate(zip(times, channels, strict=True))
+    )
+
+
 SAMPLES: tuple[SampleSpec, ...] = (
     SampleSpec(name="lsc1m005-fa15-20260315-0042-e91", date="2026-03-16T02:41:07.125", **_SINISTRO),
     SampleSpec(
@@ -103,87 +128,61 @@ SAMPLES: tuple[SampleSpec, ...] = (
         exptime=60.0,
         target="SYN-FIELD-2",
     ),
-    *(
-        SampleSpec(
-            name=f"coj2m002-ep02-20260315-{10 + i:04d}-e91",
-            shape=(768, 768),
-            filter=filt,
-            request=3500003,
-            date=f"2026-03-16T14:0{2 * i}:00.000",
-            field_seed=3500003,
-            sky=sky,
-            color=color,
-            shift=shift,
-            stars=700,
-            fwhm=3.6,
-            scale=0.27,
-            crval=(201.3, -43.0),
-            exptime=90.0,
-            target="SYN-FIELD-3",
-            zeropoint=zeropoint,
-        )
-        for i, (filt, sky, color, shift, zeropoint) in enumerate(
-            [
-                ("rp", 600.0, 1.0, (0.0, 0.0), 24.93),
-                ("V", 350.0, 0.7, (4.3, -3.1), None),
-                ("B", 150.0, 0.45, (-2.6, 5.7), None),
-            ]
-        )
+    *_colour_set(
+        "coj2m002-ep02-20260315",
+        10,
+        3500003,
+        [
+            {"filter": "rp", "sky": 600.0, "color": 1.0, "zeropoint": 24.93},
+            {"filter": "V", "sky": 350.0, "color": 0.7, "shift": (4.3, -3.1)},
+            {"filter": "B", "sky": 150.0, "color": 0.45, "shift": (-2.6, 5.7)},
+        ],
+        times=("14:00", "14:02", "14:04"),
+        shape=(768, 768),
+        stars=700,
+        fwhm=3.6,
+        scale=0.27,
+        crval=(201.3, -43.0),
+        exptime=90.0,
+        target="SYN-FIELD-3",
     ),
-    *(
-        SampleSpec(
-            name=f"elp1m008-fa05-20260315-{20 + i:04d}-e91",
-            shape=(512, 512),
-            filter=filt,
-            request=3500004,
-            date=f"2026-03-16T03:1{2 * i}:00.000",
-            field_seed=3500004,
-            sky=sky,
-            color=color,
-            shift=shift,
-            stars=500,
-            fwhm=3.0,
-            scale=0.389,
-            crval=(83.8, -5.4),
-            exptime=120.0,
-            target="SYN-FIELD-4",
-            zeropoint=zeropoint,
-        )
-        for i, (filt, sky, color, shift, zeropoint) in enumerate(
-            [
-                ("ip", 700.0, 0.78, (0.0, 0.0), 24.6),
-                ("rp", 500.0, 1.0, (3.2, 1.7), 24.93),
-                ("gp", 250.0, 1.05, (-1.4, -4.6), 25.1),
-            ]
-        )
+    *_colour_set(
+        "elp1m008-fa05-20260315",
+        20,
+        3500004,
+        [
+            {"filter": "ip", "sky": 700.0, "color": 0.78, "zeropoint": 24.6},
+            {"filter": "rp", "sky": 500.0, "shift": (3.2, 1.7), "zeropoint": 24.93},
+            {"filter": "gp", "sky": 250.0, "color": 1.05, "shift": (-1.4, -4.6), "zeropoint": 25.1},
+        ],
+        times=("03:10", "03:12", "03:14"),
+        shape=(512, 512),
+        stars=500,
+        fwhm=3.0,
+        scale=0.389,
+        crval=(83.8, -5.4),
+        exptime=120.0,
+        target="SYN-FIELD-4",
     ),
-    *(
-        SampleSpec(
-            name=f"cpt1m010-fa16-20260315-{30 + i:04d}-e91",
-            shape=(512, 512),
-            filter=filt,
-            request=3500005,
-            date=f"2026-03-16T21:{10 * i:02d}:00.000",
-            field_seed=3500005,
-            sky=25.0,
-            color=0.06,  # a 3 nm filter passes a few percent of a broadband's starlight
-            shift=shift,
-            stars=400,
-            fwhm=3.4,
-            scale=0.389,
-            crval=(270.9, -24.4),
-            exptime=300.0,
-            target="SYN-NEBULA-5",
-            nebula=nebula,
-            nebula_radius=radius,
-        )
-        for i, (filt, shift, nebula, radius) in enumerate(
-            [
-                ("SII", (0.0, 0.0), 60.0, 0.34),
-                ("H-Alpha", (2.1, -1.3), 1200.0, 0.26),
-                ("OIII", (-3.0, 2.4), 60.0, 0.14),
-            ]
-        )
+    *_colour_set(
+        "cpt1m010-fa16-20260315",
+        30,
+        3500005,
+        [
+            {"filter": "SII", "nebula": 60.0, "nebula_radius": 0.34},
+            {"filter": "H-Alpha", "shift": (2.1, -1.3), "nebula": 1200.0, "nebula_radius": 0.26},
+            {"filter": "OIII", "shift": (-3.0, 2.4), "nebula": 60.0, "nebula_radius": 0.14},
+        ],
+        times=("21:00", "21:10", "21:20"),
+        shape=(512, 512),
+        sky=25.0,
+        color=0.06,  # a 3 nm filter passes a few percent of a broadband's starlight
+        stars=400,
+        fwhm=3.4,
+        scale=0.389,
+        crval=(270.9, -24.4),
+        exptime=300.0,
+        target="SYN-NEBULA-5",
     ),
 )
 
