@@ -95,6 +95,8 @@ fi
     ${BENCH_ARGS:-} "$@"
 # The cost of a colormap at 1000 px against the same run's grey render (issue 26).
 "$PY" "$REPO/bench/colormap_bench.py" --frames-dir "$FRAMES"
+# What the AVM packet (wcs=true) adds to a thumbnail: the README's table (issue 26).
+"$PY" "$REPO/bench/avm_overhead.py" --frames-dir "$FRAMES"
 # Size and encode time of JPEG, WebP and AVIF at 200 and 1000 px (issue 27).
 "$PY" "$REPO/bench/formats_bench.py" --frames-dir "$FRAMES"
 # SnapStart's priming and first miss, and the cost per 1,000 thumbnails (issue 28): the
