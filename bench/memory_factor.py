@@ -272,6 +272,11 @@ def render_cases(sets: dict[str, list[str]]) -> list[tuple[str, list[str], dict[
     for box, fmt in ((1000, "jpeg"), (2048, "png")):
         query = {"width": str(box), "height": str(box), "format": fmt, "cmap": "viridis"}
         cases.append((f"2k whole @{box} {fmt} cmap", frames, query))
+    # format=fits of a whole frame: the binned float32 image written as FITS (`fits_output`;
+    # a FITS cutout is the window itself, measured by tests/unit/imaging/test_fits_output.py).
+    for box in (200, 1000, 2048):
+        query = {"width": str(box), "height": str(box), "format": "fits"}
+        cases.append((f"2k whole @{box} fits", frames, query))
     return cases
 
 

@@ -62,7 +62,9 @@ _MEASURED_BINNED_BYTES: dict[tuple[str, str, bool], float] = {
     # FITS (`fits_output`): its "binned" image is a cutout's window itself (not resampled)
     # or a whole frame's binned image. Peak over the imports, a 3000 px padded cutout
     # (ru_maxrss of one process): 4.0 bytes a pixel for int16, 8.0 float32, 16.0 float64 (the
-    # array, then the file's bytes); 20 keeps 25 % to spare over the largest.
+    # array, then the file's bytes); 20 keeps 25 % to spare over the largest. A whole frame
+    # binned (``bench/memory_factor.py --match fits``: a 2k frame at 200, 1000 and 2048 px)
+    # needed at most 9.6 bytes a binned pixel, its estimates 1.4 to 1.7 times the peak.
     ("grey", "fits", False): 20.0,
     ("grey", "fits", True): 20.0,
     # Never planned (colour with fits is refused by the parameters), listed so no plan of any
