@@ -55,13 +55,6 @@ Frame = dict[str, Any]
 
 #: The reduction level of the frames a colour composite is made of (BANZAI's e91 products).
 COLOR_REDUCTION_LEVEL = 91
-#: Filters of the red, visual and blue channels of the old service's (Johnson-Cousins) set;
-#: the other families are in `thumbnails.filter_sets`.
-COLOR_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("red", ("R", "rp")),
-    ("visual", ("V",)),
-    ("blue", ("B",)),
-)
 #: Frames of one request asked for at once; the archive clamps it to its own maximum.
 REQUEST_FRAMES_LIMIT = 1000
 _CHUNK_BYTES = 1 << 20

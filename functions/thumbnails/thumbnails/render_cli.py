@@ -17,7 +17,7 @@ from .errors import (
     ThumbnailError,
     UnreadableFrame,
 )
-from .params import FITS_FORMAT, STRETCHES, RenderLimits, ThumbnailParams
+from .params import FITS_FORMAT, FORMATS, STRETCHES, RenderLimits, ThumbnailParams
 
 #: option -> help; every one is passed through `ThumbnailParams.from_query` as a string.
 _QUERY_OPTIONS = {
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         name: getattr(args, name) for name in _QUERY_OPTIONS if getattr(args, name) is not None
     }
     suffix = args.output.suffix.lower().lstrip(".")
-    if args.format is None and suffix in ("jpg", "jpeg", "png", "webp", "avif", "fits"):
+    if args.format is None and (suffix in FORMATS or suffix == "jpg"):
         query["format"] = suffix  # out.png is a PNG, not JPEG bytes under a .png name
     query["median"] = "true" if args.median else "false"
     query["color"] = "true" if args.color else "false"

@@ -28,7 +28,6 @@ from tests.support.fits_factory import (
     star_field,
 )
 from thumbnails.errors import CutoutOutsideFrame, InvalidParameter, NoUsableWcs
-from thumbnails.imaging import rice
 from thumbnails.imaging.render import load_frame, render_frames
 from thumbnails.imaging.skywcs import TanWcs, celestial_wcs
 from thumbnails.params import ThumbnailParams
@@ -282,20 +281,6 @@ def test_decoded_rows_equal_the_whole_frame_decoded(compression, cutout):
         :, : part.shape[1]
     ] = part
     np.testing.assert_array_equal(np.asarray(frame.data, dtype=np.float32), expected)
-
-
-@pytest.fixture
-def tiles_decoded(monkeypatch):
-    """Counts the tiles the Rice decoder decompresses."""
-    calls = []
-    decompress, unquantize = rice.decoders(True)
-
-    def counting(*args):
-        calls.append(1)
-        return decompress(*args)
-
-    monkeypatch.setattr(rice, "decoders", lambda direct=True: (counting, unquantize))
-    return calls
 
 
 def test_a_small_cutout_decodes_only_the_tiles_of_its_rows(tiles_decoded):

@@ -20,7 +20,7 @@ from tests.support.cutout_support import OTHERS, TARGET, sky_frame
 from tests.support.fits_factory import raw_amplifier_frame_bytes, reduced_frame_bytes
 from thumbnails.cache_keys import thumbnail_key
 from thumbnails.errors import InvalidParameter, MemoryBudgetExceeded
-from thumbnails.imaging import budget, rice
+from thumbnails.imaging import budget
 from thumbnails.imaging.render import load_frame, render_fits, render_thumbnail
 from thumbnails.params import ThumbnailParams
 from thumbnails.positions import PixelCutout, SkyCutout
@@ -172,16 +172,8 @@ def test_padding_is_nan_for_floats_and_blank_for_integers(dtype):
     assert not (stored[inside] == blank).any()
 
 
-def test_only_the_row_tiles_of_the_cutout_are_decoded(monkeypatch):
-    """Counted at astropy's own C decoder (one call a tile), which the row decoder calls."""
-    calls = []
-    decompress, unquantize = rice.decoders(True)
-
-    def counting(*args):
-        calls.append(1)
-        return decompress(*args)
-
-    monkeypatch.setattr(rice, "decoders", lambda direct=True: (counting, unquantize))
+def test_only_the_row_tiles_of_the_cutout_are_decoded(tiles_decoded):
+    calls = tiles_decoded
     data = reduced_frame_bytes((512, 64), compression="RICE_1")  # one tile a row
     render_fits(data, ThumbnailParams(format="fits", cutout=PixelCutout(32.0, 300.0, 20)))
     assert len(calls) == 20 + 1  # its 20 rows, and the first tile the decoder checks itself

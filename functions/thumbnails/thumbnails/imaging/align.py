@@ -327,7 +327,8 @@ def _carried(mask: np.ndarray, transform: _Affine, shape: tuple[int, int]) -> np
 def _resample(image: np.ndarray, transform: _Affine, shape: tuple[int, int]) -> np.ndarray:
     """`image` sampled bilinearly at the transformed positions of a `shape` grid."""
     if transform.shift_only(shape):
-        return _shifted(image, float(transform.matrix[0, 2]), float(transform.matrix[1, 2]), shape)
+        dx, dy = float(transform.matrix[0, 2]), float(transform.matrix[1, 2])
+        return shifted_bilinear(image, dx, dy, shape)
     return _affine_resampled(image, transform, shape)
 
 
@@ -374,8 +375,9 @@ def _axis_shift(offset: float, size_in: int, size_out: int) -> _AxisShift | None
     return _AxisShift(start, stop, start + whole, fraction)
 
 
-def _shifted(image: np.ndarray, dx: float, dy: float, shape: tuple[int, int]) -> np.ndarray:
-    """`image` sampled at ``(x + dx, y + dy)`` on a `shape` grid: separable bilinear.
+def shifted_bilinear(image: np.ndarray, dx: float, dy: float, shape: tuple[int, int]) -> np.ndarray:
+    """`image` sampled at ``(x + dx, y + dy)`` on a `shape` grid: separable bilinear, float32,
+    NaN where that falls outside `image` (used by `planet` too).
 
     Each axis is interpolated as ``a + f * (b - a)`` in place: three passes over the pixels
     per fractional axis, one temporary, no work at all for a whole-pixel shift.

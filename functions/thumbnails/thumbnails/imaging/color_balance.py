@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scaling import sample_median
+from .scaling import median_sigma
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def sky_background(samples: np.ndarray) -> tuple[float, float]:
     values = np.asarray(samples, dtype=np.float64)
     if values.size == 0:
         return 0.0, 0.0
-    level, sigma = _median_sigma(values)
+    level, sigma = median_sigma(values)
     for _ in range(SKY_CLIP_ITERATIONS):
         keep = np.abs(values - level) <= SKY_CLIP_SIGMAS * sigma
         kept = int(keep.sum())
@@ -135,13 +135,8 @@ def sky_background(samples: np.ndarray) -> tuple[float, float]:
         if sigma <= 0.0 or kept >= 0.998 * values.size or kept < 10:
             break
         values = values[keep]
-        level, sigma = _median_sigma(values)
+        level, sigma = median_sigma(values)
     return level, sigma
-
-
-def _median_sigma(values: np.ndarray) -> tuple[float, float]:
-    middle = float(sample_median(values))
-    return middle, float(1.4826 * sample_median(np.abs(values - middle)))
 
 
 def zeropoint_scale(header: Mapping[str, object] | None) -> tuple[float | None, str]:
@@ -332,7 +327,7 @@ def image_noise(values: np.ndarray) -> float:
     subsample = subsample[np.isfinite(subsample)]
     if subsample.size < 10:
         return 0.0
-    return _median_sigma(subsample)[1]  # the MAD ignores stars: no clipping needed
+    return median_sigma(subsample)[1]  # the MAD ignores stars: no clipping needed
 
 
 def _peaks(detection: np.ndarray, threshold: float, margin: int) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NoPlanetFound
+from .align import shifted_bilinear
+from .scaling import median_sigma
 
 ALIGNED_ON_PLANET = "planet"
 #: The balance of a planet's colour channels: each stretched to its own disk (see above).
@@ -95,9 +97,7 @@ def sky_level(image: np.ndarray) -> tuple[float, float]:
     values = values[np.isfinite(values)]
     if values.size == 0:
         return 0.0, 0.0
-    median = float(np.median(values))
-    sigma = 1.4826 * float(np.median(np.abs(values - median)))
-    return median, sigma
+    return median_sigma(values)
 
 
 def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
@@ -322,24 +322,6 @@ def _upsampled_dft(spectrum: np.ndarray, region: int, offset: np.ndarray) -> np.
     return data
 
 
-def shifted(image: np.ndarray, dx: float, dy: float, side: int) -> np.ndarray:
-    """`image` sampled bilinearly at ``(x + dx, y + dy)`` on a ``side x side`` grid (NaN
-    where that falls outside it)."""
-    ys, xs = np.mgrid[0:side, 0:side].astype(np.float64)
-    xs += dx
-    ys += dy
-    rows, cols = image.shape
-    x0, y0 = np.floor(xs).astype(np.int64), np.floor(ys).astype(np.int64)
-    fx, fy = xs - x0, ys - y0
-    inside = (x0 >= 0) & (y0 >= 0) & (x0 + 1 < cols) & (y0 + 1 < rows)
-    x0c, y0c = np.clip(x0, 0, cols - 2), np.clip(y0, 0, rows - 2)
-    top = image[y0c, x0c] * (1 - fx) + image[y0c, x0c + 1] * fx
-    bottom = image[y0c + 1, x0c] * (1 - fx) + image[y0c + 1, x0c + 1] * fx
-    out = (top * (1 - fy) + bottom * fy).astype(np.float32)
-    out[~inside] = np.nan
-    return out
-
-
 def square(image: np.ndarray, x: int, y: int, side: int) -> np.ndarray:
     """The ``side x side`` square of `image` whose first pixel is ``(x, y)``; NaN outside."""
     out = np.full((side, side), np.nan, dtype=np.float32)
@@ -440,7 +422,8 @@ def planet_crop(images: Sequence[np.ndarray], box: tuple[int, int]) -> PlanetCro
         dx = dy = 0.0
         if index:
             dx, dy = measure_shift(ref_crop, crop)
-        channels.append(shifted(crop, corner_x + dx, corner_y + dy, binned_side))
+        shape = (binned_side, binned_side)
+        channels.append(shifted_bilinear(crop, corner_x + dx, corner_y + dy, shape))
         # In unbinned pixels of the frames: the window offsets plus the measured residual.
         shifts.append((x0 - ref_x0 + dx * factor, y0 - ref_y0 + dy * factor))
     return PlanetCrop(channels, sigmas, factor, shifts)

@@ -494,14 +494,7 @@ def render_frames(
         picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
     if sky is not None:
         picture = _neutral_sky(picture, _as_shown(sky.view(np.uint8), orientation))
-    if params.cmap != GRAY:
-        # After resizing: the lookup then runs on the output's pixels only, and LANCZOS
-        # interpolates grey levels, not colours a colormap may put far apart.
-        picture = apply_colormap(picture, params.cmap)
-    if params.label:
-        from .label import draw_label  # ImageFont only when there is a label
-
-        draw_label(picture, params.label)
+    picture = _finished(picture, params)
     wcs = frame_wcs(frames[0].wcs_cards)
     if wcs is not None:
         wcs = delivered_wcs(
@@ -538,12 +531,7 @@ def _render_planet(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnai
     out_w, out_h = fit_size(picture.width, picture.height, params.width, params.height)
     if picture.size != (out_w, out_h):
         picture = picture.resize((out_w, out_h), Image.Resampling.LANCZOS)
-    if params.cmap != GRAY:
-        picture = apply_colormap(picture, params.cmap)  # grey only: cmap refuses colour
-    if params.label:
-        from .label import draw_label
-
-        draw_label(picture, params.label)
+    picture = _finished(picture, params)
     # No WCS (JSON nor AVM): the crop follows the planet, not a window the cards describe,
     # and a planet frame's WCS points at the ephemeris target, not the disk.
     return Thumbnail(
@@ -555,6 +543,19 @@ def _render_planet(frames: Sequence[Frame], params: ThumbnailParams) -> Thumbnai
         orientation=orientation.applied,
         color_balance=PER_CHANNEL if params.color else None,
     )
+
+
+def _finished(picture: Image.Image, params: ThumbnailParams) -> Image.Image:
+    """The resized picture through its colormap (a single frame's ``cmap``), then labelled."""
+    if params.cmap != GRAY:
+        # After resizing: the lookup then runs on the output's pixels only, and LANCZOS
+        # interpolates grey levels, not colours a colormap may put far apart.
+        picture = apply_colormap(picture, params.cmap)
+    if params.label:
+        from .label import draw_label  # ImageFont only when there is a label
+
+        draw_label(picture, params.label)
+    return picture
 
 
 def _as_shown(array: np.ndarray, orientation: Orientation) -> Image.Image:

@@ -155,6 +155,13 @@ def normalise(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     return out
 
 
+def median_sigma(values: np.ndarray) -> tuple[float, float]:
+    """The median of `values` and their robust noise, 1.4826 x the median absolute deviation
+    (NaN anywhere gives NaN: pass finite values)."""
+    middle = float(sample_median(values))
+    return middle, float(1.4826 * sample_median(np.abs(values - middle)))
+
+
 def robust_sigma(samples: np.ndarray) -> float:
     """The sky noise: 1.4826 x the median absolute deviation of the samples."""
     if samples.size == 0:
