@@ -268,8 +268,12 @@ def test_a_write_that_meets_another_in_flight_is_tried_again(then):
 
 def test_a_conflict_with_no_time_left_to_wait_is_a_503():
     store, _ = _conflicts(None, conflicts=1)
+    # A clock that stands still: 50 ms left, less than the first back-off (100 ms), however
+    # long the stubbed call takes (with the real clock, 10 ms could pass before the 409 came
+    # back on a loaded machine, and the write was given up on before it was refused).
+    deadline = Deadline.after(0.05, clock=lambda: 100.0)
     with pytest.raises(StorageError, match="ConditionalRequestConflict") as raised:
-        store.put("k", b"x", "image/jpeg", deadline=Deadline.after(0.01))
+        store.put("k", b"x", "image/jpeg", deadline=deadline)
     assert raised.value.status == 503
 
 
